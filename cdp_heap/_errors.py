@@ -1,0 +1,87 @@
+"""The exceptions cdp-heap raises, as one tree.
+
+Every error the library raises on purpose derives from :class:`CDPHeapError`, so a caller
+can catch everything with one clause and still tell the cases apart::
+
+    CDPHeapError
+    ├── ConnectionFailed        could not open the WebSocket (refused, handshake rejected)
+    ├── ConnectionClosed        the socket closed while in use; pending commands fail with it
+    │   ├── MessageTooLarge     the peer sent a message over ``max_message_size``
+    │   └── TargetDetached      the target sent ``Inspector.detached`` / detached the session
+    ├── ProtocolError           the peer sent something that is not CDP (malformed JSON, ...)
+    ├── CommandError            the target answered a command with a CDP error
+    ├── DiscoveryError          ``/json/list`` unreachable, no such target, ambiguous choice
+    │   └── ActivationError     SIGUSR1 activation of a Node process failed
+    ├── CaptureError            a snapshot capture could not be completed or saved
+    └── SubscriptionOverflow    a subscription with policy ``"fail"`` could not keep up
+
+Errors from the operating system that a caller can act on (a full disk, an unwritable
+directory) are wrapped in :class:`CaptureError` with the original as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CDPHeapError(Exception):
+    """Base class of every error raised by cdp-heap."""
+
+
+class ConnectionFailed(CDPHeapError):
+    """The WebSocket to the target could not be opened."""
+
+
+class ConnectionClosed(CDPHeapError):
+    """The connection closed; commands still pending fail with this error.
+
+    ``code`` and ``reason`` are the WebSocket close code and reason when known.
+    """
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class MessageTooLarge(ConnectionClosed):
+    """The peer sent a message larger than the connection's ``max_message_size``.
+
+    The WebSocket is closed with code 1009: a message cannot be skipped half-read.
+    """
+
+
+class TargetDetached(ConnectionClosed):
+    """The target detached the session (``Inspector.detached`` or ``Target.detachedFromTarget``)."""
+
+
+class ProtocolError(CDPHeapError):
+    """The peer sent a message that is not valid CDP."""
+
+
+class CommandError(CDPHeapError):
+    """The target answered a command with an error object."""
+
+    def __init__(self, method: str, code: int, message: str, data: Any = None):
+        detail = f" ({data})" if data not in (None, "") else ""
+        super().__init__(f"{method} failed: {message}{detail} [code {code}]")
+        self.method = method
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class DiscoveryError(CDPHeapError):
+    """The target could not be found through the inspector's HTTP endpoints."""
+
+
+class ActivationError(DiscoveryError):
+    """The inspector of a Node.js process could not be activated by PID."""
+
+
+class CaptureError(CDPHeapError):
+    """A heap snapshot could not be captured or saved; nothing was left at the destination."""
+
+
+class SubscriptionOverflow(CDPHeapError):
+    """Events were dropped because a ``policy="fail"`` subscription's buffer was full."""
