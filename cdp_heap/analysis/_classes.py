@@ -1,0 +1,89 @@
+"""Class names of heap objects, as Chrome DevTools' Summary and Comparison views group them.
+
+DevTools (``HeapSnapshot.ts``, ``calculateObjectNames``) names the class of a node after its
+type: ``object`` and ``native`` nodes by their constructor name (the node's name, with an HTML
+tag such as ``<div id="a">`` cut to ``<div>``), ``hidden`` nodes ``(system)``, ``code`` nodes
+``(compiled code)``, ``closure`` nodes ``Function``, ``regexp`` nodes ``RegExp`` and everything
+else ``(TYPE)``: ``(string)``, ``(array)``, ``(number)``, ``(concatenated string)``,
+``(sliced string)``, ``(symbol)``, ``(bigint)``, ``(object shape)``, ``(synthetic)`` ...
+Older DevTools called closures ``(closure)`` and regexps ``(regexp)``; we follow the current one.
+
+The names are computed once per distinct string, never per node: the per-node result is an
+``int32`` class-id array plus a list of names, so two snapshots are matched by class *name*
+(string indices differ between files).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ._reader import U32
+
+I32 = npt.NDArray[np.int32]
+
+_FIXED_NAMES = {
+    "hidden": "(system)",
+    "code": "(compiled code)",
+    "closure": "Function",
+    "regexp": "RegExp",
+}
+_NAMED_TYPES = ("object", "native")
+
+
+def class_name_of(node_type: str, node_name: str) -> str:
+    """The DevTools class name of one node (the scalar rule the arrays follow)."""
+    if node_type in _NAMED_TYPES:
+        return _tag_class(node_name)
+    return _FIXED_NAMES.get(node_type, f"({node_type})")
+
+
+def _tag_class(name: str) -> str:
+    """``<div id="x">`` → ``<div>``, ``Detached <div id="x">`` → ``Detached <div>``."""
+    if name.startswith("<"):
+        space = name.find(" ")
+        return name[:space] + ">" if space != -1 else name
+    if name.startswith("Detached <"):
+        space = name.find(" ", 10)
+        return name[:space] + ">" if space != -1 else name
+    return name
+
+
+def classify(
+    types: U32, names: U32, node_types: list[str], strings: list[str]
+) -> tuple[I32, list[str]]:
+    """Class id of every node and the class names, ids indexing the names.
+
+    ``types`` and ``names`` are the nodes' type and name columns. Vectorised: Python code runs
+    once per node type and once per distinct constructor name.
+    """
+    class_ids = np.zeros(len(types), dtype=np.int32)
+    class_names: list[str] = []
+    index_of: dict[str, int] = {}
+
+    def intern(name: str) -> int:
+        found = index_of.get(name)
+        if found is None:
+            found = index_of[name] = len(class_names)
+            class_names.append(name)
+        return found
+
+    named_codes = [i for i, t in enumerate(node_types) if t in _NAMED_TYPES]
+    named = np.isin(types, named_codes) if named_codes else np.zeros(len(types), dtype=bool)
+    if named.any():
+        name_indices = names[named]
+        if len(strings) and int(name_indices.max()) >= len(strings):
+            raise ValueError("a node name points past the end of 'strings'")
+        used = np.zeros(len(strings), dtype=bool)
+        used[name_indices] = True
+        lookup = np.zeros(len(strings), dtype=np.int32)
+        for string_index in np.flatnonzero(used).tolist():
+            lookup[string_index] = intern(_tag_class(strings[string_index]))
+        class_ids[named] = lookup[name_indices]
+    for code, node_type in enumerate(node_types):
+        if node_type in _NAMED_TYPES:
+            continue
+        of_type = types == code
+        if of_type.any():
+            class_ids[of_type] = intern(class_name_of(node_type, ""))
+    return class_ids, class_names

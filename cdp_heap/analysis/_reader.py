@@ -1,0 +1,447 @@
+"""Streaming reader for V8 ``.heapsnapshot`` files.
+
+A snapshot is one JSON object whose bulk is three arrays: ``nodes`` and ``edges`` (flat lists
+of integers, a fixed number of fields per record) and ``strings``. Files run from 100 MB to
+several GB, which is past what ``json.load`` (a Python ``int`` per number, ~30x the file size)
+or a JavaScript string (DevTools, memlab) can hold. So this module reads the file in blocks and
+turns each block of an integer array straight into a numpy ``uint32`` array with
+``numpy.fromstring`` (C speed, no Python object per number); memory stays close to 4 bytes per
+number plus one block.
+
+Strings are decoded with :mod:`json` a block at a time. V8 writes one string per line and JSON
+forbids raw newlines inside strings, so a block cut at its last newline byte always ends
+between two elements; a block without a newline just grows until it has one.
+
+Everything else (``snapshot`` metadata, ``trace_tree``, ``samples``, ``locations``, unknown
+keys) is either small and decoded as JSON, or skipped by a bracket scanner. The order of the
+keys does not matter; V8's (snapshot, nodes, edges, ..., strings) is the fast one, because the
+string filter needs the nodes first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import SnapshotFormatError
+
+U32 = npt.NDArray[np.uint32]
+
+#: Bytes read from the file at a time.
+BLOCK_SIZE = 8 * 1024 * 1024
+
+_WS = b" \t\r\n"
+_STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
+_SCALAR_END = re.compile(rb"[,}]")
+_UINT32_MAX = 2**32 - 1
+
+#: Chooses, once the nodes are known, which string indices to keep (others become "").
+StringFilter = Callable[[U32, dict[str, Any]], npt.NDArray[np.bool_]]
+
+
+@attrs.frozen(eq=False)
+class RawSnapshot:
+    """The parts of a snapshot file as read, before any interpretation.
+
+    ``nodes`` and ``edges`` are the flat arrays of the file; ``edges`` is ``None`` when the
+    caller asked to skip them. ``strings`` may have ``""`` in place of strings a filter dropped.
+    """
+
+    meta: dict[str, Any]
+    node_count: int
+    edge_count: int
+    nodes: U32
+    edges: U32 | None
+    strings: list[str]
+    size: int
+    root_index: int = 0
+
+
+def read_snapshot(
+    path: str | Path,
+    *,
+    with_edges: bool = True,
+    string_filter: StringFilter | None = None,
+    block_size: int = BLOCK_SIZE,
+) -> RawSnapshot:
+    """Read ``path`` into a :class:`RawSnapshot`.
+
+    ``with_edges=False`` skips the edges array (a summary or a comparison needs only the
+    nodes). ``string_filter`` keeps only the strings it selects, to save memory on big heaps.
+    Raises :class:`SnapshotFormatError` for empty, truncated or non-snapshot files, and
+    ``OSError`` when the file cannot be read.
+    """
+    path = Path(path)
+    with path.open("rb") as file:
+        size = path.stat().st_size
+        if size == 0:
+            raise SnapshotFormatError(f"{path}: empty file (0 bytes), not a heap snapshot")
+        reader = _Reader(file, str(path), block_size, with_edges, string_filter)
+        return reader.read(size)
+
+
+class _Reader:
+    """One pass over the file; a buffer of bytes and a position in it."""
+
+    def __init__(
+        self,
+        file: BinaryIO,
+        name: str,
+        block_size: int,
+        with_edges: bool,
+        string_filter: StringFilter | None,
+    ) -> None:
+        self._file = file
+        self._name = name
+        self._block_size = block_size
+        self._with_edges = with_edges
+        self._string_filter = string_filter
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._fields: dict[str, Any] = {}
+
+    # -- buffer -----------------------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Append one block to the buffer (dropping what was consumed); False at EOF."""
+        if self._eof:
+            return False
+        data = self._file.read(self._block_size)
+        if not data:
+            self._eof = True
+            return False
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return True
+
+    def _peek(self) -> int:
+        """The next non-whitespace byte (not consumed), or -1 at the end of the file."""
+        while True:
+            buf, pos, n = self._buf, self._pos, len(self._buf)
+            while pos < n and buf[pos] in _WS:
+                pos += 1
+            self._pos = pos
+            if pos < n:
+                return buf[pos]
+            if not self._fill():
+                return -1
+
+    def _expect(self, char: bytes, where: str) -> None:
+        got = self._peek()
+        if got != char[0]:
+            found = "the end of the file" if got == -1 else repr(chr(got))
+            if got == -1:
+                raise self._error(f"truncated: file ends {where}")
+            raise self._error(f"not a heap snapshot: expected {char.decode()!r} {where}, "
+                              f"found {found}")
+        self._pos += 1
+
+    def _error(self, message: str) -> SnapshotFormatError:
+        return SnapshotFormatError(f"{self._name}: {message}")
+
+    # -- document ---------------------------------------------------------------------------
+
+    def read(self, size: int) -> RawSnapshot:
+        first = self._peek()
+        if first != ord("{"):
+            if first == -1:
+                raise self._error("not a heap snapshot: the file holds only whitespace")
+            raise self._error("not a heap snapshot: it does not start with a JSON object")
+        self._pos += 1
+        if self._peek() == ord("}"):
+            self._pos += 1
+        else:
+            while True:
+                key = self._read_key()
+                self._expect(b":", f"after key {key!r}")
+                self._read_field(key)
+                got = self._peek()
+                if got == ord(","):
+                    self._pos += 1
+                    continue
+                if got == ord("}"):
+                    self._pos += 1
+                    break
+                if got == -1:
+                    raise self._error(f"truncated: file ends after the {key!r} array")
+                raise self._error(f"not a heap snapshot: unexpected {chr(got)!r} after {key!r}")
+        if self._peek() != -1:
+            raise self._error("not a heap snapshot: data after the end of the JSON object")
+        return self._finish(size)
+
+    def _read_key(self) -> str:
+        if self._peek() != ord('"'):
+            raise self._error("not a heap snapshot: expected a key in the top-level object")
+        end = self._value_end()
+        key = json.loads(self._buf[self._pos : end])
+        self._pos = end
+        return str(key)
+
+    def _read_field(self, key: str) -> None:
+        if key == "snapshot":
+            value = self._read_small_value()
+            if not isinstance(value, dict):
+                raise self._error("not a heap snapshot: 'snapshot' is not an object")
+            self._fields["snapshot"] = value
+        elif key == "nodes" or (key == "edges" and self._with_edges):
+            count = self._declared_length(key)
+            self._fields[key] = self._read_uint_array(key, count)
+        elif key == "strings":
+            self._fields[key] = self._read_strings()
+        else:
+            self._skip_value(key)
+
+    def _finish(self, size: int) -> RawSnapshot:
+        for key in ("snapshot", "nodes", "strings"):
+            if key not in self._fields:
+                raise self._error(f"not a V8 heap snapshot: no {key!r} in the file")
+        if self._with_edges and "edges" not in self._fields:
+            raise self._error("not a V8 heap snapshot: no 'edges' in the file")
+        snapshot = self._fields["snapshot"]
+        meta = snapshot.get("meta")
+        if not isinstance(meta, dict):
+            raise self._error("not a V8 heap snapshot: no 'snapshot.meta'")
+        nodes: U32 = self._fields["nodes"]
+        node_fields = len(meta.get("node_fields") or ()) or 1
+        edge_fields = len(meta.get("edge_fields") or ()) or 1
+        edges: U32 | None = self._fields.get("edges")
+        node_count = _int_field(snapshot, "node_count", len(nodes) // node_fields)
+        edge_count = (
+            len(edges) // edge_fields
+            if edges is not None
+            else _int_field(snapshot, "edge_count", 0)
+        )
+        return RawSnapshot(
+            meta=meta,
+            node_count=node_count,
+            edge_count=edge_count,
+            nodes=nodes,
+            edges=edges,
+            strings=self._fields["strings"],
+            size=size,
+            root_index=_int_field(snapshot, "root_index", 0),
+        )
+
+    def _declared_length(self, key: str) -> int | None:
+        """How many numbers ``snapshot.node_count``/``edge_count`` announce, if known."""
+        snapshot = self._fields.get("snapshot")
+        if not isinstance(snapshot, dict):
+            return None
+        meta = snapshot.get("meta") or {}
+        fields = meta.get("node_fields" if key == "nodes" else "edge_fields")
+        count = snapshot.get("node_count" if key == "nodes" else "edge_count")
+        if not isinstance(fields, list) or not isinstance(count, int) or count < 0:
+            return None
+        return count * len(fields)
+
+    # -- values -----------------------------------------------------------------------------
+
+    def _value_end(self) -> int:
+        """Buffer offset just past the JSON value starting at the position (reads more)."""
+        return self._scan_value(consume=False)
+
+    def _scan_value(self, *, consume: bool) -> int:
+        """Find the end of the object, array or string that starts at the position.
+
+        With ``consume`` the bytes scanned are dropped from the buffer as it goes, so skipping
+        a big array (``edges`` when not wanted, ``trace_tree``) keeps memory at one block.
+        """
+        scan = self._pos
+        depth = 0
+        in_string = False
+        started = False
+        while True:
+            if started and not in_string and depth == 0:
+                return scan
+            buf = self._buf
+            match = _STRUCTURAL.search(buf, scan)
+            if match is None or (in_string and match.end() >= len(buf) and buf[-1] == 92):
+                scan = len(buf) if match is None else match.start()
+                if consume:
+                    self._pos = scan
+                offset = self._pos
+                if not self._fill():
+                    raise self._error("truncated: the file ends inside a JSON value")
+                scan -= offset
+                continue
+            started = True
+            char = buf[match.start()]
+            scan = match.end()
+            if in_string:
+                if char == 92:  # backslash: skip the escaped byte
+                    scan += 1
+                elif char == 34:
+                    in_string = False
+            elif char == 34:
+                in_string = True
+            elif char in b"[{":
+                depth += 1
+            elif char in b"]}":
+                depth -= 1
+                if depth < 0:
+                    raise self._error("not a heap snapshot: unbalanced brackets")
+
+    def _read_small_value(self) -> Any:
+        first = self._peek()
+        if first not in (ord("{"), ord("["), ord('"')):
+            raise self._error("not a heap snapshot: unexpected value in the top-level object")
+        end = self._value_end()
+        try:
+            value = json.loads(self._buf[self._pos : end])
+        except ValueError as exc:
+            raise self._error(f"not a heap snapshot: invalid JSON ({exc})") from None
+        self._pos = end
+        return value
+
+    def _skip_value(self, key: str) -> None:
+        first = self._peek()
+        if first in (ord("{"), ord("["), ord('"')):
+            self._pos = self._scan_value(consume=True)
+            return
+        # A scalar: up to the next ',' or '}'.
+        while True:
+            match = _SCALAR_END.search(self._buf, self._pos)
+            if match is not None:
+                self._pos = match.start()
+                return
+            if not self._fill():
+                raise self._error(f"truncated: file ends inside {key!r}")
+
+    def _read_uint_array(self, key: str, expected: int | None) -> U32:
+        """Parse a flat array of non-negative integers into a uint32 array."""
+        self._expect(b"[", f"at the start of {key!r}")
+        out = np.empty(expected if expected is not None else 0, dtype=np.uint32)
+        chunks: list[U32] = []
+        filled = 0
+        while True:
+            buf = self._buf
+            close = buf.find(b"]", self._pos)
+            if close >= 0:
+                cut, next_pos, done = close, close + 1, True
+            else:
+                cut = buf.rfind(b",", self._pos)
+                if cut < 0:
+                    if not self._fill():
+                        raise self._error(
+                            f"truncated: file ends inside {key!r} after {filled} numbers"
+                            + (f" of {expected}" if expected is not None else "")
+                        )
+                    continue
+                next_pos, done = cut + 1, False
+            values = self._parse_numbers(buf[self._pos : cut], key)
+            self._pos = next_pos
+            if expected is not None:
+                if filled + len(values) > expected:
+                    raise self._error(
+                        f"not a valid snapshot: {key!r} has more numbers than the "
+                        f"{expected} that snapshot.meta announces"
+                    )
+                out[filled : filled + len(values)] = values
+            else:
+                chunks.append(values.astype(np.uint32))
+            filled += len(values)
+            if done:
+                break
+            if not self._eof and len(self._buf) - self._pos < self._block_size:
+                self._fill()
+        if expected is None:
+            return np.concatenate(chunks) if chunks else out
+        if filled != expected:
+            raise self._error(
+                f"not a valid snapshot: {key!r} has {filled} numbers, "
+                f"snapshot.meta announces {expected}"
+            )
+        return out
+
+    def _parse_numbers(self, text: bytes, key: str) -> npt.NDArray[np.int64]:
+        stripped = text.strip(_WS)
+        if not stripped:
+            return np.empty(0, dtype=np.int64)
+        count = stripped.count(b",") + 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = np.fromstring(stripped, dtype=np.int64, sep=",")  # type: ignore[call-overload]
+        if len(values) != count:
+            raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
+        if len(values) and (values.min() < 0 or values.max() > _UINT32_MAX):
+            raise self._error(f"not a valid snapshot: {key!r} holds numbers out of range")
+        result: npt.NDArray[np.int64] = values
+        return result
+
+    def _read_strings(self) -> list[str]:
+        """Decode the ``strings`` array one block (cut at a newline) at a time."""
+        self._expect(b"[", "at the start of 'strings'")
+        keep = self._string_keep_mask()
+        strings: list[str] = []
+        while True:
+            buf = self._buf
+            cut = buf.rfind(b"\n", self._pos)
+            if cut < 0 or cut == self._pos:
+                if self._fill():
+                    continue
+                cut = len(self._buf)
+                buf = self._buf
+            segment = buf[self._pos : cut]
+            core = segment.strip(_WS).strip(b",").strip(_WS)
+            try:
+                items = json.loads(b"[" + core + b"]") if core else []
+                end = None
+            except ValueError:
+                lead = len(segment) - len(segment.lstrip(_WS + b","))
+                items, end = self._decode_strings_tail(segment[lead:])
+                end += lead
+            if not all(type(s) is str for s in items):
+                raise self._error("not a heap snapshot: 'strings' holds something else")
+            if keep is not None:
+                base = len(strings)
+                limit = len(keep)
+                items = [
+                    s if (i + base < limit and keep[i + base]) else ""
+                    for i, s in enumerate(items)
+                ]
+            strings.extend(items)
+            if end is not None:
+                self._pos += end
+                return strings
+            self._pos = cut
+            if not self._fill() and self._pos >= len(self._buf):
+                raise self._error("truncated: file ends inside 'strings'")
+
+    def _decode_strings_tail(self, segment: bytes) -> tuple[list[str], int]:
+        """Decode a segment holding the end of the array; the offset just past its ']'."""
+        try:
+            text = segment.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._error("not a heap snapshot: 'strings' is not UTF-8") from None
+        try:
+            items, end = json.JSONDecoder().raw_decode("[" + text)
+        except ValueError:
+            if self._eof:
+                raise self._error("truncated: file ends inside 'strings'") from None
+            raise self._error("not a heap snapshot: 'strings' is not a JSON array") from None
+        consumed = len(text[: end - 1].encode("utf-8"))
+        return list(items), consumed
+
+    def _string_keep_mask(self) -> npt.NDArray[np.bool_] | None:
+        nodes = self._fields.get("nodes")
+        snapshot = self._fields.get("snapshot")
+        if self._string_filter is None or nodes is None or not isinstance(snapshot, dict):
+            return None
+        meta = snapshot.get("meta")
+        if not isinstance(meta, dict):
+            return None
+        return self._string_filter(nodes, meta)
+
+
+def _int_field(snapshot: dict[str, Any], key: str, default: int) -> int:
+    value = snapshot.get(key, default)
+    return value if isinstance(value, int) and value >= 0 else default
