@@ -79,6 +79,8 @@ def start_inspected(argv: list[str], *, timeout: float = 30.0, **popen: object) 
     """Start a process whose argv enables the inspector on port 0; wait for its URL."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
     match, seen = _read_until(proc, _LISTENING, timeout)
+    assert proc.stderr is not None
+    _drain_in_background(proc.stderr)
     return Target(proc, match.group(1).decode(), match.group(2).decode(), int(match.group(3)), seen)
 
 
