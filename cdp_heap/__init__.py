@@ -31,6 +31,7 @@ from ._connection import (
     SnapshotProgress,
     Subscription,
     open_cdp,
+    open_cdp_stream,
 )
 from ._discovery import (
     TargetInfo,
@@ -121,6 +122,7 @@ __all__ = [
     "get_version",
     "list_targets",
     "open_cdp",
+    "open_cdp_stream",
     "open_snapshot_stream",
     "save_snapshot",
     "select_target",

@@ -410,16 +410,54 @@ async def open_cdp(
                 + _rejection_hint(exc.status_code)
             ) from None
         except (trio_websocket.HandshakeError, OSError, ValueError) as exc:
-            raise ConnectionFailed(
-                f"cannot connect to {url}: {exc or type(exc).__name__}"
-            ) from None
-        connection = CDPConnection(ws, url, max_message_size)
-        nursery.start_soon(connection._reader)
-        try:
+            reason = str(exc) or type(exc).__name__
+            raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
+        async with _run(nursery, ws, url, max_message_size) as connection:
             yield connection
-        finally:
-            await connection.aclose()
-            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def open_cdp_stream(
+    stream: trio.abc.Stream,
+    *,
+    host: str = "localhost",
+    resource: str = "/",
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> AsyncIterator[CDPConnection]:
+    """Like :func:`open_cdp`, over an already connected byte stream (a pipe, an SSH
+    channel, or an in-memory stream in tests)."""
+    async with trio.open_nursery() as nursery:
+        try:
+            # trio-websocket annotates socket streams only; any trio Stream works.
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,  # type: ignore[arg-type]
+                host,
+                resource,
+                max_message_size=max_message_size,
+                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                message_queue_size=1,
+            )
+        except trio_websocket.HandshakeError as exc:
+            raise ConnectionFailed(f"WebSocket handshake failed: {exc!r}") from None
+        async with _run(nursery, ws, f"ws://{host}{resource}", max_message_size) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def _run(
+    nursery: trio.Nursery,
+    ws: trio_websocket.WebSocketConnection,
+    url: str,
+    max_message_size: int,
+) -> AsyncIterator[CDPConnection]:
+    connection = CDPConnection(ws, url, max_message_size)
+    nursery.start_soon(connection._reader)
+    try:
+        yield connection
+    finally:
+        await connection.aclose()
+        nursery.cancel_scope.cancel()
 
 
 def _rejection_hint(status: int) -> str:
