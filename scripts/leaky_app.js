@@ -59,4 +59,5 @@ if (leakPerSecond > 0) {
 } else {
   setInterval(() => {}, 1 << 30);
 }
-console.log(`leaky_app pid ${process.pid} ready`);
+// On stderr, where the inspector announces itself too: tests wait for this line.
+console.error(`leaky_app pid ${process.pid} ready`);

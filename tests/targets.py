@@ -53,11 +53,14 @@ class Target:
 
 
 def _read_until(
-    proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes], timeout: float
+    proc: subprocess.Popen[bytes],
+    pattern: re.Pattern[bytes],
+    timeout: float,
+    seen: bytearray | None = None,
 ) -> tuple[re.Match[bytes], bytearray]:
     assert proc.stderr is not None
     fd = proc.stderr.fileno()
-    seen = bytearray()
+    seen = bytearray() if seen is None else seen
     deadline = time.monotonic() + timeout
     while True:
         match = pattern.search(seen)
@@ -75,24 +78,38 @@ def _read_until(
             seen += data
 
 
-def start_inspected(argv: list[str], *, timeout: float = 30.0, **popen: object) -> Target:
-    """Start a process whose argv enables the inspector on port 0; wait for its URL."""
+def start_inspected(
+    argv: list[str], *, ready: bytes | None = None, timeout: float = 30.0, **popen: object
+) -> Target:
+    """Start a process whose argv enables the inspector on port 0; wait for its URL and,
+    if given, for the ``ready`` line (the inspector listens before the script has run)."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
     match, seen = _read_until(proc, _LISTENING, timeout)
+    if ready is not None:
+        _read_until(proc, re.compile(re.escape(ready)), timeout, seen)
     assert proc.stderr is not None
     _drain_in_background(proc.stderr)
     return Target(proc, match.group(1).decode(), match.group(2).decode(), int(match.group(3)), seen)
 
 
-def start_node(*args: str, script: str | None = None, node_flags: tuple[str, ...] = ()) -> Target:
-    """``node --inspect=127.0.0.1:0 [script file | -e code] args``."""
+def start_node(
+    *args: str,
+    script: str | None = None,
+    node_flags: tuple[str, ...] = (),
+    ready: bytes | None = None,
+) -> Target:
+    """``node --inspect=127.0.0.1:0 [-e script] args``; a ``script`` is ready once it ran."""
     argv = ["node", "--inspect=127.0.0.1:0", *node_flags]
-    argv += ["-e", script] if script is not None else []
-    return start_inspected([*argv, *args])
+    if script is not None:
+        argv += ["-e", script + "\nconsole.error('script ready');"]
+        ready = ready or b"script ready"
+    return start_inspected([*argv, *args], ready=ready)
 
 
 def start_leaky_app(*args: str, node_flags: tuple[str, ...] = ()) -> Target:
-    return start_node(str(LEAKY_APP), "--leak-per-second", "0", *args, node_flags=node_flags)
+    return start_node(
+        str(LEAKY_APP), "--leak-per-second", "0", *args, node_flags=node_flags, ready=b" ready"
+    )
 
 
 def start_deno(script: Path) -> Target:
