@@ -40,7 +40,7 @@ async def activate_inspector(
     _check_is_our_node(pid)
     if port is None:
         port = inspect_port_of(pid) or DEFAULT_INSPECT_PORT
-    if _owner_of(await _targets_at(host, port), pid):
+    if _owner_of(await _targets_at(host, port), pid, port):
         return host, port
     try:
         os.kill(pid, signal.SIGUSR1)
@@ -49,7 +49,7 @@ async def activate_inspector(
     delay = 0.02
     while True:
         targets = await _targets_at(host, port)
-        if _owner_of(targets, pid):
+        if _owner_of(targets, pid, port):
             return host, port
         if not _alive(pid):
             raise ActivationError(f"process {pid} exited while its inspector was starting")
@@ -57,17 +57,50 @@ async def activate_inspector(
         delay = min(delay * 2, 0.25)
 
 
-def _owner_of(targets: list[TargetInfo] | None, pid: int) -> bool:
-    """Whether the inspector's targets belong to ``pid``; raises if they are another's."""
+def _owner_of(targets: list[TargetInfo] | None, pid: int, port: int) -> bool:
+    """Whether the inspector answering on ``port`` is ``pid``'s; raises if it is another's.
+
+    Node titles a target ``NAME[PID]`` when run with ``-e`` but by the script's path
+    otherwise, so the title cannot tell; the listening socket can (Linux's /proc).
+    """
     if targets is None:
         return False
-    if any(t.title.endswith(f"[{pid}]") for t in targets):
+    owns = _listens_on(pid, port)
+    if owns is None:  # no /proc: trust the title where it carries the PID
+        owns = any(t.title.endswith(f"[{pid}]") for t in targets) or len(targets) == 1
+    if owns:
         return True
     titles = ", ".join(t.title for t in targets) or "no targets"
     raise ActivationError(
-        f"the inspector port is already used by another process ({titles}); "
+        f"port {port} is already used by another process's inspector ({titles}); "
         f"start process {pid} with --inspect-port=PORT and pass --port PORT"
     )
+
+
+def _listens_on(pid: int, port: int) -> bool | None:
+    """Whether ``pid`` holds a socket listening on TCP ``port``; ``None`` if unknown."""
+    listening: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{inode}]")
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 async def _targets_at(host: str, port: int) -> list[TargetInfo] | None:

@@ -34,6 +34,7 @@ from ._errors import (
     ProtocolError,
     TargetDetached,
 )
+from ._groups import single_exceptions
 from ._protocol import (
     CHUNK_EVENT,
     CDPProtocol,
@@ -392,9 +393,10 @@ async def open_cdp(
     sent (Chrome refuses foreign origins).
 
     On exit the connection is closed; commands still pending fail with
-    :class:`~cdp_heap.ConnectionClosed`.
+    :class:`~cdp_heap.ConnectionClosed`. Exceptions from the body propagate unchanged
+    (not wrapped in an exception group).
     """
-    async with trio.open_nursery() as nursery:
+    async with _nursery() as nursery:
         try:
             ws = await trio_websocket.connect_websocket_url(
                 nursery,
@@ -426,7 +428,7 @@ async def open_cdp_stream(
 ) -> AsyncIterator[CDPConnection]:
     """Like :func:`open_cdp`, over an already connected byte stream (a pipe, an SSH
     channel, or an in-memory stream in tests)."""
-    async with trio.open_nursery() as nursery:
+    async with _nursery() as nursery:
         try:
             # trio-websocket annotates socket streams only; any trio Stream works.
             ws = await trio_websocket.wrap_client_stream(
@@ -442,6 +444,15 @@ async def open_cdp_stream(
             raise ConnectionFailed(f"WebSocket handshake failed: {exc!r}") from None
         async with _run(nursery, ws, f"ws://{host}{resource}", max_message_size) as connection:
             yield connection
+
+
+@asynccontextmanager
+async def _nursery() -> AsyncIterator[trio.Nursery]:
+    """The nursery of the connection's background tasks. None of them raises, so a group
+    leaving it holds the caller's own exception: that is what the caller gets."""
+    with single_exceptions():
+        async with trio.open_nursery() as nursery:
+            yield nursery
 
 
 @asynccontextmanager

@@ -40,8 +40,8 @@ def leftovers(directory: Path) -> list[str]:
 
 @pytest.fixture
 def big_app() -> Iterator[Target]:
-    """A Node process whose snapshot is ~50 MB: long enough to act in the middle of it."""
-    target = start_leaky_app("--heap-mb", "50")
+    """A Node process whose snapshot is ~35 MB: long enough to act in the middle of it."""
+    target = start_leaky_app("--heap-mb", "10")
     yield target
     target.kill()
 
