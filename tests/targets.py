@@ -112,10 +112,10 @@ def start_leaky_app(*args: str, node_flags: tuple[str, ...] = ()) -> Target:
     )
 
 
-def start_deno(script: Path) -> Target:
+def start_deno(script: Path, ready: bytes) -> Target:
     deno = shutil.which("deno")
     assert deno is not None
-    return start_inspected([deno, "run", "--inspect=127.0.0.1:0", str(script)])
+    return start_inspected([deno, "run", "--inspect=127.0.0.1:0", str(script)], ready=ready)
 
 
 @attrs.define
