@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import trio
 
 from .._errors import CDPHeapError
+from .._groups import single_exceptions
 from ._common import UsageError
 
 # Sub-command modules, in the order ``--help`` lists them.
@@ -52,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        return trio.run(_run_with_timeout, args)
+        with single_exceptions():
+            return trio.run(_run_with_timeout, args)
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
     except KeyboardInterrupt:

@@ -1,0 +1,106 @@
+"""The cdp-heap command line, run as users run it: a subprocess, exit codes, stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.targets import ROOT, Target
+
+
+def cdp_heap(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "cdp_heap", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_snapshot_prints_the_path_and_saves_a_snapshot(leaky_app: Target, tmp_path: Path) -> None:
+    out = tmp_path / "app.heapsnapshot"
+    result = cdp_heap("snapshot", "--port", str(leaky_app.port), "-o", str(out), "--gc")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert json.loads(out.read_text())["snapshot"]["node_count"] > 0
+    assert "saved" in result.stderr and "\r" not in result.stderr  # no progress bar when not a tty
+
+
+def test_snapshot_count_names_the_series(leaky_app: Target, tmp_path: Path) -> None:
+    result = cdp_heap(
+        "snapshot",
+        "--url",
+        leaky_app.ws_url,
+        "-o",
+        str(tmp_path / "s.heapsnapshot"),
+        "--count",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    names = [Path(line).name for line in result.stdout.split()]
+    assert names == ["s-1.heapsnapshot", "s-2.heapsnapshot"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+def test_unreachable_target_is_one_line_exit_1() -> None:
+    result = cdp_heap("snapshot", "--host", "127.0.0.1:9", "-o", "x.heapsnapshot")
+    assert result.returncode == 1
+    assert result.stderr.startswith("cdp-heap: error: cannot reach an inspector at 127.0.0.1:9")
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_unwritable_output_exits_1(leaky_app: Target, tmp_path: Path) -> None:
+    result = cdp_heap(
+        "snapshot", "--port", str(leaky_app.port), "-o", str(tmp_path / "no" / "such" / "x")
+    )
+    assert result.returncode == 1
+    assert "directory does not exist; nothing was saved" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    both = cdp_heap("snapshot", "--pid", "1", "--port", "9229")
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    interval = cdp_heap("snapshot", "--interval", "5")
+    assert (
+        interval.returncode == 2 and "--interval only makes sense with --count" in interval.stderr
+    )
+    bad_host = cdp_heap("targets", "--host", "nohostport")
+    assert bad_host.returncode == 2 and "--host wants HOST:PORT" in bad_host.stderr
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = cdp_heap("--debug", "targets", "--host", "127.0.0.1:9")
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_targets_json(leaky_app: Target) -> None:
+    result = cdp_heap("targets", "--port", str(leaky_app.port), "--json")
+    assert result.returncode == 0, result.stderr
+    (entry,) = json.loads(result.stdout)
+    assert entry["type"] == "node" and entry["webSocketDebuggerUrl"] == leaky_app.ws_url
+
+
+def test_timeout_is_exit_1(leaky_app: Target, tmp_path: Path) -> None:
+    # A stopped process accepts TCP connections (the kernel does) but never answers.
+    os.kill(leaky_app.pid, signal.SIGSTOP)
+    try:
+        result = cdp_heap(
+            "snapshot", "--url", leaky_app.ws_url, "-o", str(tmp_path / "x"), "--timeout", "2"
+        )
+    finally:
+        os.kill(leaky_app.pid, signal.SIGCONT)
+    assert result.returncode == 1 and "timed out after 2 s" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_help_explains_comparability() -> None:
+    result = cdp_heap("snapshot", "--help")
+    assert result.returncode == 0
+    assert "--count N --interval S" in result.stdout and "object ids" in result.stdout.lower()
