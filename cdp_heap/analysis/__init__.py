@@ -1,0 +1,63 @@
+"""Heap snapshot analysis: summary by class, comparison, leak finding. No network.
+
+Needs numpy (``pip install 'cdp-heap[analysis]'``); ``import cdp_heap`` does not import this
+package. Typical use::
+
+    from cdp_heap.analysis import compare, find_leaks, load_objects
+
+    comparison = compare(load_objects("before.heapsnapshot"), load_objects("after.heapsnapshot"))
+    for row in comparison.sorted("delta", top=10):
+        print(row.name, row.delta)
+
+    report = find_leaks(["s1.heapsnapshot", "s2.heapsnapshot", "s3.heapsnapshot"])
+
+Modules: ``_reader`` (streaming file reader), ``_snapshot`` (typed columns), ``_classes``
+(DevTools class names), ``_compare`` (summary, comparison, comparability), ``_graph``
+(distances, retainer paths, dominators), ``_leaks`` (leak set), ``_render``/``_html`` (output).
+"""
+
+from ._compare import (
+    SORT_KEYS,
+    ClassDiff,
+    ClassSummary,
+    Comparability,
+    Comparison,
+    SortKey,
+    compare,
+    summarize,
+)
+from ._errors import AnalysisError, IncomparableSnapshots, SnapshotFormatError
+from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
+from ._html import leak_html
+from ._leaks import LeakGroup, LeakReport, RetainerStep, find_leaks
+from ._render import diff_table, leak_text
+from ._snapshot import HeapSnapshot, ObjectTable, load_objects, load_snapshot
+
+__all__ = [
+    "SORT_KEYS",
+    "AnalysisError",
+    "ClassDiff",
+    "ClassSummary",
+    "Comparability",
+    "Comparison",
+    "Dominators",
+    "HeapSnapshot",
+    "IncomparableSnapshots",
+    "LeakGroup",
+    "LeakReport",
+    "ObjectTable",
+    "RetainerStep",
+    "ShortestPaths",
+    "SnapshotFormatError",
+    "SortKey",
+    "compare",
+    "diff_table",
+    "dominators",
+    "find_leaks",
+    "leak_html",
+    "leak_text",
+    "load_objects",
+    "load_snapshot",
+    "shortest_paths",
+    "summarize",
+]

@@ -3,9 +3,9 @@
 DevTools' Comparison view (``HeapSnapshot.ts``, ``calculateDiffForClass``) matches objects by
 node id *within a class*: an object of the target whose (class, id) is absent from the base is
 *new*, one of the base absent from the target is *deleted*. Per class it shows the target's
-count and self size, #new, #deleted, #delta (new − deleted), alloc size, freed size and size
-delta (alloc − freed). This module computes the same numbers with sorted numpy keys
-(class × 2^32 + id) instead of a loop per object.
+count and self size, #new, #deleted, #delta (new - deleted), alloc size, freed size and size
+delta (alloc - freed). This module computes the same numbers with sorted numpy keys
+(class * 2^32 + id) instead of a loop per object.
 
 Ids only mean the same object when both snapshots were taken in one heap-profiler session; see
 :func:`check_comparable`, which every comparison runs first.

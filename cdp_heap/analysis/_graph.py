@@ -176,11 +176,11 @@ def _postorder(first: I64, targets: I64, root: int, n: int) -> tuple[I64, I64]:
     Returns the nodes in postorder (the root last) and the nodes that started a search of
     their own (they get the root as an extra retainer, as in DevTools).
     """
-    first_list = memoryview(first)
-    target_list = memoryview(targets)
+    first_list = _view(first)
+    target_list = _view(targets)
     visited = bytearray(n)
     result = np.empty(n, dtype=np.int64)
-    order = memoryview(result)
+    order = _view(result)
     done = 0
     extra: list[int] = []
     for start in itertools.chain((root,), range(n)):
@@ -226,9 +226,9 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I64, n: int) -> I64:
     multi = np.flatnonzero(pred_count > 1)
     multi = np.ascontiguousarray(multi[multi != root][::-1])  # reverse postorder
     # memoryviews: Python ints on access, 8 bytes per entry instead of a list's ~36.
-    doms = memoryview(idom)
-    firsts = memoryview(pred_first)
-    preds = memoryview(pred_src)
+    doms = _view(idom)
+    firsts = _view(pred_first)
+    preds = _view(pred_src)
     # The first pass sees only retainers numbered above the node (processed before it in
     # reverse postorder, or set up front), whose dominator chains are complete; later passes
     # see all retainers. Every dominator then stays numbered above its node, so the walks end.
@@ -236,7 +236,7 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I64, n: int) -> I64:
     changed = True
     while changed:
         changed = False
-        for node in memoryview(multi):
+        for node in _view(multi):
             new = -1
             for i in range(firsts[node], firsts[node + 1]):
                 pred = preds[i]
@@ -259,11 +259,16 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I64, n: int) -> I64:
     return idom
 
 
+def _view(array: npt.NDArray[np.int64]) -> memoryview:
+    """Element access with Python ints and no copy (the array must be contiguous)."""
+    return np.ascontiguousarray(array).data
+
+
 def _accumulate(sizes: I64, idom: I64) -> I64:
     """Retained sizes: each node's size added to its dominators', children first."""
     result = sizes.copy()
-    retained = memoryview(result)
-    parents = memoryview(np.ascontiguousarray(idom))
+    retained = _view(result)
+    parents = _view(np.ascontiguousarray(idom))
     for node in range(len(result) - 1):
         retained[parents[node]] += retained[node]
     return result

@@ -369,7 +369,7 @@ class _Reader:
         count = stripped.count(b",") + 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            values = np.fromstring(stripped, dtype=np.int64, sep=",")  # type: ignore[call-overload]
+            values = np.fromstring(stripped, dtype=np.int64, sep=",")
         if len(values) != count:
             raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
         if len(values) and (values.min() < 0 or values.max() > _UINT32_MAX):

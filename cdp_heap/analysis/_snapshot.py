@@ -3,7 +3,7 @@
 Field positions are looked up by name in ``meta.node_fields`` / ``meta.edge_fields``, never
 assumed: Node 20 writes 7 node fields (``trace_node_id``, ``detachedness``), Chromium 6, older
 V8 5. Nodes are numbered by *ordinal* (position in the node list); the file's ``to_node`` is an
-offset into the flat nodes array (ordinal × node field count), which :func:`load_snapshot`
+offset into the flat nodes array (ordinal * node field count), which :func:`load_snapshot`
 checks and converts to ordinals once, in place.
 
 Two ways to load, for the two memory budgets:
@@ -155,8 +155,6 @@ class HeapSnapshot:
         name = self.strings[value] if value < len(self.strings) else f"#{value}"
         if kind == "context":
             return f"context.{name}"
-        if kind == "internal":
-            return f"({name})"
         return name
 
 

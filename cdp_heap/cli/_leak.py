@@ -1,0 +1,206 @@
+"""``cdp-heap leak``: the Node.js guide's three-snapshot leak hunt, automated for CI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from .._errors import CDPHeapError
+from ._common import UsageError, add_timeout_argument, positive_float, positive_int
+from ._diff import load_analysis
+
+DESCRIPTION = """\
+Find what leaks in a running Node.js process (or Chrome tab, or Deno), the way the Node.js
+guide does it by hand, in one command:
+
+  1. let the process settle (--settle S), and with --exercise run the workload once as a
+     warm-up, so one-time initialisation is not mistaken for a leak;
+  2. take snapshot 1;
+  3. exercise the suspect code (--exercise "COMMAND", e.g. a load generator) or just wait
+     (--interval S) while the process does its normal work;
+  4. take snapshot 2, exercise or wait again, take snapshot 3 (--snapshots N in all).
+
+All snapshots are taken in ONE inspector session, so V8's object ids are comparable. The
+leak set is the objects allocated between snapshots 1 and 2 that still exist in every
+later snapshot: they survived a whole further round of the workload. It is reported by
+class, with the shortest path from a GC root to one leaked object of each top class (what
+holds the leak; weak references do not count) and the retained size of the group.
+
+--fail-on-growth N makes the command exit 1 when the leak set of any class has more than N
+objects: run it in CI against a test instance of your service. --files analyses existing
+snapshots instead (taken in one session, oldest first)."""
+
+EPILOG = """\
+target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
+        | --port PORT | --host HOST:PORT | --url ws://...   (default 127.0.0.1:9229)
+        --target ID|TITLE-REGEX picks one when the inspector lists several
+
+examples:
+  cdp-heap leak --pid 4242 --interval 30
+  cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/"
+      --fail-on-growth 1000 --html leak-report.html -o snapshots/
+  cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --top 5
+
+exit status: 0 done (and no class grew past --fail-on-growth), 1 a class grew past
+--fail-on-growth, or the target, the exercise command or the analysis failed, 2 usage."""
+
+
+def register(subparsers: Any) -> None:
+    from ._target import add_target_arguments
+
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "leak",
+        help="take snapshots in one session and report the objects that leak",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--snapshots",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="how many snapshots to take, at least 3 (default 3)",
+    )
+    between = parser.add_mutually_exclusive_group()
+    between.add_argument(
+        "--interval",
+        type=positive_float,
+        metavar="S",
+        help="between snapshots, wait S seconds (default 10 when no --exercise)",
+    )
+    between.add_argument(
+        "--exercise",
+        metavar="COMMAND",
+        help="between snapshots, run this shell command and wait for it (it must exit 0)",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="with --exercise: do not run the command once before snapshot 1",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="wait S seconds before anything else (default 0)",
+    )
+    parser.add_argument(
+        "--gc", action="store_true", help="collect garbage in the target before each snapshot"
+    )
+    parser.add_argument(
+        "--fail-on-growth",
+        type=int,
+        metavar="N",
+        help="exit 1 when more than N objects of one class leaked",
+    )
+    parser.add_argument("--html", type=Path, metavar="FILE", help="also write an HTML report")
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the snapshots in DIR (default: a temporary directory, removed afterwards)",
+    )
+    parser.add_argument(
+        "--files",
+        nargs="+",
+        metavar="SNAPSHOT",
+        help="analyse these snapshots (one session, oldest first) instead of taking new ones",
+    )
+    parser.add_argument(
+        "--top", type=positive_int, default=10, metavar="N", help="classes to detail (default 10)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--no-retained",
+        action="store_true",
+        help="skip retained sizes (the dominator tree is the slow part on huge heaps)",
+    )
+    add_timeout_argument(parser)
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.settle < 0:
+        raise UsageError("--settle must be >= 0")
+    if args.files:
+        if len(args.files) < 2:
+            raise UsageError("--files wants at least two snapshots, oldest first")
+        return _report([Path(f) for f in args.files], args)
+    if args.snapshots < 3:
+        raise UsageError("--snapshots must be at least 3 (the leak set needs three)")
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        return _report(await _capture(args, args.output_dir), args)
+    with tempfile.TemporaryDirectory(prefix="cdp-heap-leak-") as tmp:
+        return _report(await _capture(args, Path(tmp)), args)
+
+
+async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
+    """Settle, warm up, then snapshot / exercise-or-wait alternately, all in one session."""
+    from .._capture import save_snapshot
+    from .._connection import open_cdp
+    from ..heap_profiler import HeapProfiler
+    from ._target import resolve_target
+
+    target = await resolve_target(args)
+    assert target.web_socket_debugger_url is not None
+    paths = [directory / f"leak-{i}.heapsnapshot" for i in range(1, args.snapshots + 1)]
+    async with open_cdp(target.web_socket_debugger_url) as conn:
+        # Enabled once for the whole session: every snapshot shares V8's object ids.
+        await HeapProfiler(conn).enable()
+        await trio.sleep(args.settle)
+        if args.exercise and not args.no_warmup:
+            await _exercise(args.exercise, "warm-up")
+        for index, path in enumerate(paths, start=1):
+            if index > 1:
+                if args.exercise:
+                    await _exercise(args.exercise, f"round {index - 1}")
+                else:
+                    await trio.sleep(args.interval or 10.0)
+            saved = await save_snapshot(conn, path, gc=args.gc)
+            print(
+                f"snapshot {index}/{len(paths)}: {path} ({saved.size} bytes)", file=sys.stderr
+            )
+    return paths
+
+
+async def _exercise(command: str, label: str) -> None:
+    print(f"exercise ({label}): {command}", file=sys.stderr)
+    result = await trio.run_process(command, shell=True, check=False)
+    if result.returncode != 0:
+        raise CDPHeapError(
+            f"the --exercise command exited with status {result.returncode} ({label})"
+        )
+
+
+def _report(paths: list[Path], args: argparse.Namespace) -> int:
+    analysis = load_analysis()
+    report = analysis.find_leaks(paths, top=args.top, retained=not args.no_retained)
+    if args.html is not None:
+        args.html.write_text(analysis.leak_html(report, top=args.top), encoding="utf-8")
+        print(f"HTML report: {args.html}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.to_json(args.top), indent=1))
+    else:
+        print(analysis.leak_text(report, top=args.top))
+    limit = args.fail_on_growth
+    if limit is not None:
+        over = [g for g in report.groups if g.count > limit]
+        if over:
+            names = ", ".join(f"{g.name} (+{g.count})" for g in over[:5])
+            print(
+                f"cdp-heap: leak: {len(over)} classes leaked more than {limit} objects: {names}",
+                file=sys.stderr,
+            )
+            return 1
+    return 0
