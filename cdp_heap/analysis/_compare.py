@@ -28,7 +28,14 @@ SortKey = Literal[
     "delta", "size_delta", "new", "deleted", "alloc_size", "freed_size", "count", "self_size"
 ]
 SORT_KEYS: tuple[SortKey, ...] = (
-    "delta", "size_delta", "new", "deleted", "alloc_size", "freed_size", "count", "self_size"
+    "delta",
+    "size_delta",
+    "new",
+    "deleted",
+    "alloc_size",
+    "freed_size",
+    "count",
+    "self_size",
 )
 
 #: Share of the ids present in both snapshots that name an object of another class or another

@@ -65,8 +65,9 @@ def essential_edges(snapshot: HeapSnapshot) -> BoolArray:
         mask &= snapshot.edge_type != types.index("weak")
     if "shortcut" in types:
         shortcut = snapshot.edge_type == types.index("shortcut")
-        root_edges = slice(int(snapshot.first_edge[snapshot.root]),
-                           int(snapshot.first_edge[snapshot.root + 1]))
+        root_edges = slice(
+            int(snapshot.first_edge[snapshot.root]), int(snapshot.first_edge[snapshot.root + 1])
+        )
         shortcut[root_edges] = False
         mask &= ~shortcut
     return mask
@@ -89,9 +90,7 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
     root_edges = np.arange(snapshot.first_edge[root], snapshot.first_edge[root + 1])
     root_edges = root_edges[essential[root_edges]]
     children = snapshot.edge_to[root_edges].astype(np.int64)
-    synthetic = (
-        snapshot.node_types.index("synthetic") if "synthetic" in snapshot.node_types else -1
-    )
+    synthetic = snapshot.node_types.index("synthetic") if "synthetic" in snapshot.node_types else -1
     user = snapshot.node_type[children] != synthetic
     for selected in (user, ~user):
         edges = root_edges[selected]

@@ -101,16 +101,18 @@ def _path_block(group: LeakGroup) -> str:
         "&nbsp;&nbsp;" * i + escape(step.format()) for i, step in enumerate(group.path)
     ]
     return (
-        f"<h3>{escape(group.name)} <span class=\"meta\">({group.count} leaked, "
+        f'<h3>{escape(group.name)} <span class="meta">({group.count} leaked, '
         f"distance {group.distance})</span></h3>"
         f'<div class="path">{"<br>".join(lines)}</div>'
     )
 
 
 def _diff_table(rows: Sequence[ClassDiff]) -> str:
-    head = "<tr><th>Constructor</th>" + "".join(
-        f"<th>{escape(title)}</th>" for _, title in DIFF_COLUMNS
-    ) + "</tr>"
+    head = (
+        "<tr><th>Constructor</th>"
+        + "".join(f"<th>{escape(title)}</th>" for _, title in DIFF_COLUMNS)
+        + "</tr>"
+    )
     body = "".join(
         f"<tr><td>{escape(row.name)}</td>"
         + "".join(

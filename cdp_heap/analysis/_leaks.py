@@ -90,9 +90,7 @@ class LeakReport:
         }
 
 
-def find_leaks(
-    paths: Sequence[str | Path], *, top: int = 10, retained: bool = True
-) -> LeakReport:
+def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = True) -> LeakReport:
     """Analyse snapshots of one session (at least 2, usually 3), oldest first.
 
     ``top`` groups get a retainer path (and, with ``retained``, a retained size: the
@@ -107,7 +105,8 @@ def find_leaks(
     tables.append(last.objects())
     names, classes = _unify(tables)
     for (a, ca), (b, cb) in zip(
-        zip(tables, classes, strict=True), zip(tables[1:], classes[1:], strict=True),
+        zip(tables, classes, strict=True),
+        zip(tables[1:], classes[1:], strict=True),
         strict=False,
     ):
         refuse_if_incomparable(measure_comparability(a, ca, b, cb), a.path, b.path)
@@ -120,9 +119,7 @@ def find_leaks(
     leaked_classes = classes[-1][leaked_rows]
     k = len(names)
     count = np.bincount(leaked_classes, minlength=k)
-    size = np.bincount(
-        leaked_classes, weights=tables[-1].self_sizes[leaked_rows], minlength=k
-    )
+    size = np.bincount(leaked_classes, weights=tables[-1].self_sizes[leaked_rows], minlength=k)
     per_snapshot = [np.bincount(c, minlength=k) for c in classes]
     order = sorted(np.flatnonzero(count).tolist(), key=lambda c: (-int(count[c]), names[c]))
     essential = essential_edges(last)
@@ -152,9 +149,7 @@ def find_leaks(
             )
         )
     comparison = compare(tables[0], tables[-1], check=False)
-    growth = {
-        names[c]: tuple(int(p[c]) for p in per_snapshot) for c in order[:top]
-    }
+    growth = {names[c]: tuple(int(p[c]) for p in per_snapshot) for c in order[:top]}
     return LeakReport(
         snapshots=tuple(str(p) for p in paths),
         groups=tuple(groups),
@@ -176,9 +171,7 @@ def _nearest(members: npt.NDArray[np.int64], paths: ShortestPaths) -> int:
     return int(members[int(np.argmin(distance))])
 
 
-def _describe(
-    snapshot: HeapSnapshot, paths: ShortestPaths, node: int
-) -> tuple[RetainerStep, ...]:
+def _describe(snapshot: HeapSnapshot, paths: ShortestPaths, node: int) -> tuple[RetainerStep, ...]:
     steps = []
     for edge in paths.path_to(snapshot, node):
         target = int(snapshot.edge_to[edge])

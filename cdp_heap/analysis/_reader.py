@@ -141,8 +141,9 @@ class _Reader:
             found = "the end of the file" if got == -1 else repr(chr(got))
             if got == -1:
                 raise self._error(f"truncated: file ends {where}")
-            raise self._error(f"not a heap snapshot: expected {char.decode()!r} {where}, "
-                              f"found {found}")
+            raise self._error(
+                f"not a heap snapshot: expected {char.decode()!r} {where}, found {found}"
+            )
         self._pos += 1
 
     def _error(self, message: str) -> SnapshotFormatError:
@@ -367,9 +368,13 @@ class _Reader:
         if not stripped:
             return np.empty(0, dtype=np.int64)
         count = stripped.count(b",") + 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            values = np.fromstring(stripped, dtype=np.int64, sep=",")
+        try:
+            with warnings.catch_warnings():
+                # Older numpy warns and stops at the first non-number; newer raises.
+                warnings.simplefilter("ignore")
+                values = np.fromstring(stripped, dtype=np.int64, sep=",")
+        except ValueError:
+            values = np.empty(0, dtype=np.int64)
         if len(values) != count:
             raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
         if len(values) and (values.min() < 0 or values.max() > _UINT32_MAX):
@@ -405,8 +410,7 @@ class _Reader:
                 base = len(strings)
                 limit = len(keep)
                 items = [
-                    s if (i + base < limit and keep[i + base]) else ""
-                    for i, s in enumerate(items)
+                    s if (i + base < limit and keep[i + base]) else "" for i, s in enumerate(items)
                 ]
             strings.extend(items)
             if end is not None:

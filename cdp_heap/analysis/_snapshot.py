@@ -188,9 +188,7 @@ def _class_name_strings(nodes: U32, meta: dict[str, Any]) -> npt.NDArray[np.bool
     return keep
 
 
-def _field_list(
-    meta: dict[str, Any], key: str, required: tuple[str, ...], path: str
-) -> list[str]:
+def _field_list(meta: dict[str, Any], key: str, required: tuple[str, ...], path: str) -> list[str]:
     fields = meta.get(key)
     if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
         raise SnapshotFormatError(f"{path}: not a V8 heap snapshot: no snapshot.meta.{key}")

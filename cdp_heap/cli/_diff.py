@@ -13,7 +13,14 @@ from ._common import positive_int
 #: The --sort choices; the same as ``cdp_heap.analysis.SORT_KEYS`` (a test checks), repeated
 #: here so that building the parser does not import numpy.
 SORT_KEYS = (
-    "delta", "size_delta", "new", "deleted", "alloc_size", "freed_size", "count", "self_size"
+    "delta",
+    "size_delta",
+    "new",
+    "deleted",
+    "alloc_size",
+    "freed_size",
+    "count",
+    "self_size",
 )
 
 DESCRIPTION = """\

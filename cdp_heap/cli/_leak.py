@@ -168,9 +168,7 @@ async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
                 else:
                     await trio.sleep(args.interval or 10.0)
             saved = await save_snapshot(conn, path, gc=args.gc)
-            print(
-                f"snapshot {index}/{len(paths)}: {path} ({saved.size} bytes)", file=sys.stderr
-            )
+            print(f"snapshot {index}/{len(paths)}: {path} ({saved.size} bytes)", file=sys.stderr)
     return paths
 
 

@@ -13,8 +13,21 @@ from pathlib import Path
 import attrs
 
 NODE_TYPES = [
-    "hidden", "array", "string", "object", "code", "closure", "regexp", "number", "native",
-    "synthetic", "concatenated string", "sliced string", "symbol", "bigint", "object shape",
+    "hidden",
+    "array",
+    "string",
+    "object",
+    "code",
+    "closure",
+    "regexp",
+    "number",
+    "native",
+    "synthetic",
+    "concatenated string",
+    "sliced string",
+    "symbol",
+    "bigint",
+    "object shape",
 ]
 EDGE_TYPES = ["context", "element", "property", "internal", "hidden", "shortcut", "weak"]
 LAYOUTS = {
@@ -64,7 +77,8 @@ def build(nodes: Sequence[Node], layout: str = "node20", *, root_index: int | No
     snapshot: dict[str, object] = {
         "meta": {
             "node_fields": fields,
-            "node_types": [NODE_TYPES] + ["string", "number", "number", "number"]
+            "node_types": [NODE_TYPES]
+            + ["string", "number", "number", "number"]
             + ["number"] * (len(fields) - 5),
             "edge_fields": ["type", "name_or_index", "to_node"],
             "edge_types": [EDGE_TYPES, "string_or_number", "node"],

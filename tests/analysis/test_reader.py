@@ -1,0 +1,135 @@
+"""The streaming reader: same arrays as json.load, any block size, any layout, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cdp_heap.analysis import SnapshotFormatError, load_objects, load_snapshot
+from cdp_heap.analysis._reader import read_snapshot
+from tests.analysis.builder import Node, build, write
+from tests.analysis.conftest import Pair
+
+TRICKY = [
+    'quote " and backslash \\ ',
+    "brackets ] [ } { , : in a string",
+    "new\nline and tab\t",
+    "unicode é ü 漢字 and an emoji 🎉",
+    "\u2028 separator",
+    "",
+    "x" * 5000,
+]
+
+
+def tricky_snapshot() -> list[Node]:
+    nodes = [Node("synthetic", "", 1, 0, [("element", 1, 1)])]
+    nodes.append(
+        Node(
+            "object", "Holder", 3, 16, [("property", name, 2 + i) for i, name in enumerate(TRICKY)]
+        )
+    )
+    nodes += [Node("string", text, 5 + 2 * i, 24) for i, text in enumerate(TRICKY)]
+    return nodes
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 7, 64, 1000, 1 << 20])
+def test_any_block_size_reads_the_same(tmp_path: Path, block_size: int) -> None:
+    path = write(tmp_path / "t.heapsnapshot", tricky_snapshot())
+    expected = json.loads(path.read_text(encoding="utf-8"))
+    raw = read_snapshot(path, block_size=block_size)
+    assert raw.strings == expected["strings"]
+    assert raw.nodes.tolist() == expected["nodes"]
+    assert raw.edges is not None and raw.edges.tolist() == expected["edges"]
+    assert raw.node_count == len(tricky_snapshot())
+
+
+def test_real_node_snapshot_matches_json_load(pair: Pair) -> None:
+    expected = json.loads(pair.base.read_text(encoding="utf-8"))
+    for block_size in (4096, 1 << 23):
+        raw = read_snapshot(pair.base, block_size=block_size)
+        assert np.array_equal(raw.nodes, np.array(expected["nodes"], dtype=np.uint32))
+        assert raw.edges is not None
+        assert np.array_equal(raw.edges, np.array(expected["edges"], dtype=np.uint32))
+        assert raw.strings == expected["strings"]
+    assert len(expected["snapshot"]["meta"]["node_fields"]) == 7  # Node 20's layout
+
+
+def test_to_node_becomes_an_ordinal(pair: Pair) -> None:
+    expected = json.loads(pair.base.read_text(encoding="utf-8"))
+    snapshot = load_snapshot(pair.base)
+    fields = len(expected["snapshot"]["meta"]["node_fields"])
+    to_node = np.array(expected["edges"][2::3])
+    assert np.array_equal(snapshot.edge_to, to_node // fields)
+    assert snapshot.node_count == expected["snapshot"]["node_count"]
+    assert snapshot.edge_count == expected["snapshot"]["edge_count"]
+
+
+@pytest.mark.parametrize("layout", ["node20", "chromium", "old"])
+def test_layout_comes_from_meta(tmp_path: Path, layout: str) -> None:
+    path = write(tmp_path / "t.heapsnapshot", tricky_snapshot(), layout)
+    snapshot = load_snapshot(path)
+    assert snapshot.node_field_count == {"node20": 7, "chromium": 6, "old": 5}[layout]
+    assert snapshot.node_id.tolist() == [n.id for n in tricky_snapshot()]
+    assert snapshot.class_of(1) == "Holder"
+    assert [snapshot.edge_label(e) for e in range(1, 3)] == TRICKY[:2]
+    assert snapshot.edge_to.tolist() == [1, *range(2, 2 + len(TRICKY))]
+
+
+def test_objects_only_skips_edges_and_keeps_class_names(pair: Pair) -> None:
+    full = load_snapshot(pair.target).objects()
+    light = load_objects(pair.target)
+    assert np.array_equal(full.ids, light.ids)
+    assert np.array_equal(full.self_sizes, light.self_sizes)
+    assert [full.class_names[c] for c in full.class_ids[:5000]] == [
+        light.class_names[c] for c in light.class_ids[:5000]
+    ]
+
+
+def _cut(text: str, fraction: float) -> str:
+    return text[: int(len(text) * fraction)]
+
+
+BAD_INPUTS = {
+    "empty": ("", "empty file"),
+    "whitespace": ("  \n", "only whitespace"),
+    "not json": ("hello world", "does not start with a JSON object"),
+    "json array": ("[1, 2, 3]", "does not start with a JSON object"),
+    "other json": ('{"name": "package", "version": "1.0.0"}', "no 'snapshot'"),
+    "no meta": ('{"snapshot": {}, "nodes": [], "edges": [], "strings": []}', "snapshot.meta"),
+    "words in nodes": (
+        build([Node("synthetic", "", 1, 0)]).replace('"nodes":[9', '"nodes":[true'),
+        "other than numbers",
+    ),
+    "trailing data": (build([Node("synthetic", "", 1, 0)]) + "{}", "after the end"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_error(tmp_path: Path, case: str) -> None:
+    text, message = BAD_INPUTS[case]
+    path = tmp_path / "bad.heapsnapshot"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SnapshotFormatError, match=message) as info:
+        load_snapshot(path)
+    assert "\n" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("fraction", [0.0001, 0.01, 0.3, 0.6, 0.9, 0.999])
+def test_truncated_snapshot_is_reported(pair: Pair, tmp_path: Path, fraction: float) -> None:
+    path = tmp_path / "cut.heapsnapshot"
+    path.write_text(_cut(pair.base.read_text(encoding="utf-8"), fraction), encoding="utf-8")
+    with pytest.raises(SnapshotFormatError, match="truncated"):
+        load_snapshot(path)
+    with pytest.raises(SnapshotFormatError, match="truncated"):
+        load_objects(path)
+
+
+def test_last_byte_missing_is_reported(pair: Pair, tmp_path: Path) -> None:
+    path = tmp_path / "cut.heapsnapshot"
+    path.write_bytes(pair.base.read_bytes().rstrip()[:-1])
+    with pytest.raises(SnapshotFormatError, match="truncated"):
+        load_snapshot(path)
