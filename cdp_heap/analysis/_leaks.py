@@ -21,7 +21,13 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._compare import Comparison, compare, measure_comparability, refuse_if_incomparable
+from ._compare import (
+    Comparison,
+    compare,
+    contains,
+    measure_comparability,
+    refuse_if_incomparable,
+)
 from ._compare import unify_classes as _unify
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
 from ._snapshot import HeapSnapshot, load_objects, load_snapshot
@@ -111,10 +117,10 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     ):
         refuse_if_incomparable(measure_comparability(a, ca, b, cb), a.path, b.path)
     keys = [_keys(c, t.ids) for t, c in zip(tables, classes, strict=True)]
-    survivors = np.setdiff1d(keys[1], keys[0], assume_unique=True)
+    survivors = np.sort(keys[1][~contains(np.sort(keys[0]), keys[1])])
     for later in keys[2:]:
-        survivors = np.intersect1d(survivors, later, assume_unique=True)
-    leaked_rows = np.flatnonzero(np.isin(keys[-1], survivors))
+        survivors = np.sort(later[contains(survivors, later)])
+    leaked_rows = np.flatnonzero(contains(survivors, keys[-1]))
     leaked_nodes = counted[leaked_rows]
     leaked_classes = classes[-1][leaked_rows]
     k = len(names)

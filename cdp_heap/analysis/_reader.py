@@ -41,6 +41,8 @@ BLOCK_SIZE = 8 * 1024 * 1024
 _WS = b" \t\r\n"
 _STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
 _SCALAR_END = re.compile(rb"[,}]")
+#: Flat arrays of integers in V8's format, skipped fast when not wanted.
+_NUMERIC_ARRAYS = frozenset({"edges", "samples", "locations", "trace_function_infos"})
 _UINT32_MAX = 2**32 - 1
 
 #: Chooses, once the nodes are known, which string indices to keep (others become "").
@@ -198,8 +200,21 @@ class _Reader:
             self._fields[key] = self._read_uint_array(key, count)
         elif key == "strings":
             self._fields[key] = self._read_strings()
+        elif key in _NUMERIC_ARRAYS and self._peek() == ord("["):
+            self._skip_numeric_array(key)
         else:
             self._skip_value(key)
+
+    def _skip_numeric_array(self, key: str) -> None:
+        """Skip ``[1,2,...]`` with a byte search for ``]`` (numbers hold no brackets)."""
+        while True:
+            close = self._buf.find(b"]", self._pos)
+            if close >= 0:
+                self._pos = close + 1
+                return
+            self._pos = len(self._buf)
+            if not self._fill():
+                raise self._error(f"truncated: file ends inside {key!r}")
 
     def _finish(self, size: int) -> RawSnapshot:
         for key in ("snapshot", "nodes", "strings"):

@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Benchmark snapshot analysis: cdp-heap vs memlab vs plain json.load, side by side.
+
+    python scripts/bench_analysis.py                    # ~120 MB trio and a ~1 GB snapshot
+    python scripts/bench_analysis.py --skip-big         # only the ~120 MB ones
+    python scripts/bench_analysis.py --work-dir DIR --memlab-dir DIR
+
+It generates the snapshots once with Node (``v8.writeHeapSnapshot`` of a heap of small
+``Item`` objects, growing by ``Session`` objects between snapshots; they are not committed),
+installs memlab with npm into ``--memlab-dir`` if it is not there (never into the repo), then
+runs every contender in its own process under ``/usr/bin/time`` and prints wall time, peak RSS
+(of the process and its children) and ratios. A run that fails or times out is reported as
+such, with the last line it printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GENERATOR = r"""
+// node big.js OUT_DIR RECORDS SNAPSHOTS: a heap of RECORDS Items, then SNAPSHOTS snapshots,
+// RECORDS/20 more Sessions kept after each one.
+const v8 = require('v8');
+const path = require('path');
+const [outDir, recordsText, countText] = process.argv.slice(2);
+const records = Number(recordsText), count = Number(countText);
+class Item { constructor(i) { this.id = i; this.name = 'item-' + i; this.tags = [i & 7, i & 3]; } }
+class Session { constructor(i) { this.user = 'user-' + i; this.started = i; } }
+globalThis.items = [];
+for (let i = 0; i < records; i++) items.push(new Item(i));
+globalThis.sessions = [];
+for (let s = 1; s <= count; s++) {
+  v8.writeHeapSnapshot(path.join(outDir, `s${s}.heapsnapshot`));
+  for (let i = 0; i < Math.floor(records / 20); i++) sessions.push(new Session(s * records + i));
+}
+"""
+
+
+@attrs.frozen
+class Result:
+    label: str
+    seconds: float
+    peak_mib: float
+    status: str
+
+
+def generate(directory: Path, records: int, count: int) -> list[Path]:
+    paths = [directory / f"s{i}.heapsnapshot" for i in range(1, count + 1)]
+    if all(p.exists() for p in paths):
+        return paths
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / "generate.js"
+    script.write_text(GENERATOR)
+    print(f"generating {count} snapshot(s) of {records} records in {directory} ...", flush=True)
+    subprocess.run(
+        [
+            "node",
+            "--max-old-space-size=16000",
+            str(script),
+            str(directory),
+            str(records),
+            str(count),
+        ],
+        check=True,
+    )
+    return paths
+
+
+def ensure_memlab(directory: Path) -> Path:
+    binary = directory / "node_modules" / ".bin" / "memlab"
+    if not binary.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        print(f"installing memlab into {directory} ...", flush=True)
+        env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "memlab"],
+            cwd=directory,
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+    return binary
+
+
+def measure(
+    label: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+) -> Result:
+    """Run argv under /usr/bin/time: wall seconds and max RSS of it and its children."""
+    with (
+        tempfile.NamedTemporaryFile("r", suffix=".time") as stats,
+        tempfile.TemporaryFile("w+") as output,
+    ):
+        start = time.monotonic()
+        try:
+            proc = subprocess.run(
+                ["/usr/bin/time", "-f", "%e %M", "-o", stats.name, *argv],
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+                timeout=timeout,
+                env=None if env is None else dict(os.environ, **env),
+            )
+        except subprocess.TimeoutExpired:
+            return Result(
+                label, time.monotonic() - start, float("nan"), f"timed out after {timeout:.0f} s"
+            )
+        fields = stats.read().split()
+        seconds = float(fields[-2]) if len(fields) >= 2 else time.monotonic() - start
+        peak = int(fields[-1]) / 1024 if len(fields) >= 2 else float("nan")
+        status = "ok"
+        if proc.returncode != 0:
+            output.seek(0)
+            lines = [line.strip() for line in output.read().splitlines() if line.strip()]
+            last = next((line for line in reversed(lines) if "exited" not in line), "")
+            status = f"FAILED (exit {proc.returncode}): {last[:110]}"
+        result = Result(label, seconds, peak, status)
+    print(
+        f"  {label}: {result.seconds:.1f} s, {result.peak_mib:.0f} MiB, {result.status}", flush=True
+    )
+    return result
+
+
+def table(title: str, results: list[Result], files: list[Path], reference: str | None) -> str:
+    largest = max(p.stat().st_size for p in files) / 2**20
+    ref = next((r for r in results if r.label == reference and r.status == "ok"), None)
+    lines = [
+        f"{title} (largest file {largest:.0f} MiB)",
+        f"{'contender':<46} {'wall s':>8} {'peak MiB':>9} {'RSS/file':>9} {'vs memlab':>9}  status",
+    ]
+    for r in results:
+        versus = f"{r.seconds / ref.seconds:.2f}x" if ref and r is not ref else ""
+        lines.append(
+            f"{r.label:<46} {r.seconds:>8.1f} {r.peak_mib:>9.0f} {r.peak_mib / largest:>8.2f}x "
+            f"{versus:>9}  {r.status}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdp-heap-bench"
+    parser.add_argument("--work-dir", type=Path, default=cache / "snapshots")
+    parser.add_argument("--memlab-dir", type=Path, default=cache / "memlab")
+    parser.add_argument("--mid-records", type=int, default=390_000, help="~120 MB snapshots")
+    parser.add_argument("--big-records", type=int, default=3_400_000, help="~1 GB snapshot")
+    parser.add_argument("--skip-big", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
+    args = parser.parse_args()
+    if shutil.which("node") is None or not Path("/usr/bin/time").exists():
+        sys.exit("needs node and /usr/bin/time (apt-get install time)")
+    memlab = ensure_memlab(args.memlab_dir)
+    python = sys.executable
+    cdp_heap = [python, "-m", "cdp_heap"]
+    # memlab gets a heap as big as the machine allows, to give it its best chance.
+    memlab_env = {"NODE_OPTIONS": "--max-old-space-size=20000"}
+    reports = []
+
+    mid = generate(args.work_dir / "mid", args.mid_records, 3)
+    print(f"~120 MB: {', '.join(f'{p.name} {p.stat().st_size >> 20} MiB' for p in mid)}")
+    with tempfile.TemporaryDirectory() as work:
+        results = [
+            measure(
+                "json.load(s1)",
+                [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(mid[0])],
+                args.timeout,
+            ),
+            measure(
+                "cdp-heap diff s1 s2 --json",
+                [*cdp_heap, "diff", str(mid[0]), str(mid[1]), "--json"],
+                args.timeout,
+            ),
+            measure(
+                "cdp-heap leak --files s1 s2 s3 (retained)",
+                [*cdp_heap, "leak", "--files", *map(str, mid)],
+                args.timeout,
+            ),
+            measure(
+                "cdp-heap leak --files s1 s2 s3 --no-retained",
+                [*cdp_heap, "leak", "--files", *map(str, mid), "--no-retained"],
+                args.timeout,
+            ),
+            measure(
+                "memlab find-leaks s1 s2 s3",
+                [
+                    str(memlab),
+                    "find-leaks",
+                    "--baseline",
+                    str(mid[0]),
+                    "--target",
+                    str(mid[1]),
+                    "--final",
+                    str(mid[2]),
+                    "--work-dir",
+                    work,
+                ],
+                args.timeout,
+                memlab_env,
+            ),
+        ]
+    reports.append(table("~120 MB snapshots", results, mid, "memlab find-leaks s1 s2 s3"))
+
+    if not args.skip_big:
+        (big,) = generate(args.work_dir / "big", args.big_records, 1)
+        print(f"~1 GB: {big.name} {big.stat().st_size >> 20} MiB")
+        with tempfile.TemporaryDirectory() as work:
+            results = [
+                measure(
+                    "json.load(big)",
+                    [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(big)],
+                    args.timeout,
+                ),
+                measure(
+                    "cdp-heap diff big big --json",
+                    [*cdp_heap, "diff", str(big), str(big), "--json"],
+                    args.timeout,
+                ),
+                measure(
+                    "memlab find-leaks big big big",
+                    [
+                        str(memlab),
+                        "find-leaks",
+                        "--baseline",
+                        str(big),
+                        "--target",
+                        str(big),
+                        "--final",
+                        str(big),
+                        "--work-dir",
+                        work,
+                    ],
+                    args.timeout,
+                    memlab_env,
+                ),
+            ]
+        reports.append(table("~1 GB snapshot", results, [big], "memlab find-leaks big big big"))
+
+    print()
+    print("\n\n".join(reports))
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main())
