@@ -143,16 +143,19 @@ def dominators(snapshot: HeapSnapshot, essential: BoolArray | None = None) -> Do
         essential = essential_edges(snapshot)
     n = snapshot.node_count
     root = snapshot.root
-    sources = np.repeat(np.arange(n, dtype=np.int64), np.diff(snapshot.first_edge))[essential]
-    targets = snapshot.edge_to[essential].astype(np.int64)
+    # Edge-sized arrays are int32 (ordinals fit): they are most of the memory used here.
+    sources = np.repeat(np.arange(n, dtype=np.int32), np.diff(snapshot.first_edge))[essential]
+    targets = snapshot.edge_to[essential].astype(np.int32)
     first = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(sources, minlength=n), out=first[1:])
     postorder, extra_roots = _postorder(first, targets, root, n)
     # Renumber by postorder: the root is n - 1; a dominator always has a larger number.
-    number = np.empty(n, dtype=np.int64)
-    number[postorder] = np.arange(n, dtype=np.int64)
-    pred_src = np.concatenate([number[sources], np.full(len(extra_roots), n - 1)])
+    number = np.empty(n, dtype=np.int32)
+    number[postorder] = np.arange(n, dtype=np.int32)
+    pred_src = np.concatenate([number[sources], np.full(len(extra_roots), n - 1, np.int32)])
+    del sources
     pred_dst = np.concatenate([number[targets], number[extra_roots]])
+    del targets
     keep = pred_src != pred_dst
     pred_src, pred_dst = pred_src[keep], pred_dst[keep]
     order = np.argsort(pred_dst, kind="stable")
@@ -169,7 +172,7 @@ def dominators(snapshot: HeapSnapshot, essential: BoolArray | None = None) -> Do
     return Dominators(idom, retained)
 
 
-def _postorder(first: I64, targets: I64, root: int, n: int) -> tuple[I64, I64]:
+def _postorder(first: I64, targets: I32, root: int, n: int) -> tuple[I64, I64]:
     """Iterative depth-first postorder from the root, then from every node not yet reached.
 
     Returns the nodes in postorder (the root last) and the nodes that started a search of
@@ -214,7 +217,7 @@ def _postorder(first: I64, targets: I64, root: int, n: int) -> tuple[I64, I64]:
     return result, np.array(extra, dtype=np.int64)
 
 
-def _cooper_harvey_kennedy(pred_first: I64, pred_src: I64, n: int) -> I64:
+def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I64:
     """Immediate dominators in postorder numbering (the root is ``n - 1``)."""
     root = n - 1
     idom = np.full(n, -1, dtype=np.int64)
@@ -258,7 +261,7 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I64, n: int) -> I64:
     return idom
 
 
-def _view(array: npt.NDArray[np.int64]) -> memoryview:
+def _view(array: I64 | I32) -> memoryview:
     """Element access with Python ints and no copy (the array must be contiguous)."""
     return np.ascontiguousarray(array).data
 
