@@ -5,5 +5,15 @@ point. See docs/proxy.md for what it does and why.
 """
 
 from ._router import Router, RouterStatistics
+from ._server import Proxy, ProxyConfig, open_proxy, serve_proxy
+from ._targets import UpstreamSpec
 
-__all__ = ["Router", "RouterStatistics"]
+__all__ = [
+    "Proxy",
+    "ProxyConfig",
+    "Router",
+    "RouterStatistics",
+    "UpstreamSpec",
+    "open_proxy",
+    "serve_proxy",
+]
