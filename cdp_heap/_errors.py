@@ -10,7 +10,8 @@ can catch everything with one clause and still tell the cases apart::
     │   └── TargetDetached      the target sent ``Inspector.detached`` / detached the session
     ├── ProtocolError           the peer sent something that is not CDP (malformed JSON, ...)
     ├── CommandError            the target answered a command with a CDP error
-    ├── DiscoveryError          ``/json/list`` unreachable, no such target, ambiguous choice
+    ├── DiscoveryError          ``/json/list`` unusable, no such target, ambiguous choice
+    │   ├── InspectorUnreachable  nothing listens at the inspector's host:port
     │   └── ActivationError     SIGUSR1 activation of a Node process failed
     ├── CaptureError            a snapshot capture could not be completed or saved
     └── SubscriptionOverflow    a subscription with policy ``"fail"`` could not keep up
@@ -73,6 +74,10 @@ class CommandError(CDPHeapError):
 
 class DiscoveryError(CDPHeapError):
     """The target could not be found through the inspector's HTTP endpoints."""
+
+
+class InspectorUnreachable(DiscoveryError):
+    """Nothing accepts connections at the inspector's host:port."""
 
 
 class ActivationError(DiscoveryError):

@@ -1,0 +1,346 @@
+"""Heap snapshot capture: a stream of chunks with backpressure, and atomic saving to a file.
+
+How a capture flows::
+
+    target ──socket──▶ reader task ──BoundedQueue (bytes, "block")──▶ consumer ──▶ file
+
+- The stream's queue is registered *before* the command is sent, so no chunk can arrive
+  unclaimed. Every chunk before the command's reply belongs to it; the reply closes the
+  queue; the consumer drains what is queued and then sees the end (or the command's error).
+- The queue is bounded in bytes. When the consumer (the disk) is slower than the socket, the
+  reader waits, so the client's memory stays flat whatever the snapshot size; V8 does not
+  pause for the reader, so what waits is the target's outgoing buffer.
+- Leaving the stream early (an error, a cancellation, a ``break``) abandons the command: the
+  rest of its chunks are discarded by the connection as they arrive, its late reply is
+  ignored, and the connection stays usable for the next command.
+
+:func:`save_snapshot` writes to a temporary file in the destination's directory, checks it
+(JSON object boundaries, byte count), fsyncs it and renames it into place: a failed or
+cancelled capture leaves nothing at the destination.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import attrs
+import trio
+
+from ._connection import CDPConnection, SnapshotProgress, _Pending
+from ._errors import CaptureError
+from ._queue import BoundedQueue, QueueStatistics
+from ._wire import Command, JSONObject
+
+MiB = 1024 * 1024
+#: Room for ~16 Chromium chunks or ~160 Node chunks: enough to ride out a disk hiccup,
+#: small next to the snapshot.
+DEFAULT_MAX_BUFFER_BYTES = 16 * MiB
+#: Most bytes handed to one write() call; many small chunks are joined into one write.
+_WRITE_BATCH_BYTES = 4 * MiB
+TAKE_SNAPSHOT = "HeapProfiler.takeHeapSnapshot"
+
+
+@attrs.frozen
+class SnapshotStreamStatistics:
+    chunks: int
+    #: Characters received so far (V8 writes ASCII, so this is the file size in bytes).
+    chars: int
+    #: The last progress event, if the capture asked for them.
+    progress: SnapshotProgress | None
+    buffer: QueueStatistics
+
+
+class SnapshotStream:
+    """The chunks of one heap snapshot, in order: ``async for chunk in stream``.
+
+    Iteration ends after the target's reply to the snapshot command; it raises
+    :class:`~cdp_heap.CommandError` if the target refused the command and
+    :class:`~cdp_heap.ConnectionClosed` if the connection ended first.
+    """
+
+    def __init__(
+        self,
+        connection: CDPConnection,
+        started: tuple[Command, _Pending],
+        queue: BoundedQueue[str | SnapshotProgress],
+    ) -> None:
+        self._connection = connection
+        self._started = started
+        self._queue = queue
+        self._chunks = 0
+        self._chars = 0
+        self._progress: SnapshotProgress | None = None
+        self._progress_callback: Callable[[SnapshotProgress], object] | None = None
+        self.result: JSONObject | None = None
+
+    @property
+    def command_id(self) -> int:
+        return self._started[0].id
+
+    @property
+    def complete(self) -> bool:
+        """Whether every chunk was received and the command succeeded."""
+        return self.result is not None
+
+    def on_progress(self, callback: Callable[[SnapshotProgress], object] | None) -> None:
+        """Call ``callback`` (from the consuming task) for each progress event."""
+        self._progress_callback = callback
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[str]:
+        while True:
+            chunk = await self.receive_some(1)
+            if not chunk:
+                return
+            yield chunk
+
+    async def receive_some(self, max_chars: int = _WRITE_BATCH_BYTES) -> str:
+        """At least one chunk, joined with any others already queued, up to about
+        ``max_chars``; ``""`` at the end of the snapshot."""
+        parts: list[str] = []
+        size = 0
+        while size < max_chars:
+            try:
+                part = await self._queue.get() if not parts else self._queue.get_nowait()
+            except trio.WouldBlock:
+                break
+            except trio.EndOfChannel:
+                if not parts:
+                    self.result = await self._connection._wait(self._started)
+                break
+            if isinstance(part, SnapshotProgress):
+                self._progress = part
+                if self._progress_callback is not None:
+                    self._progress_callback(part)
+                continue
+            parts.append(part)
+            size += len(part)
+        self._chunks += len(parts)
+        self._chars += size
+        return "".join(parts)
+
+    def statistics(self) -> SnapshotStreamStatistics:
+        return SnapshotStreamStatistics(
+            chunks=self._chunks,
+            chars=self._chars,
+            progress=self._progress,
+            buffer=self._queue.statistics(),
+        )
+
+
+@asynccontextmanager
+async def open_snapshot_stream(
+    connection: CDPConnection,
+    *,
+    method: str = TAKE_SNAPSHOT,
+    params: JSONObject | None = None,
+    max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+    session_id: str | None = None,
+) -> AsyncIterator[SnapshotStream]:
+    """Send a snapshot-producing command and stream its chunks (see the module docstring).
+
+    Prefer :meth:`HeapProfiler.take_heap_snapshot`, which builds ``params`` from keywords.
+    """
+    queue: BoundedQueue[str | SnapshotProgress] = BoundedQueue(
+        max_buffer_bytes, "block", name="heap snapshot stream"
+    )
+    started = await connection._start(method, params, session_id, queue)
+    stream = SnapshotStream(connection, started, queue)
+    try:
+        yield stream
+    finally:
+        if not stream.complete:
+            connection._forget(stream.command_id)
+
+
+CapturePhase = Literal["building", "writing"]
+
+
+@attrs.frozen
+class CaptureProgress:
+    """Reported to :func:`save_snapshot`'s ``on_progress`` as the capture advances."""
+
+    #: ``"building"`` while V8 walks the heap (only with ``report_progress``), then
+    #: ``"writing"`` while chunks arrive.
+    phase: CapturePhase
+    #: Objects V8 has processed out of ``total`` (0 of 0 when progress was not requested).
+    done: int
+    total: int
+    bytes_written: int
+
+
+@attrs.frozen
+class SavedSnapshot:
+    path: Path
+    size: int
+    chunks: int
+    seconds: float
+    #: Most bytes the stream's buffer held at once (bounded by ``max_buffer_bytes``).
+    peak_buffer_bytes: int
+
+
+async def save_snapshot(
+    connection: CDPConnection,
+    path: str | os.PathLike[str],
+    *,
+    gc: bool = False,
+    report_progress: bool = False,
+    capture_numeric_value: bool | None = None,
+    expose_internals: bool | None = None,
+    on_progress: Callable[[CaptureProgress], object] | None = None,
+    max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
+    session_id: str | None = None,
+    method: str = TAKE_SNAPSHOT,
+) -> SavedSnapshot:
+    """Take a heap snapshot and write it to ``path`` atomically.
+
+    ``gc`` runs ``HeapProfiler.collectGarbage`` first (V8 also collects garbage as part of
+    every snapshot; an explicit one first also clears weak references and finalizers'
+    leftovers). ``report_progress`` asks V8 for progress events (an extra heap pass in the
+    target); ``on_progress`` is called as the capture advances either way.
+
+    Raises :class:`~cdp_heap.CaptureError` if the file cannot be written (e.g. a full disk)
+    or the snapshot is incomplete, and the connection's errors if it ends; in every failure,
+    and on cancellation, nothing is left at ``path`` and, if the connection is still open,
+    it remains usable.
+    """
+    destination = Path(path)
+    started_at = time.perf_counter()
+    params = {
+        key: value
+        for key, value in (
+            ("reportProgress", report_progress or None),
+            ("captureNumericValue", capture_numeric_value),
+            ("exposeInternals", expose_internals),
+        )
+        if value is not None
+    }
+    if gc:
+        await connection.send("HeapProfiler.collectGarbage", session_id=session_id)
+    writer = _AtomicWriter(destination)
+    try:
+        async with open_snapshot_stream(
+            connection,
+            method=method,
+            params=params,
+            max_buffer_bytes=max_buffer_bytes,
+            session_id=session_id,
+        ) as stream:
+            if on_progress is not None:
+                stream.on_progress(
+                    lambda p: on_progress(
+                        CaptureProgress("building", p.done, p.total, writer.written)
+                    )
+                )
+            while data := await stream.receive_some():
+                await writer.write(data)
+                if on_progress is not None:
+                    progress = stream.statistics().progress
+                    done, total = (progress.done, progress.total) if progress else (0, 0)
+                    on_progress(CaptureProgress("writing", done, total, writer.written))
+            statistics = stream.statistics()
+        await writer.commit()
+    finally:
+        writer.discard()
+    return SavedSnapshot(
+        path=destination,
+        size=writer.written,
+        chunks=statistics.chunks,
+        seconds=time.perf_counter() - started_at,
+        peak_buffer_bytes=statistics.buffer.peak_cost,
+    )
+
+
+class _AtomicWriter:
+    """A temporary file beside the destination, renamed into place by :meth:`commit`."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        self.written = 0
+        self._first = b""
+        self._tail = b""
+        self._committed = False
+        directory = destination.parent
+        try:
+            self._fd, temp_name = tempfile.mkstemp(
+                prefix=f".{destination.name}.", suffix=".partial", dir=directory
+            )
+        except OSError as exc:
+            raise _write_error(destination, exc) from exc
+        self._temp = Path(temp_name)
+
+    async def write(self, text: str) -> None:
+        data = text.encode()
+        if not self._first:
+            self._first = data.lstrip()[:1]
+        self._tail = (self._tail + data[-64:])[-64:]
+        try:
+            await trio.to_thread.run_sync(_write_all, self._fd, data)
+        except OSError as exc:
+            raise _write_error(self.destination, exc) from exc
+        self.written += len(data)
+
+    async def commit(self) -> None:
+        """Check the file, flush it to disk and move it to the destination."""
+        if self._first != b"{" or not self._tail.rstrip().endswith(b"}"):
+            raise CaptureError(
+                f"the snapshot for {self.destination} is not a complete JSON object "
+                f"({self.written} bytes); nothing was saved"
+            )
+        try:
+            size = os.fstat(self._fd).st_size
+            if size != self.written:
+                raise CaptureError(
+                    f"{self._temp} holds {size} bytes but {self.written} were written"
+                )
+            await trio.to_thread.run_sync(os.fsync, self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._temp, self.destination)
+            self._committed = True
+            await trio.to_thread.run_sync(_fsync_directory, self.destination.parent)
+        except OSError as exc:
+            raise _write_error(self.destination, exc) from exc
+
+    def discard(self) -> None:
+        """Remove the temporary file unless it was committed (idempotent)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if not self._committed:
+            self._temp.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_error(destination: Path, exc: OSError) -> CaptureError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = "the disk is full"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "permission denied"
+    elif exc.errno == errno.ENOENT:
+        what = "the directory does not exist"
+    else:
+        what = exc.strerror or str(exc)
+    return CaptureError(f"cannot write {destination}: {what}; nothing was saved")

@@ -1,0 +1,470 @@
+"""One CDP connection over trio-websocket: a reader task, concurrent commands, subscriptions.
+
+This layer only moves messages and wakes tasks; every protocol decision is made by
+:class:`~cdp_heap._protocol.CDPProtocol`. One reader task per connection receives each
+message, asks the protocol what it is, and hands it on:
+
+- a reply wakes the task awaiting that command;
+- an event goes to every subscription of that method, each with its own bounded queue and
+  full-queue policy (see :mod:`cdp_heap._queue`);
+- a heap-snapshot chunk goes to the snapshot stream of the command that produces it.
+
+When a queue with the ``"block"`` policy is full, the reader waits, so it stops reading the
+socket: that is how a slow snapshot writer pushes back on the target instead of letting the
+client's memory grow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Collection
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import outcome
+import trio
+import trio_websocket
+
+from ._errors import (
+    CommandError,
+    ConnectionClosed,
+    ConnectionFailed,
+    MessageTooLarge,
+    ProtocolError,
+    TargetDetached,
+)
+from ._protocol import (
+    CHUNK_EVENT,
+    CDPProtocol,
+    EventReceived,
+    Ignored,
+    Incoming,
+    ProtocolStatistics,
+    ReplyReceived,
+    SessionDetached,
+    SnapshotChunkReceived,
+    SnapshotProgressReceived,
+)
+from ._queue import BoundedQueue, Policy, QueueStatistics
+from ._wire import Command, ErrorResponse, Event, JSONObject, encode
+
+log = logging.getLogger("cdp_heap.connection")
+
+MiB = 1024 * 1024
+#: Sampling profiles and command results arrive as one message and can be large.
+DEFAULT_MAX_MESSAGE_SIZE = 256 * MiB
+#: Bytes asked of the socket per read (trio-websocket's own default is 4 KiB, which makes
+#: a 1 MiB snapshot chunk cost 256 reads).
+_RECEIVE_BUFFER_SIZE = 256 * 1024
+_WS_MESSAGE_TOO_BIG = 1009
+
+
+@attrs.frozen
+class SnapshotProgress:
+    """A ``reportHeapSnapshotProgress`` event: V8 building the snapshot (``done`` of
+    ``total`` objects). Serialization, and so the chunks, start after ``finished``."""
+
+    done: int
+    total: int
+    finished: bool
+
+
+@attrs.frozen
+class ConnectionStatistics:
+    protocol: ProtocolStatistics
+    subscriptions: int
+    snapshot_streams: int
+    messages_received: int
+    bytes_received: int
+
+
+class Subscription:
+    """Events of some methods, in arrival order. Use as an async iterator.
+
+    Iteration ends when the subscription is closed; it raises the connection's error if the
+    connection closed, and :class:`~cdp_heap.SubscriptionOverflow` if a ``"fail"`` policy
+    queue had to drop events.
+    """
+
+    def __init__(
+        self, connection: CDPConnection, methods: frozenset[str], queue: BoundedQueue[Event]
+    ):
+        self.methods = methods
+        self._connection = connection
+        self._queue = queue
+
+    async def receive(self) -> Event:
+        try:
+            return await self._queue.get()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            error = self._connection.closed
+            if error is not None:
+                raise error from None
+            raise
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                yield await self.receive()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+
+    def statistics(self) -> QueueStatistics:
+        return self._queue.statistics()
+
+
+@attrs.define
+class _Pending:
+    done: trio.Event = attrs.Factory(trio.Event)
+    result: outcome.Outcome[JSONObject] | None = None
+    #: Only for snapshot-producing commands: where their chunks go.
+    sink: BoundedQueue[str | SnapshotProgress] | None = None
+
+    def resolve(self, result: outcome.Outcome[JSONObject]) -> None:
+        self.result = result
+        self.done.set()
+        if self.sink is not None:
+            self.sink.close()
+
+
+class CDPConnection:
+    """A connection to one CDP target. Create it with :func:`open_cdp`."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection, url: str, max_message_size: int):
+        self.url = url
+        self.max_message_size = max_message_size
+        self._ws = ws
+        self._protocol = CDPProtocol()
+        self._pending: dict[int, _Pending] = {}
+        self._subscriptions: list[Subscription] = []
+        self._messages_received = 0
+        self._bytes_received = 0
+        self._reader_done = trio.Event()
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def send(
+        self, method: str, params: JSONObject | None = None, *, session_id: str | None = None
+    ) -> JSONObject:
+        """Send a command and wait for its result.
+
+        Raises :class:`~cdp_heap.CommandError` if the target answers with an error, and the
+        connection's error (:class:`~cdp_heap.ConnectionClosed` or a subclass) if the
+        connection closes or the target detaches first.
+
+        Cancellation: the command is forgotten; if the target answers later, the reply is
+        ignored. (The target may still carry the command out: CDP has no way to cancel.)
+        """
+        pending = await self._start(method, params, session_id)
+        return await self._wait(pending)
+
+    async def _start(
+        self,
+        method: str,
+        params: JSONObject | None,
+        session_id: str | None,
+        sink: BoundedQueue[str | SnapshotProgress] | None = None,
+    ) -> tuple[Command, _Pending]:
+        command = self._protocol.send_command(method, params, session_id)
+        pending = self._pending[command.id] = _Pending(sink=sink)
+        try:
+            # Shielded: a frame cancelled half-way would corrupt the stream for everyone.
+            # Commands are small, so this does not wait on a peer for long.
+            with trio.CancelScope(shield=True):
+                await self._ws.send_message(encode(command))
+        except trio_websocket.ConnectionClosed as exc:
+            self._forget(command.id)
+            raise self._closed_error(exc) from None
+        except BaseException:
+            self._forget(command.id)
+            raise
+        return command, pending
+
+    async def _wait(self, started: tuple[Command, _Pending]) -> JSONObject:
+        command, pending = started
+        try:
+            await pending.done.wait()
+        except BaseException:
+            self._forget(command.id)
+            raise
+        assert pending.result is not None
+        return pending.result.unwrap()
+
+    def _forget(self, command_id: int) -> None:
+        """The caller gave up on a command: a late reply (and late chunks) are ignored."""
+        self._protocol.abandon(command_id)
+        pending = self._pending.pop(command_id, None)
+        if pending is not None and pending.sink is not None:
+            pending.sink.abort()
+
+    # -- events ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def subscribe(
+        self, methods: Collection[str], *, max_buffer: int = 1000, policy: Policy = "fail"
+    ) -> AsyncIterator[Subscription]:
+        """Receive the events of ``methods`` (e.g. ``["HeapProfiler.heapStatsUpdate"]``)
+        while the block is active.
+
+        Subscribe *before* sending the command that causes the events. ``max_buffer`` events
+        are queued at most; ``policy`` says what happens beyond (see :mod:`cdp_heap._queue`):
+        ``"fail"`` (default) raises :class:`~cdp_heap.SubscriptionOverflow` in the consumer,
+        ``"block"`` stops reading the socket until there is room (so it delays replies to
+        every other command on this connection), ``"latest"`` keeps the newest events.
+        """
+        if isinstance(methods, str):
+            raise TypeError("methods must be a collection of method names, not one string")
+        name = f"subscription to {', '.join(sorted(methods))}"
+        queue: BoundedQueue[Event] = BoundedQueue(max_buffer, policy, name=name)
+        subscription = Subscription(self, frozenset(methods), queue)
+        if self.closed is not None:
+            queue.close()
+        self._subscriptions.append(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.remove(subscription)
+            queue.abort()
+
+    # -- snapshot streams (used by cdp_heap._capture) -----------------------------------------
+
+    async def _start_snapshot_command(
+        self,
+        method: str,
+        params: JSONObject,
+        sink: BoundedQueue[str | SnapshotProgress],
+        session_id: str | None = None,
+    ) -> tuple[Command, _Pending]:
+        return await self._start(method, params, session_id, sink)
+
+    # -- the reader --------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        error = ConnectionClosed(f"connection to {self.url} closed")
+        try:
+            error = await self._read_until_closed()
+        finally:
+            self._shut_down(error)
+            with trio.CancelScope(shield=True), trio.move_on_after(1):
+                await self._ws.aclose()
+
+    async def _read_until_closed(self) -> ConnectionClosed:
+        """Dispatch messages until the connection ends; returns why it ended."""
+        while True:
+            try:
+                text = await self._ws.get_message()
+            except trio_websocket.ConnectionClosed as exc:
+                return self._closed_error(exc)
+            self._messages_received += 1
+            self._bytes_received += len(text)
+            try:
+                item = self._protocol.receive(text)
+            except ProtocolError as exc:
+                error = ConnectionClosed(f"the target sent an invalid CDP message: {exc}")
+                error.__cause__ = exc
+                return error
+            if isinstance(item, SessionDetached) and item.session_id is None:
+                await self._dispatch_event(item.event)
+                assert self._protocol.closed is not None
+                return self._protocol.closed
+            await self._dispatch(item)
+
+    async def _dispatch(self, item: Incoming) -> None:
+        if isinstance(item, ReplyReceived):
+            pending = self._pending.pop(item.command.id, None)
+            if pending is not None:
+                pending.resolve(_outcome_of(item.command, item.reply))
+        elif isinstance(item, SnapshotChunkReceived):
+            await self._dispatch_snapshot_part(item.command_id, item.chunk, len(item.chunk))
+        elif isinstance(item, SnapshotProgressReceived):
+            progress = SnapshotProgress(item.done, item.total, item.finished)
+            await self._dispatch_snapshot_part(item.command_id, progress, 0)
+        elif isinstance(item, EventReceived):
+            await self._dispatch_event(item.event)
+        elif isinstance(item, SessionDetached):
+            error = TargetDetached(f"session {item.session_id} detached: {item.reason}")
+            for command in item.failed:
+                pending = self._pending.pop(command.id, None)
+                if pending is not None:
+                    pending.resolve(outcome.Error(error))
+            await self._dispatch_event(item.event)
+        elif isinstance(item, Ignored) and item.kind == "unknown_reply":
+            log.warning("ignoring a reply to id %r, which was never sent", item.id)
+
+    async def _dispatch_snapshot_part(
+        self, command_id: int, part: str | SnapshotProgress, cost: int
+    ) -> None:
+        pending = self._pending.get(command_id)
+        if pending is not None and pending.sink is not None:
+            await pending.sink.put(part, cost)
+        elif isinstance(part, str):
+            # A snapshot command sent with plain send(): its chunks are ordinary events.
+            await self._dispatch_event(Event(CHUNK_EVENT, {"chunk": part}))
+
+    async def _dispatch_event(self, event: Event) -> None:
+        delivered = False
+        for subscription in tuple(self._subscriptions):
+            if event.method in subscription.methods:
+                delivered = True
+                await subscription._queue.put(event)
+        if not delivered and event.method == CHUNK_EVENT:
+            log.warning("a heap snapshot chunk arrived with no snapshot stream or subscriber")
+
+    def _shut_down(self, error: ConnectionClosed) -> None:
+        for command in self._protocol.connection_lost(error):
+            pending = self._pending.pop(command.id, None)
+            if pending is not None:
+                pending.resolve(outcome.Error(error))
+        for pending in self._pending.values():
+            pending.resolve(outcome.Error(error))
+        self._pending.clear()
+        for subscription in self._subscriptions:
+            subscription._queue.close()
+        self._reader_done.set()
+
+    def _closed_error(self, exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
+        if self._protocol.closed is not None:
+            return self._protocol.closed
+        reason = exc.reason
+        code = getattr(reason, "code", None)
+        text = getattr(reason, "reason", None)
+        if code == _WS_MESSAGE_TOO_BIG:
+            return MessageTooLarge(
+                f"the target sent a message larger than max_message_size="
+                f"{self.max_message_size} bytes; raise it (open_cdp(max_message_size=...))",
+                code=code,
+                reason=text,
+            )
+        detail = f" (code {code}{': ' + text if text else ''})" if code else ""
+        return ConnectionClosed(f"connection to {self.url} closed{detail}", code=code, reason=text)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> ConnectionClosed | None:
+        """The error the connection ended with, or ``None`` while it is open."""
+        return self._protocol.closed
+
+    async def wait_closed(self) -> ConnectionClosed:
+        """Wait until the connection has ended; returns the reason."""
+        await self._reader_done.wait()
+        error = self._protocol.closed
+        assert error is not None
+        return error
+
+    def statistics(self) -> ConnectionStatistics:
+        return ConnectionStatistics(
+            protocol=self._protocol.statistics(),
+            subscriptions=len(self._subscriptions),
+            snapshot_streams=sum(p.sink is not None for p in self._pending.values()),
+            messages_received=self._messages_received,
+            bytes_received=self._bytes_received,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection; pending commands fail with :class:`ConnectionClosed`."""
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            await self._ws.aclose()
+            await self._reader_done.wait()
+
+
+def _outcome_of(command: Command, reply: Any) -> outcome.Outcome[JSONObject]:
+    if isinstance(reply, ErrorResponse):
+        return outcome.Error(CommandError(command.method, reply.code, reply.message, reply.data))
+    return outcome.Value(reply.result)
+
+
+@asynccontextmanager
+async def open_cdp(
+    url: str,
+    *,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> AsyncIterator[CDPConnection]:
+    """Connect to a target's ``webSocketDebuggerUrl`` (``ws://`` or ``wss://``).
+
+    Messages larger than ``max_message_size`` bytes close the connection with
+    :class:`~cdp_heap.MessageTooLarge` rather than being dropped. No ``Origin`` header is
+    sent (Chrome refuses foreign origins).
+
+    On exit the connection is closed; commands still pending fail with
+    :class:`~cdp_heap.ConnectionClosed`.
+    """
+    async with trio.open_nursery() as nursery:
+        try:
+            ws = await trio_websocket.connect_websocket_url(
+                nursery,
+                url,
+                extra_headers=extra_headers,
+                max_message_size=max_message_size,
+                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                message_queue_size=1,
+            )
+        except trio_websocket.ConnectionRejected as exc:
+            raise ConnectionFailed(
+                f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
+                + _rejection_hint(exc.status_code)
+            ) from None
+        except (trio_websocket.HandshakeError, OSError, ValueError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
+        async with _run(nursery, ws, url, max_message_size) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def open_cdp_stream(
+    stream: trio.abc.Stream,
+    *,
+    host: str = "localhost",
+    resource: str = "/",
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> AsyncIterator[CDPConnection]:
+    """Like :func:`open_cdp`, over an already connected byte stream (a pipe, an SSH
+    channel, or an in-memory stream in tests)."""
+    async with trio.open_nursery() as nursery:
+        try:
+            # trio-websocket annotates socket streams only; any trio Stream works.
+            ws = await trio_websocket.wrap_client_stream(
+                nursery,
+                stream,  # type: ignore[arg-type]
+                host,
+                resource,
+                max_message_size=max_message_size,
+                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                message_queue_size=1,
+            )
+        except trio_websocket.HandshakeError as exc:
+            raise ConnectionFailed(f"WebSocket handshake failed: {exc!r}") from None
+        async with _run(nursery, ws, f"ws://{host}{resource}", max_message_size) as connection:
+            yield connection
+
+
+@asynccontextmanager
+async def _run(
+    nursery: trio.Nursery,
+    ws: trio_websocket.WebSocketConnection,
+    url: str,
+    max_message_size: int,
+) -> AsyncIterator[CDPConnection]:
+    connection = CDPConnection(ws, url, max_message_size)
+    nursery.start_soon(connection._reader)
+    try:
+        yield connection
+    finally:
+        await connection.aclose()
+        nursery.cancel_scope.cancel()
+
+
+def _rejection_hint(status: int) -> str:
+    if status == 403:
+        return " (Chrome refuses clients it does not trust: start it with --remote-allow-origins)"
+    if status in (401, 407):
+        return " (the endpoint needs a token)"
+    if status == 404:
+        return " (no such target: it may have exited or been replaced; list targets again)"
+    return ""

@@ -1,0 +1,68 @@
+"""The TARGET options every command that talks to a process shares (DESIGN.md section 5)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .._activate import activate_inspector
+from .._discovery import TargetInfo, list_targets, select_target
+from ._common import UsageError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9229
+
+TARGET_HELP = """\
+target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
+        | --port PORT | --host HOST:PORT | --url ws://...   (default 127.0.0.1:9229)
+        --target ID|TITLE-REGEX picks one when the inspector lists several"""
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "target", "which process to talk to (default: the inspector at 127.0.0.1:9229)"
+    )
+    where = group.add_mutually_exclusive_group()
+    where.add_argument(
+        "--pid",
+        type=int,
+        help="a local Node.js process: send it SIGUSR1 to open its inspector, then use it",
+    )
+    where.add_argument("--port", type=int, help="an inspector on 127.0.0.1:PORT")
+    where.add_argument("--host", metavar="HOST:PORT", help="an inspector on HOST:PORT")
+    where.add_argument("--url", metavar="ws://...", help="a target's WebSocket URL")
+    group.add_argument(
+        "--target",
+        metavar="ID|REGEX",
+        help="pick the target with this id, or whose title or url matches this regex",
+    )
+
+
+def inspector_address(args: argparse.Namespace) -> tuple[str, int]:
+    """The HTTP address given by --port/--host (default 127.0.0.1:9229)."""
+    if args.port is not None:
+        return DEFAULT_HOST, _check_port(args.port)
+    if args.host is not None:
+        host, sep, port = args.host.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise UsageError(f"--host wants HOST:PORT, got {args.host!r}")
+        return host.strip("[]"), _check_port(int(port))
+    return DEFAULT_HOST, DEFAULT_PORT
+
+
+async def resolve_target(args: argparse.Namespace) -> TargetInfo:
+    """The target the TARGET options designate, activating a --pid first."""
+    if args.url is not None:
+        if args.target is not None:
+            raise UsageError("--target picks among an inspector's targets; not with --url")
+        return TargetInfo.from_url(args.url)
+    if args.pid is not None:
+        host, port = await activate_inspector(args.pid)
+    else:
+        host, port = inspector_address(args)
+    return select_target(await list_targets(host, port), args.target)
+
+
+def _check_port(port: int) -> int:
+    if not 0 < port < 65536:
+        raise UsageError(f"port {port} is out of range")
+    return port

@@ -1,0 +1,63 @@
+"""``cdp-heap targets``: list what an inspector offers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .._activate import activate_inspector
+from .._discovery import list_targets, select_target
+from ._common import UsageError, add_timeout_argument
+from ._target import TARGET_HELP, add_target_arguments, inspector_address
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "targets",
+        help="list inspectable targets",
+        description="List the targets an inspector offers (its /json/list).",
+        epilog=TARGET_HELP + "\n\nexample:\n  cdp-heap targets --port 9229 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the list as JSON: [{id, type, title, url, webSocketDebuggerUrl}, ...]",
+    )
+    add_timeout_argument(parser)
+    parser.set_defaults(run=run)
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.url is not None:
+        raise UsageError("targets lists an inspector's targets; give --port/--host/--pid")
+    if args.pid is not None:
+        host, port = await activate_inspector(args.pid)
+    else:
+        host, port = inspector_address(args)
+    targets = await list_targets(host, port)
+    if args.target is not None:
+        targets = [select_target(targets, args.target)]
+    if args.json:
+        rows = [
+            {
+                "id": t.id,
+                "type": t.type,
+                "title": t.title,
+                "url": t.url,
+                "webSocketDebuggerUrl": t.web_socket_debugger_url,
+            }
+            for t in targets
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not targets:
+        print(f"no targets at {host}:{port}")
+        return 0
+    width = max(len(t.type) for t in targets)
+    for t in targets:
+        print(f"{t.type:<{width}}  {t.title}  {t.url}".rstrip())
+        print(f"{'':<{width}}  {t.web_socket_debugger_url or '(no WebSocket URL)'}")
+    return 0

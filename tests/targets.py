@@ -1,0 +1,153 @@
+"""Real V8 targets for tests: Node, Deno and headless Chromium, started and stopped here.
+
+Each target is started with its inspector on a free port (``--inspect=127.0.0.1:0``) and we
+wait for the line in which it announces its WebSocket URL, so no test guesses ports or
+sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+LEAKY_APP = ROOT / "scripts" / "leaky_app.js"
+_LISTENING = re.compile(rb"Debugger listening on (ws://(\S+?):(\d+)/\S+)")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+)
+
+
+@attrs.define
+class Target:
+    proc: subprocess.Popen[bytes]
+    ws_url: str
+    host: str
+    port: int
+    output: bytearray = attrs.field(factory=bytearray)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+def _read_until(
+    proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes], timeout: float
+) -> tuple[re.Match[bytes], bytearray]:
+    assert proc.stderr is not None
+    fd = proc.stderr.fileno()
+    seen = bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        match = pattern.search(seen)
+        if match:
+            return match, seen
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"target did not start: {bytes(seen)!r}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            data = os.read(fd, 65536)
+            if not data and proc.poll() is not None:
+                continue
+            seen += data
+
+
+def start_inspected(argv: list[str], *, timeout: float = 30.0, **popen: object) -> Target:
+    """Start a process whose argv enables the inspector on port 0; wait for its URL."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+    match, seen = _read_until(proc, _LISTENING, timeout)
+    assert proc.stderr is not None
+    _drain_in_background(proc.stderr)
+    return Target(proc, match.group(1).decode(), match.group(2).decode(), int(match.group(3)), seen)
+
+
+def start_node(*args: str, script: str | None = None, node_flags: tuple[str, ...] = ()) -> Target:
+    """``node --inspect=127.0.0.1:0 [script file | -e code] args``."""
+    argv = ["node", "--inspect=127.0.0.1:0", *node_flags]
+    argv += ["-e", script] if script is not None else []
+    return start_inspected([*argv, *args])
+
+
+def start_leaky_app(*args: str, node_flags: tuple[str, ...] = ()) -> Target:
+    return start_node(str(LEAKY_APP), "--leak-per-second", "0", *args, node_flags=node_flags)
+
+
+def start_deno(script: Path) -> Target:
+    deno = shutil.which("deno")
+    assert deno is not None
+    return start_inspected([deno, "run", "--inspect=127.0.0.1:0", str(script)])
+
+
+@attrs.define
+class Chromium:
+    proc: subprocess.Popen[bytes]
+    port: int
+    profile: tempfile.TemporaryDirectory[str]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.profile.cleanup()
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def start_chromium(*extra: str, timeout: float = 60.0) -> Chromium:
+    path = chromium_path()
+    assert path is not None
+    profile = tempfile.TemporaryDirectory(prefix="cdp-heap-chromium-")
+    argv = [
+        path,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile.name}",
+        "--remote-debugging-port=0",
+        *extra,
+        "about:blank",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    pattern = re.compile(rb"DevTools listening on ws://[^:]+:(\d+)/")
+    match, _ = _read_until(proc, pattern, timeout)
+    # Keep draining stderr so that Chromium never blocks on a full pipe.
+    assert proc.stderr is not None
+    _drain_in_background(proc.stderr)
+    return Chromium(proc, int(match.group(1)), profile)
+
+
+def _drain_in_background(pipe: object) -> None:
+    import threading
+
+    def drain() -> None:
+        while pipe.read(65536):  # type: ignore[attr-defined]
+            pass
+
+    threading.Thread(target=drain, daemon=True).start()
