@@ -22,6 +22,7 @@ from ._common import UsageError
 COMMAND_MODULES = (
     "targets",
     "snapshot",
+    "proxy",
 )
 
 
