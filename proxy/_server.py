@@ -127,6 +127,7 @@ class Proxy:
         if conn is None or not self.router.has_client(client):
             return
         log.warning("%s: %s", conn.label, conn.outbox.close_reason)
+        self._disconnects.append({"label": conn.label, "reason": conn.outbox.close_reason})
         if conn.send_scope is not None:
             conn.send_scope.deadline = min(
                 conn.send_scope.deadline, trio.current_time() + CLOSE_GRACE
@@ -216,7 +217,7 @@ class Proxy:
         client = self.router.add_client(label)
         conn = _ClientConn(label, Outbox(self.config.client_queue_bytes))
         self._clients[client] = conn
-        reason = "client closed"
+        reason = "client closed the connection"
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, ws, stream, conn)
@@ -231,8 +232,9 @@ class Proxy:
                 nursery.cancel_scope.cancel()
         finally:
             del self._clients[client]
-            self._disconnects.append({"label": label, "reason": reason})
-            self._perform(self.router.remove_client(client))
+            if self.router.has_client(client):  # not already cut off or detached
+                self._disconnects.append({"label": label, "reason": reason})
+                self._perform(self.router.remove_client(client))
 
     async def _pump(
         self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: _ClientConn

@@ -66,3 +66,10 @@ def diff_counts(a: Path, b: Path) -> dict[str, tuple[int, int]]:
         if old != new:
             result[name] = (len(new - old), len(old - new))
     return result
+
+
+def wait_for_global(name: str) -> str:
+    """An expression (for ``awaitPromise``) that resolves once ``globalThis[name]`` exists:
+    a target's script may still be starting when its inspector already answers."""
+    check = f"globalThis[{name!r}] !== undefined ? resolve(true) : setTimeout(check, 5)"
+    return f"new Promise(resolve => {{ const check = () => {check}; check(); }})"

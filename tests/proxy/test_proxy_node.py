@@ -12,7 +12,7 @@ import cdp_heap
 from cdp_heap._discovery import http_get_json
 from tests.targets import Target
 
-from .helpers import call, diff_counts, open_raw, proxy_in_front
+from .helpers import call, diff_counts, open_raw, proxy_in_front, wait_for_global
 
 
 async def test_discovery_points_every_url_at_the_proxy(node: Callable[..., Target]) -> None:
@@ -42,9 +42,12 @@ async def test_discovery_points_every_url_at_the_proxy(node: Callable[..., Targe
 async def test_two_snapshots_at_once_are_serialized_and_valid(
     node: Callable[..., Target], tmp_path: Path
 ) -> None:
-    target = node(script="globalThis.keep = Array.from({length: 20000}, (_, i) => ({i}))")
+    target = node(script="setInterval(() => {}, 1000)")
     with trio.fail_after(60):
         async with proxy_in_front(target.host, target.port) as proxy:
+            async with open_raw(proxy.websocket_url) as ws:
+                keep = "globalThis.keep = Array.from({length: 20000}, (_, i) => ({i})); 0"
+                await call(ws, 1, "Runtime.evaluate", expression=keep)
             saved: list[cdp_heap.SavedSnapshot] = []
 
             async def capture(name: str) -> None:
@@ -57,7 +60,7 @@ async def test_two_snapshots_at_once_are_serialized_and_valid(
                 await proxy.wait_until(lambda: proxy.router.statistics().snapshots_queued == 1)
             for snapshot in saved:
                 document = json.loads(snapshot.path.read_text())
-                assert document["snapshot"]["node_count"] > 20000
+                assert document["snapshot"]["node_count"] > 40000
             stats = proxy.router.statistics()
             assert stats.peak_snapshots_in_flight == 1
             assert stats.snapshots_completed == 2
@@ -85,6 +88,9 @@ async def test_separate_runs_through_the_proxy_are_comparable_object_for_object(
     with trio.fail_after(90):
         async with proxy_in_front(leaky_app.host, leaky_app.port) as proxy:
             url = proxy.websocket_url
+            async with open_raw(url) as ws:
+                ready = wait_for_global("leak")
+                await call(ws, 1, "Runtime.evaluate", expression=ready, awaitPromise=True)
             before = await snapshot(url, "before.heapsnapshot")
             await allocate(url)
             after = await snapshot(url, "after.heapsnapshot")
