@@ -17,9 +17,12 @@ MiB = 1024 * 1024
 
 
 @asynccontextmanager
-async def proxy_in_front(host: str, port: int, **config: Any) -> AsyncIterator[Proxy]:
+async def proxy_in_front(
+    host: str, port: int, *, select: str | None = None, **config: Any
+) -> AsyncIterator[Proxy]:
     """A proxy on a free port in front of the inspector at host:port, upstream connected."""
-    async with open_proxy(ProxyConfig(UpstreamSpec(host, port), listen_port=0, **config)) as p:
+    spec = UpstreamSpec(host, port, select)
+    async with open_proxy(ProxyConfig(spec, listen_port=0, **config)) as p:
         await p.wait_until(lambda: p.router.upstream_connected)
         yield p
 
