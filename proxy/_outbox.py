@@ -15,7 +15,7 @@ from collections import deque
 import attrs
 import trio
 
-DEFAULT_LIMIT_BYTES = 64 * 1024 * 1024
+DEFAULT_LIMIT_BYTES = 32 * 1024 * 1024
 CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read what it asked for
 CLOSE_NORMAL = 1000
 

@@ -65,9 +65,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--client-queue-mb",
         type=int,
-        default=64,
+        default=32,
         metavar="MB",
-        help="close a client that lets more than MB megabytes queue up for it (default 64)",
+        help="close a client that lets more than MB megabytes queue up for it (default 32)",
     )
     parser.set_defaults(run=run)
 

@@ -46,7 +46,7 @@ async def test_client_leaving_mid_snapshot_is_drained_and_others_proceed(
             assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 200000
             stats = proxy.router.statistics()
             assert stats.peak_snapshots_in_flight == 1
-            assert stats.upstream is not None and stats.upstream.discarded_chunks > 0
+            assert stats.discarded_chunks > 0
             assert (stats.clients, stats.pending_commands, stats.snapshots_in_flight) == (0, 0, 0)
 
 

@@ -60,7 +60,9 @@ class Harness:
         self.apply(self.router.upstream_message(json.dumps({"id": upstream_id, "result": result})))
 
     def event(self, method: str, **params: Any) -> None:
-        self.apply(self.router.upstream_message(json.dumps({"method": method, "params": params})))
+        # Compact, as Node and Chrome send them (chunks take the router's fast path).
+        text = json.dumps({"method": method, "params": params}, separators=(",", ":"))
+        self.apply(self.router.upstream_message(text))
 
     def received(self, client: int) -> list[dict[str, Any]]:
         messages, self.to_client[client] = self.to_client[client], []

@@ -131,11 +131,13 @@ class RouterMachine(RuleBasedStateMachine):
         self.apply(self.router.upstream_message(json.dumps({"id": command.id, **body})))
 
     @precondition(lambda self: any(c.method in SNAPSHOT_METHODS for c in self.upstream))
-    @rule()
-    def upstream_chunk(self) -> None:
+    @rule(compact=st.booleans())
+    def upstream_chunk(self, compact: bool) -> None:
+        """``compact`` is the exact text Node and Chrome send (the router's fast path)."""
         self.chunk_counter += 1
         event = {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "c"}}
-        self.apply(self.router.upstream_message(json.dumps(event)))
+        separators = (",", ":") if compact else (", ", ": ")
+        self.apply(self.router.upstream_message(json.dumps(event, separators=separators)))
 
     @rule(method=st.sampled_from(["Runtime.consoleAPICalled", "Debugger.paused", "X.y"]))
     def upstream_event(self, method: str) -> None:
