@@ -45,7 +45,6 @@ from cdp_heap._protocol import (
     CDPProtocol,
     EventReceived,
     Ignored,
-    ProtocolStatistics,
     ReplyReceived,
     SessionDetached,
     SnapshotChunkReceived,
@@ -64,9 +63,28 @@ from cdp_heap._wire import (
     encode,
 )
 
+from ._actions import (
+    Action,
+    ClientId,
+    CloseClient,
+    CloseUpstream,
+    Route,
+    RouterStatistics,
+    SendToClient,
+    SendUpstream,
+)
 from ._replay import REPLAYED_DOMAINS, ReplayCache
 
-ClientId: TypeAlias = int
+__all__ = [
+    "Action",
+    "ClientId",
+    "CloseClient",
+    "CloseUpstream",
+    "Router",
+    "RouterStatistics",
+    "SendToClient",
+    "SendUpstream",
+]
 DomainKey: TypeAlias = tuple[str | None, str]  # (sessionId, domain)
 
 KEPT_ENABLED = "HeapProfiler"
@@ -101,65 +119,6 @@ _BREAKPOINT_SETTERS = frozenset(
         "Debugger.setBreakpointOnFunctionCall",
     }
 )
-
-
-@attrs.frozen
-class SendToClient:
-    client: ClientId
-    text: str
-
-
-@attrs.frozen
-class SendUpstream:
-    text: str
-
-
-@attrs.frozen
-class CloseClient:
-    """Close the client's WebSocket after what was queued for it has been sent."""
-
-    client: ClientId
-    code: int
-    reason: str
-
-
-@attrs.frozen
-class CloseUpstream:
-    """The target detached the upstream session: close it (then reconnect)."""
-
-    reason: str
-
-
-Action: TypeAlias = SendToClient | SendUpstream | CloseClient | CloseUpstream
-
-
-@attrs.frozen
-class Route:
-    """Where the reply to one upstream command goes; ``client`` is ``None`` for the proxy's
-    own commands (their replies are dropped)."""
-
-    client: ClientId | None
-    client_command_id: int
-    method: str
-
-
-@attrs.frozen
-class RouterStatistics:
-    clients: int
-    pending_commands: int
-    snapshots_in_flight: int
-    snapshots_queued: int
-    peak_snapshots_in_flight: int
-    snapshots_completed: int
-    enabled_domains: tuple[str, ...]
-    owners: tuple[tuple[str, ClientId], ...]
-    replay_cache_entries: int
-    upstream_connected: bool
-    malformed_from_clients: int
-    malformed_from_upstream: int
-    #: Chunks of a departed client's (or the proxy's own) snapshot, dropped undecoded.
-    discarded_chunks: int
-    upstream: ProtocolStatistics | None
 
 
 @attrs.define
