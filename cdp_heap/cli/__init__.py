@@ -23,6 +23,7 @@ from ._common import UsageError
 COMMAND_MODULES = (
     "targets",
     "snapshot",
+    "proxy",
 )
 
 
