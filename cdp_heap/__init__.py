@@ -58,7 +58,13 @@ from ._errors import (
 )
 from ._queue import Policy, QueueStatistics
 from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
-from ._tracking import Tracker, TrackingSample, TrackingStatistics, open_tracking
+from ._tracking import (
+    SavedTrackingSnapshot,
+    Tracker,
+    TrackingSample,
+    TrackingStatistics,
+    open_tracking,
+)
 from ._wire import Command, ErrorResponse, Event, Response
 from .heap_profiler import (
     AddHeapSnapshotChunk,
@@ -117,6 +123,7 @@ __all__ = [
     "SamplingHeapProfileSample",
     "SavedProfile",
     "SavedSnapshot",
+    "SavedTrackingSnapshot",
     "SnapshotProgress",
     "SnapshotStream",
     "SnapshotStreamStatistics",

@@ -48,6 +48,7 @@ from ._capture import (
 )
 from ._connection import CDPConnection
 from ._errors import CDPHeapError, CommandError, ConnectionClosed
+from ._groups import single_exceptions
 from ._queue import BoundedQueue, Policy
 from .heap_profiler import HeapProfiler, HeapProfilerEvent, HeapStatsUpdate, LastSeenObjectId
 
@@ -83,6 +84,17 @@ class TrackingSample:
 
 
 @attrs.frozen
+class SavedTrackingSnapshot(SavedSnapshot):
+    """A saved tracking snapshot. ``allocation_traces`` is ``False`` when its
+    ``trace_function_infos`` came out empty although allocations were tracked: V8 stops
+    its allocation tracker, for the whole process, whenever *any* inspector session closes
+    or disables HeapProfiler (measured on Node 20), so another client that came and went
+    while tracking took the stacks with it."""
+
+    allocation_traces: bool = True
+
+
+@attrs.frozen
 class TrackingStatistics:
     samples: int
     events: int
@@ -94,8 +106,9 @@ class TrackingStatistics:
 class Tracker:
     """A running allocation tracking session; see :func:`open_tracking`."""
 
-    def __init__(self, profiler: HeapProfiler) -> None:
+    def __init__(self, profiler: HeapProfiler, track_allocations: bool = True) -> None:
         self._profiler = profiler
+        self._track_allocations = track_allocations
         self._stop_sent = False
         self._fragments: dict[int, tuple[int, int]] = {}
         self._live_objects = 0
@@ -223,9 +236,10 @@ class Tracker:
         expose_internals: bool | None = None,
         on_progress: Callable[[CaptureProgress], object] | None = None,
         max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES,
-    ) -> SavedSnapshot:
+    ) -> SavedTrackingSnapshot:
         """Stop tracking and write the snapshot, with its allocation traces, to ``path``
         with the same atomic, backpressured machinery as :func:`~cdp_heap.save_snapshot`.
+        See :class:`SavedTrackingSnapshot` for when the traces can be missing.
 
         The temporary file is created first: if that fails (no such directory, no
         permission), :class:`~cdp_heap.CaptureError` is raised and tracking goes on. Once
@@ -234,7 +248,7 @@ class Tracker:
         """
         destination = Path(path)
         started_at = time.perf_counter()
-        writer = _AtomicWriter(destination)
+        writer = _TraceCheckingWriter(destination)
         try:
             async with self.stop(
                 report_progress=report_progress or None,
@@ -246,12 +260,13 @@ class Tracker:
             await writer.commit()
         finally:
             writer.discard()
-        return SavedSnapshot(
+        return SavedTrackingSnapshot(
             path=destination,
             size=writer.written,
             chunks=statistics.chunks,
             seconds=time.perf_counter() - started_at,
             peak_buffer_bytes=statistics.buffer.peak_cost,
+            allocation_traces=not (self._track_allocations and writer.no_traces),
         )
 
     async def _stop_discarding(self) -> None:
@@ -317,6 +332,25 @@ class Tracker:
         return CDPHeapError("tracking has ended")
 
 
+class _TraceCheckingWriter(_AtomicWriter):
+    """Notices, as the chunks go by, a snapshot whose allocation traces are empty."""
+
+    _EMPTY = '"trace_function_infos":[]'
+
+    def __init__(self, destination: Path) -> None:
+        super().__init__(destination)
+        self.no_traces = False
+        self._last = ""
+
+    async def write(self, text: str) -> None:
+        if not self.no_traces:
+            self.no_traces = self._EMPTY in self._last + text[: len(self._EMPTY)] or (
+                self._EMPTY in text
+            )
+            self._last = text[-len(self._EMPTY) :]
+        await super().write(text)
+
+
 @asynccontextmanager
 async def open_tracking(
     connection: CDPConnection,
@@ -339,9 +373,11 @@ async def open_tracking(
     session ends; subscribers then see the connection's error.
     """
     profiler = HeapProfiler(connection, session_id=session_id)
-    tracker = Tracker(profiler)
+    tracker = Tracker(profiler, track_allocations)
     may_be_tracking = True
-    try:
+    # The nursery is an implementation detail: its only child never raises on purpose, so
+    # callers get their own exception, not a group of one.
+    with single_exceptions():
         async with (
             profiler.subscribe(
                 HeapStatsUpdate, LastSeenObjectId, max_buffer=_EVENT_BUFFER, policy="block"
@@ -365,13 +401,3 @@ async def open_tracking(
                     ):
                         await tracker._stop_discarding()
                 nursery.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        # The nursery is an implementation detail: its only child never raises on purpose,
-        # so a group of one is the block's own exception, which callers expect as is.
-        if len(group.exceptions) != 1:
-            raise
-        exception, context = group.exceptions[0], group.exceptions[0].__context__
-        try:
-            raise exception
-        finally:
-            exception.__context__ = context

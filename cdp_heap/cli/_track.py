@@ -119,6 +119,13 @@ async def run(args: argparse.Namespace) -> int:
         finally:
             bar.finish()
     print(f"saved {path} ({format_bytes(saved.size)} in {saved.seconds:.1f} s)", file=sys.stderr)
+    if not saved.allocation_traces:
+        print(
+            "cdp-heap: warning: the snapshot has no allocation stacks: another inspector "
+            "session closed or disabled HeapProfiler while tracking, which stops V8's "
+            "allocation tracker for the whole process",
+            file=sys.stderr,
+        )
     print(path, flush=True)
     return 0
 
