@@ -13,11 +13,14 @@ from cdp_heap import CDPConnection, CommandError
 
 #: A script with one known allocating function. ``allocateWidgets(n)`` allocates n small
 #: objects and keeps them; with ``--busy`` it is also called every 10 ms (keeping the last
-#: 50 batches), for the command-line tests, which cannot call it themselves.
+#: 50 batches), for the command-line tests, which cannot call it themselves; with
+#: ``--progress FILE`` it writes its call count to FILE after each call.
 WIDGETS_JS = """\
 'use strict';
 globalThis.kept = [];
+globalThis.calls = 0;
 function allocateWidgets(n) {
+  globalThis.calls++;
   const out = [];
   for (let i = 0; i < n; i++) out.push({ widget: i, label: 'widget-' + i });
   globalThis.kept.push(out);
@@ -25,10 +28,13 @@ function allocateWidgets(n) {
 }
 globalThis.allocateWidgets = allocateWidgets;
 globalThis.drop = () => { globalThis.kept = []; return 0; };
+const progress = process.argv.indexOf('--progress');
 if (process.argv.includes('--busy')) {
   setInterval(() => {
     allocateWidgets(2000);
     if (globalThis.kept.length > 50) globalThis.kept.shift();
+    // Tests that cannot open a second inspector session learn the count from this file.
+    if (progress > 0) require('fs').writeFileSync(process.argv[progress + 1], `${calls}`);
   }, 10);
 } else {
   setInterval(() => {}, 1 << 30);
@@ -86,6 +92,19 @@ async def _evaluate(conn: CDPConnection, expression: str) -> Any:
     return result["result"].get("value")
 
 
+async def wait_for_calls(ws_url: str, count: int) -> None:
+    """Wait, inside the target, until ``allocateWidgets`` has run ``count`` more times."""
+    async with cdp_heap.open_cdp(ws_url) as conn:
+        await evaluate(
+            conn,
+            f"""new Promise((resolve) => {{
+              const until = globalThis.calls + {count};
+              const check = () => (globalThis.calls >= until ? resolve() : setTimeout(check, 1));
+              check();
+            }})""",
+        )
+
+
 async def is_sampling(ws_url: str) -> bool:
     """Whether the target's sampling heap profiler runs, asked on a fresh connection."""
     async with cdp_heap.open_cdp(ws_url) as conn:
@@ -105,12 +124,29 @@ def trace_function_names(snapshot: dict[str, Any]) -> set[str]:
     return {snapshot["strings"][infos[i + name]] for i in range(0, len(infos), step)}
 
 
-async def is_tracking_allocations(ws_url: str, directory: Path) -> bool:
-    """Whether V8's allocation tracker runs: a plain snapshot, on a fresh connection, has
-    allocation traces only while it does."""
+async def has_allocation_tracker(conn: CDPConnection, directory: Path) -> bool:
+    """Whether V8's allocation tracker runs: a plain snapshot has allocation traces only
+    while it does. Asked on the *same* connection: closing any other session would stop
+    the tracker (V8 stops it whenever a session disables HeapProfiler)."""
     path = directory / "probe.heapsnapshot"
-    async with cdp_heap.open_cdp(ws_url) as conn:
-        await cdp_heap.save_snapshot(conn, path)
+    await cdp_heap.save_snapshot(conn, path)
     snapshot = await trio.to_thread.run_sync(lambda: json.loads(path.read_text()))
     path.unlink()
     return bool(snapshot["trace_function_infos"])
+
+
+async def wait_for_count(path: Path, count: int) -> None:
+    """Wait until the target has written a number >= ``count`` to ``path`` (see
+    ``--progress`` in :data:`WIDGETS_JS`); polls, as there is no way to be told."""
+    while True:
+        try:
+            text = await trio.Path(path).read_text()
+        except FileNotFoundError:
+            text = ""
+        if text and int(text) >= count:
+            return
+        await trio.sleep(0.005)
+
+
+def read_count(path: Path) -> int:
+    return int(path.read_text() or 0) if path.exists() else 0

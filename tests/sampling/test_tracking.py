@@ -23,7 +23,7 @@ from cdp_heap._tracking import Tracker
 from cdp_heap.heap_profiler import HeapProfiler, HeapProfilerEvent
 from tests.targets import Target
 
-from .helpers import WIDGETS_JS, evaluate, is_tracking_allocations, trace_function_names
+from .helpers import WIDGETS_JS, evaluate, has_allocation_tracker, trace_function_names
 from .helpers import write_script as write
 
 
@@ -37,17 +37,18 @@ async def test_snapshot_traces_name_the_allocating_function(
 ) -> None:
     path = tmp_path / "t.heapsnapshot"
     with trio.fail_after(30):
-        async with open_cdp(widgets.ws_url) as conn, open_tracking(conn) as tracker:
-            first = await tracker.wait_sample()
-            await evaluate(conn, "allocateWidgets(20000)")
-            # Wait for a tick that saw the new objects (V8 reports every ~50-150 ms).
-            sample = await tracker.wait_sample()
-            while sample.allocated_size - first.allocated_size < 500_000:
+        async with open_cdp(widgets.ws_url) as conn:
+            async with open_tracking(conn) as tracker:
+                first = await tracker.wait_sample()
+                await evaluate(conn, "allocateWidgets(20000)")
+                # Wait for a tick that saw the new objects (V8 reports every ~50-150 ms).
                 sample = await tracker.wait_sample()
-            assert sample.live_size > first.live_size
-            saved = await tracker.save_snapshot(path)
-            assert tracker.stopped
-            assert not await is_tracking_allocations(widgets.ws_url, tmp_path)
+                while sample.allocated_size - first.allocated_size < 500_000:
+                    sample = await tracker.wait_sample()
+                assert sample.live_size > first.live_size
+                saved = await tracker.save_snapshot(path)
+                assert tracker.stopped and saved.allocation_traces
+            assert not await has_allocation_tracker(conn, tmp_path)
     assert saved.size == path.stat().st_size
     snapshot = json.loads(path.read_text())
     assert "allocateWidgets" in trace_function_names(snapshot)
@@ -89,13 +90,13 @@ async def test_leaving_early_stops_tracking(widgets: Target, tmp_path: Path, how
             with trio.CancelScope() as scope, raises:
                 async with open_tracking(conn) as tracker:
                     await tracker.wait_sample()
-                    assert await is_tracking_allocations(widgets.ws_url, tmp_path)
+                    assert await has_allocation_tracker(conn, tmp_path)
                     if how == "cancel":
                         scope.cancel()
                         await trio.sleep_forever()
                     raise ValueError("boom")
             assert tracker.stopped
-            assert not await is_tracking_allocations(widgets.ws_url, tmp_path)
+            assert not await has_allocation_tracker(conn, tmp_path)
             # The discarded snapshot did not break the connection.
             assert await evaluate(conn, "1 + 1") == 2
 
@@ -129,7 +130,21 @@ async def test_client_disconnects_mid_tracking(widgets: Target, tmp_path: Path) 
             with pytest.raises(ConnectionClosed):
                 async for _ in samples:
                     pass
-        assert not await is_tracking_allocations(widgets.ws_url, tmp_path)
+        async with open_cdp(widgets.ws_url) as fresh:
+            assert not await has_allocation_tracker(fresh, tmp_path)
+
+
+async def test_another_session_closing_loses_the_traces(widgets: Target, tmp_path: Path) -> None:
+    """V8 stops the allocation tracker whenever any session disables HeapProfiler, which
+    closing does: the saved snapshot says so rather than silently lacking its stacks."""
+    with trio.fail_after(30):
+        async with open_cdp(widgets.ws_url) as conn, open_tracking(conn) as tracker:
+            await tracker.wait_sample()
+            async with open_cdp(widgets.ws_url):
+                pass
+            saved = await tracker.save_snapshot(tmp_path / "t.heapsnapshot")
+    assert not saved.allocation_traces
+    assert json.loads(saved.path.read_text())["trace_function_infos"] == []
 
 
 async def test_without_allocation_stacks(widgets: Target, tmp_path: Path) -> None:
@@ -140,7 +155,8 @@ async def test_without_allocation_stacks(widgets: Target, tmp_path: Path) -> Non
             open_tracking(conn, track_allocations=False) as tracker,
         ):
             assert (await tracker.wait_sample()).live_objects > 0
-            await tracker.save_snapshot(path)
+            saved = await tracker.save_snapshot(path)
+    assert saved.allocation_traces  # none were asked for: nothing is missing
     assert json.loads(path.read_text())["trace_function_infos"] == []
 
 
