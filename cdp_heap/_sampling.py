@@ -2,9 +2,10 @@
 
 V8's sampling heap profiler records a stack trace for about one allocation every
 ``interval`` bytes (32 KiB by default) and keeps, per call path, the bytes attributed to it.
-It is cheap enough for production (a few percent at the default interval, see
-``docs/profiling.md``) and answers "which functions allocate the memory?", where a heap
-snapshot answers "what holds it?".
+It never pauses the target and at the default interval costs little enough for production
+(+18 % on a loop that does nothing but allocate, the worst case; see ``docs/profiling.md``).
+It answers "which functions allocate the memory?", where a heap snapshot answers "what
+holds it?".
 
 ::
 

@@ -22,9 +22,14 @@ into :class:`TrackingSample` values; subscribers then choose their own policy on
 ``"latest"`` for a display that only wants the newest totals, ``"block"`` (lossless, with
 backpressure) or ``"fail"`` for a recording.
 
-Tracking costs the target noticeably more than sampling (V8 walks new objects every tick,
-and with ``track_allocations`` records a stack per allocation); stopping it takes a full
-heap snapshot, which pauses the target like ``takeHeapSnapshot``.
+Tracking costs the target much more than sampling (V8 updates its object map every tick,
+and with ``track_allocations`` records a stack per allocation: x63 on a loop that only
+allocates); stopping it takes a full heap snapshot, which pauses the target like
+``takeHeapSnapshot``.
+
+V8 stops its (process-wide) allocation tracker whenever *any* inspector session closes or
+disables HeapProfiler: another client coming and going while we track loses the stacks.
+:class:`SavedTrackingSnapshot` reports it (``allocation_traces``).
 """
 
 from __future__ import annotations
