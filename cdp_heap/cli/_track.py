@@ -133,7 +133,10 @@ async def run(args: argparse.Namespace) -> int:
 def summary(sample: TrackingSample | None, reason: str) -> str:
     stopped = " (interrupted)" if reason == "interrupted" else ""
     if sample is None:
-        return f"tracking stopped{stopped} before the target's first heap update"
+        return (
+            f"tracking stopped{stopped}; the target sent no heap statistics (Node sends them "
+            "every ~100 ms, Deno never does)"
+        )
     return (
         f"tracking stopped{stopped}: heap {format_bytes(sample.live_size)} in "
         f"{sample.live_objects:,} objects; {format_bytes(sample.allocated_size)} allocated "
