@@ -23,6 +23,8 @@ from ._common import UsageError
 COMMAND_MODULES = (
     "targets",
     "snapshot",
+    "sample",
+    "track",
     "proxy",
 )
 

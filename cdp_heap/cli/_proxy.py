@@ -87,9 +87,7 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--upstream: {exc}") from None
     host, port = parse_listen(args.listen)
-    config = ProxyConfig(
-        spec, host, port, client_queue_bytes=args.client_queue_mb * 1024 * 1024
-    )
+    config = ProxyConfig(spec, host, port, client_queue_bytes=args.client_queue_mb * 1024 * 1024)
     async with trio.open_nursery() as nursery:
         proxy = await nursery.start(serve_proxy, config)
         print(
