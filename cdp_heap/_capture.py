@@ -235,19 +235,7 @@ async def save_snapshot(
             max_buffer_bytes=max_buffer_bytes,
             session_id=session_id,
         ) as stream:
-            if on_progress is not None:
-                stream.on_progress(
-                    lambda p: on_progress(
-                        CaptureProgress("building", p.done, p.total, writer.written)
-                    )
-                )
-            while data := await stream.receive_some():
-                await writer.write(data)
-                if on_progress is not None:
-                    progress = stream.statistics().progress
-                    done, total = (progress.done, progress.total) if progress else (0, 0)
-                    on_progress(CaptureProgress("writing", done, total, writer.written))
-            statistics = stream.statistics()
+            statistics = await _write_stream(stream, writer, on_progress)
         await writer.commit()
     finally:
         writer.discard()
@@ -258,6 +246,26 @@ async def save_snapshot(
         seconds=time.perf_counter() - started_at,
         peak_buffer_bytes=statistics.buffer.peak_cost,
     )
+
+
+async def _write_stream(
+    stream: SnapshotStream,
+    writer: _AtomicWriter,
+    on_progress: Callable[[CaptureProgress], object] | None,
+) -> SnapshotStreamStatistics:
+    """Write every chunk of ``stream`` to ``writer`` (not committed); the stream's final
+    statistics. Shared by :func:`save_snapshot` and allocation tracking's final snapshot."""
+    if on_progress is not None:
+        stream.on_progress(
+            lambda p: on_progress(CaptureProgress("building", p.done, p.total, writer.written))
+        )
+    while data := await stream.receive_some():
+        await writer.write(data)
+        if on_progress is not None:
+            progress = stream.statistics().progress
+            done, total = (progress.done, progress.total) if progress else (0, 0)
+            on_progress(CaptureProgress("writing", done, total, writer.written))
+    return stream.statistics()
 
 
 class _AtomicWriter:

@@ -231,17 +231,6 @@ class CDPConnection:
             self._subscriptions.remove(subscription)
             queue.abort()
 
-    # -- snapshot streams (used by cdp_heap._capture) -----------------------------------------
-
-    async def _start_snapshot_command(
-        self,
-        method: str,
-        params: JSONObject,
-        sink: BoundedQueue[str | SnapshotProgress],
-        session_id: str | None = None,
-    ) -> tuple[Command, _Pending]:
-        return await self._start(method, params, session_id, sink)
-
     # -- the reader --------------------------------------------------------------------------
 
     async def _reader(self) -> None:

@@ -14,6 +14,7 @@ can catch everything with one clause and still tell the cases apart::
     │   ├── InspectorUnreachable  nothing listens at the inspector's host:port
     │   └── ActivationError     SIGUSR1 activation of a Node process failed
     ├── CaptureError            a snapshot capture could not be completed or saved
+    ├── ProfilerBusy            another client is sampling the target, or stopped our sampling
     └── SubscriptionOverflow    a subscription with policy ``"fail"`` could not keep up
 
 Errors from the operating system that a caller can act on (a full disk, an unwritable
@@ -90,3 +91,13 @@ class CaptureError(CDPHeapError):
 
 class SubscriptionOverflow(CDPHeapError):
     """Events were dropped because a ``policy="fail"`` subscription's buffer was full."""
+
+
+class ProfilerBusy(CDPHeapError):
+    """The target's sampling heap profiler is in use by another client.
+
+    V8 has one sampling heap profiler per isolate, shared by every inspector session: a
+    second ``startSampling`` silently joins the first one's, and whichever session stops
+    first ends it for both. cdp-heap refuses to start when it finds the profiler running,
+    and raises this when its own sampling was stopped by someone else.
+    """

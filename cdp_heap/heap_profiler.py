@@ -13,7 +13,7 @@ arrives as events before the command's reply.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, ClassVar, TypeAlias
 
@@ -122,12 +122,32 @@ class SamplingHeapProfileNode:
         return built[0]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "callFrame": self.call_frame.to_json(),
-            "selfSize": self.self_size,
-            "id": self.id,
-            "children": [child.to_json() for child in self.children],
-        }
+        # Iterative for the same reason as from_json.
+        def shallow(node: SamplingHeapProfileNode) -> dict[str, Any]:
+            return {
+                "callFrame": node.call_frame.to_json(),
+                "selfSize": node.self_size,
+                "id": node.id,
+                "children": [],
+            }
+
+        top = shallow(self)
+        stack = [(self, top)]
+        while stack:
+            node, made = stack.pop()
+            for child in node.children:
+                child_json = shallow(child)
+                made["children"].append(child_json)
+                stack.append((child, child_json))
+        return top
+
+    def walk(self) -> Iterator[SamplingHeapProfileNode]:
+        """This node and all below it, parents before children (iterative)."""
+        stack = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children))
 
 
 @attrs.frozen
@@ -161,6 +181,73 @@ class SamplingHeapProfile:
     def to_json(self) -> dict[str, Any]:
         """The JSON that DevTools' Memory panel loads from a ``.heapprofile`` file."""
         return {"head": self.head.to_json(), "samples": [s.to_json() for s in self.samples]}
+
+    def nodes(self) -> Iterator[SamplingHeapProfileNode]:
+        """Every node of the call tree, parents before children."""
+        return self.head.walk()
+
+    @property
+    def total_size(self) -> float:
+        """Bytes the profile accounts for: the sum of every node's ``self_size``.
+
+        Without ``includeObjectsCollectedBy*GC`` V8 drops the samples of collected objects,
+        so this estimates what was allocated while sampling *and is still alive*; with them,
+        everything allocated while sampling.
+        """
+        return sum(node.self_size for node in self.nodes())
+
+    def allocation_sites(self) -> list[AllocationSite]:
+        """Allocations grouped by where they happen (function, url, line, column), largest
+        ``self_size`` first. The same function reached through different call paths is
+        one site; sites that allocated nothing are left out."""
+        sizes: dict[tuple[str, str, int, int], list[float]] = {}
+        for node in self.nodes():
+            if not node.self_size:
+                continue
+            frame = node.call_frame
+            key = (frame.function_name, frame.url, frame.line_number, frame.column_number)
+            entry = sizes.setdefault(key, [0.0, 0])
+            entry[0] += node.self_size
+            entry[1] += 1
+        sites = [
+            AllocationSite(name, url, line, column, size, int(count))
+            for (name, url, line, column), (size, count) in sizes.items()
+        ]
+        sites.sort(key=lambda site: (-site.self_size, site.function_name, site.url))
+        return sites
+
+    def top_sites(self, n: int = 10) -> list[AllocationSite]:
+        """The ``n`` sites that allocated the most (see :meth:`allocation_sites`)."""
+        return self.allocation_sites()[:n]
+
+
+@attrs.frozen
+class AllocationSite:
+    """Where allocations happen, summed over every call path that reaches it.
+
+    ``line_number`` and ``column_number`` are 0-based, as in :class:`CallFrame`;
+    :attr:`location` shows them 1-based, as editors and DevTools do.
+    """
+
+    function_name: str
+    url: str
+    line_number: int
+    column_number: int
+    self_size: float
+    #: How many call-tree nodes (call paths) were added up.
+    nodes: int
+
+    @property
+    def location(self) -> str:
+        """``url:line:column`` (1-based), or ``""`` for V8's own pseudo-frames."""
+        if not self.url and self.line_number < 0:
+            return ""
+        return f"{self.url}:{self.line_number + 1}:{self.column_number + 1}"
+
+    @property
+    def name(self) -> str:
+        """The function name, ``(anonymous)`` for an unnamed one (as DevTools shows it)."""
+        return self.function_name or "(anonymous)"
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +106,76 @@ def test_help_explains_comparability() -> None:
     result = cdp_heap("snapshot", "--help")
     assert result.returncode == 0
     assert "--count N --interval S" in result.stdout and "object ids" in result.stdout.lower()
+
+
+def test_progress_bar_on_a_terminal(leaky_app: Target, tmp_path: Path) -> None:
+    # stderr is a pseudo-terminal, as in an interactive shell.
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "tty.heapsnapshot"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cdp_heap",
+            "snapshot",
+            "--port",
+            str(leaky_app.port),
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    screen = bytearray()
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # EIO: the terminal's other end closed
+            break
+        if not data:
+            break
+        screen += data
+    assert proc.wait(timeout=60) == 0
+    os.close(controller)
+    text = screen.decode(errors="replace")
+    assert "building [" in text and "writing " in text and "/s" in text
+    assert f"saved {out}" in text
+
+
+def test_take_heap_snapshot_script_is_a_drop_in_replacement(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = subprocess.Popen(
+        [
+            "node",
+            f"--inspect-port={port}",
+            str(ROOT / "scripts" / "leaky_app.js"),
+            "--leak-per-second",
+            "0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert app.stderr is not None
+        while b" ready" not in (line := app.stderr.readline()):
+            assert line, "the app did not start"
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [str(ROOT / "scripts" / "take-heap-snapshot.sh"), str(app.pid)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        app.kill()
+        app.wait()
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "out.heapsnapshot").read_text())["snapshot"]["node_count"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.heapsnapshot"]

@@ -23,8 +23,11 @@ from ._common import UsageError
 COMMAND_MODULES = (
     "targets",
     "snapshot",
+    "sample",
+    "track",
     "diff",
     "leak",
+    "proxy",
 )
 
 

@@ -1,0 +1,74 @@
+"""What the router tells its trio shell to do, and what it reports about itself.
+
+Plain frozen values with no behaviour, so that the router's tests can compare them and the
+shell (:mod:`proxy._server`) can perform them in order.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import attrs
+
+from cdp_heap._protocol import ProtocolStatistics
+
+ClientId: TypeAlias = int
+
+
+@attrs.frozen
+class SendToClient:
+    client: ClientId
+    text: str
+
+
+@attrs.frozen
+class SendUpstream:
+    text: str
+
+
+@attrs.frozen
+class CloseClient:
+    """Close the client's WebSocket after what was queued for it has been sent."""
+
+    client: ClientId
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class CloseUpstream:
+    """The target detached the upstream session: close it (then reconnect)."""
+
+    reason: str
+
+
+Action: TypeAlias = SendToClient | SendUpstream | CloseClient | CloseUpstream
+
+
+@attrs.frozen
+class Route:
+    """Where the reply to one upstream command goes; ``client`` is ``None`` for the proxy's
+    own commands (their replies are dropped)."""
+
+    client: ClientId | None
+    client_command_id: int
+    method: str
+
+
+@attrs.frozen
+class RouterStatistics:
+    clients: int
+    pending_commands: int
+    snapshots_in_flight: int
+    snapshots_queued: int
+    peak_snapshots_in_flight: int
+    snapshots_completed: int
+    enabled_domains: tuple[str, ...]
+    owners: tuple[tuple[str, ClientId], ...]
+    replay_cache_entries: int
+    upstream_connected: bool
+    malformed_from_clients: int
+    malformed_from_upstream: int
+    #: Chunks of a departed client's (or the proxy's own) snapshot, dropped undecoded.
+    discarded_chunks: int
+    upstream: ProtocolStatistics | None

@@ -1,0 +1,181 @@
+"""Plain HTTP on the proxy's one port, with h11: read a request head, answer JSON, fetch JSON.
+
+DevTools and ``chrome://inspect`` expect ``/json/list`` and the ``ws://`` URLs it hands out on
+the same host:port. trio-websocket's server only speaks WebSocket, so the proxy reads each
+request head itself (:func:`read_request_head`); plain requests are answered here, WebSocket
+upgrades are handed to trio-websocket over a :class:`ReplayStream` that first gives back the
+bytes already read. The same module holds the tiny HTTP client the proxy uses to ask the
+upstream inspector for its ``/json/*`` documents (with ``Host: 127.0.0.1:PORT``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import h11
+import trio
+
+MAX_HEAD_BYTES = 64 * 1024
+MAX_UPSTREAM_BODY = 64 * 1024 * 1024  # /json/protocol is ~1 MB; be generous, not unbounded
+
+
+class HTTPError(Exception):
+    """A request the proxy cannot read, or an upstream document it cannot fetch."""
+
+
+@attrs.frozen
+class RequestHead:
+    method: str
+    target: str  # path and query, as sent
+    headers: tuple[tuple[str, str], ...]  # names lower-cased
+    raw: bytes  # every byte read from the stream so far (head and anything after it)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def is_websocket_upgrade(self) -> bool:
+        upgrade = (self.header("upgrade") or "").lower()
+        return upgrade == "websocket"
+
+
+async def read_request_head(stream: trio.abc.Stream) -> RequestHead | None:
+    """Read one request head; ``None`` if the peer closed before sending one.
+
+    Raises :class:`HTTPError` for a malformed or oversized head.
+    """
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+    raw = bytearray()
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise HTTPError(f"bad request: {exc}") from None
+        if isinstance(event, h11.Request):
+            headers = tuple(
+                (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in event.headers
+            )
+            return RequestHead(
+                event.method.decode("ascii"), event.target.decode("latin-1"), headers, bytes(raw)
+            )
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            if not data:
+                return None
+            raw += data
+            conn.receive_data(bytes(data))
+        else:
+            raise HTTPError(f"unexpected HTTP event {event!r}")
+
+
+class ReplayStream(trio.abc.Stream):
+    """``inner``, but the first reads return ``prefix`` (bytes already consumed from it)."""
+
+    def __init__(self, prefix: bytes, inner: trio.abc.Stream) -> None:
+        self._prefix = prefix
+        self._inner = inner
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            size = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return bytes(data)
+        return bytes(await self._inner.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        if isinstance(self._inner, trio.abc.HalfCloseableStream):
+            await self._inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def response_bytes(
+    status: int,
+    body: bytes,
+    *,
+    content_type: str = "application/json; charset=UTF-8",
+    extra_headers: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """A complete ``Connection: close`` response, as Node's and Chrome's inspectors send."""
+    conn = h11.Connection(h11.SERVER)
+    # h11 needs to have seen a request to produce a response.
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.next_event()
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-cache"),
+        ("Connection", "close"),
+        *extra_headers,
+    ]
+    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    out += conn.send(h11.Data(data=body)) or b""
+    out += conn.send(h11.EndOfMessage()) or b""
+    return out
+
+
+def json_response(status: int, document: Any) -> bytes:
+    body = json.dumps(document, indent=2, ensure_ascii=False).encode() + b"\n"
+    return response_bytes(status, body)
+
+
+def error_response(status: int, message: str) -> bytes:
+    return response_bytes(
+        status, message.encode() + b"\n", content_type="text/plain; charset=UTF-8"
+    )
+
+
+async def fetch_json(host: str, port: int, path: str) -> Any:
+    """GET ``path`` from an inspector at host:port and parse the JSON body.
+
+    Sends ``Host: 127.0.0.1:PORT`` whatever ``host`` is: inspectors refuse other host names
+    (their DNS-rebinding check). Raises :class:`HTTPError` (or ``OSError``) on failure.
+    """
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        conn = h11.Connection(h11.CLIENT)
+        request = h11.Request(
+            method="GET",
+            target=path,
+            headers=[("Host", f"127.0.0.1:{port}"), ("Connection", "close")],
+        )
+        await stream.send_all((conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b""))
+        status = 0
+        body = bytearray()
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise HTTPError(f"bad response from {host}:{port}{path}: {exc}") from None
+            if event is h11.NEED_DATA:
+                conn.receive_data(await stream.receive_some(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > MAX_UPSTREAM_BODY:
+                    raise HTTPError(f"{host}:{port}{path}: response too large")
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                break
+    if status != 200:
+        raise HTTPError(f"{host}:{port}{path} answered HTTP {status}")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise HTTPError(f"{host}:{port}{path} did not answer JSON: {exc}") from None

@@ -1,0 +1,93 @@
+"""A per-client outbound queue bounded in bytes: a slow client is cut off, never waited for.
+
+The router runs on the upstream reader's task, and the upstream reader must never wait for a
+client: V8 keeps sending whether or not anyone reads (a snapshot is not paused for its
+reader), so a stalled reader would pile the data up in the target's memory, and a stalled
+client would hold every other client hostage. Each client therefore gets an :class:`Outbox`
+that :meth:`~Outbox.put_nowait` fills without waiting; when it would exceed its byte limit
+the client is closed with a reason saying so, and its queued messages are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import attrs
+import trio
+
+DEFAULT_LIMIT_BYTES = 32 * 1024 * 1024
+CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read what it asked for
+CLOSE_NORMAL = 1000
+
+
+@attrs.frozen
+class OutboxStatistics:
+    queued_messages: int
+    queued_bytes: int
+    peak_bytes: int
+    limit_bytes: int
+    closing: bool
+
+
+class Outbox:
+    """Messages waiting to be written to one client, and, at the end, how to close it."""
+
+    def __init__(self, limit_bytes: int = DEFAULT_LIMIT_BYTES) -> None:
+        self._queue: deque[str] = deque()
+        self._bytes = 0
+        self._peak = 0
+        self._limit = limit_bytes
+        self._wakeup = trio.Event()
+        self.close_code: int | None = None
+        self.close_reason: str = ""
+
+    def put_nowait(self, text: str) -> bool:
+        """Queue ``text``; ``False`` (and the outbox closes itself) if it would overflow."""
+        if self.close_code is not None:
+            return False
+        size = len(text)
+        if self._bytes + size > self._limit and self._queue:
+            self.close_now(
+                CLOSE_TOO_SLOW,
+                f"client too slow: {self._bytes + size} bytes queued for it, limit {self._limit}",
+            )
+            return False
+        self._queue.append(text)
+        self._bytes += size
+        self._peak = max(self._peak, self._bytes)
+        self._wakeup.set()
+        return True
+
+    def close_after_flush(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with ``code``/``reason``."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self._wakeup.set()
+
+    def close_now(self, code: int, reason: str) -> None:
+        """Drop what is queued and close with ``code``/``reason``."""
+        self._queue.clear()
+        self._bytes = 0
+        self.close_code, self.close_reason = code, reason
+        self._wakeup.set()
+
+    async def get(self) -> str | None:
+        """The next message to send; ``None`` once closed and flushed. Cancellation-safe:
+        a cancelled ``get`` takes nothing off the queue."""
+        while not self._queue:
+            if self.close_code is not None:
+                return None
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()
+        text = self._queue.popleft()
+        self._bytes -= len(text)
+        return text
+
+    def statistics(self) -> OutboxStatistics:
+        return OutboxStatistics(
+            queued_messages=len(self._queue),
+            queued_bytes=self._bytes,
+            peak_bytes=self._peak,
+            limit_bytes=self._limit,
+            closing=self.close_code is not None,
+        )

@@ -1,0 +1,528 @@
+"""Routing many CDP clients over one upstream session, as a state machine with no I/O.
+
+The trio layer feeds :class:`Router` what happens (a client connects, sends text, leaves;
+the upstream session opens, sends text, is lost) and performs the :data:`Action` values it
+returns, in order. All routing state lives here so that the rules can be tested with no
+sockets (``tests/proxy/test_router*.py``, including property-based interleavings).
+
+The rules (DESIGN.md section 4, "Proxy routing"):
+
+- Every client command gets a fresh upstream id from the one counter of the upstream
+  :class:`~cdp_heap._protocol.CDPProtocol`; its reply goes back to that client only, with
+  the client's own id. Malformed text, binary frames, commands without an id or with an id
+  the client already has pending get a CDP error reply; other clients never notice.
+- ``HeapProfiler.takeHeapSnapshot`` / ``stopTrackingHeapObjects`` run one at a time upstream
+  (a snapshot can double the target's heap; two at once can kill it); later ones wait in
+  order. Their chunk and progress events go only to the requester (the protocol layer
+  attributes them to the command).
+- ``X.enable`` / ``X.disable`` are reference-counted per client: upstream ``disable`` is sent
+  only when the last enabler leaves, and never for HeapProfiler, which the proxy enables when
+  the upstream session opens and keeps enabled so heap object ids stay comparable across
+  clients and runs. A client enabling an already enabled domain first gets the replay of
+  what a fresh session would have been told (:mod:`proxy._replay`).
+- Heap sampling, heap tracking and CPU profiling belong to the client that started them:
+  another client's start or stop gets an error naming the owner; tracking events go to the
+  owner only.
+- Other events go to the clients that enabled the event's domain (to every client for
+  domains no one ever enabled through the proxy, such as ``Inspector`` or ``Target``).
+- A client that leaves: its pending replies are swallowed, its refcounts released (upstream
+  ``disable`` when it was the last), its sampling/tracking/profiling stopped, a pause it holds
+  resumed, its breakpoints removed, its queued snapshots dropped and its in-flight snapshot
+  drained and discarded.
+- Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, TypeAlias
+
+import attrs
+
+from cdp_heap._errors import ConnectionClosed
+from cdp_heap._protocol import (
+    SNAPSHOT_METHODS,
+    CDPProtocol,
+    EventReceived,
+    Ignored,
+    ReplyReceived,
+    SessionDetached,
+    SnapshotChunkReceived,
+    SnapshotProgressReceived,
+)
+from cdp_heap._wire import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    SERVER_ERROR,
+    Command,
+    ErrorResponse,
+    Event,
+    MalformedMessage,
+    Response,
+    decode,
+    encode,
+)
+
+from ._actions import (
+    Action,
+    ClientId,
+    CloseClient,
+    CloseUpstream,
+    Route,
+    RouterStatistics,
+    SendToClient,
+    SendUpstream,
+)
+from ._replay import REPLAYED_DOMAINS, ReplayCache
+
+__all__ = [
+    "Action",
+    "ClientId",
+    "CloseClient",
+    "CloseUpstream",
+    "Router",
+    "RouterStatistics",
+    "SendToClient",
+    "SendUpstream",
+]
+DomainKey: TypeAlias = tuple[str | None, str]  # (sessionId, domain)
+
+KEPT_ENABLED = "HeapProfiler"
+CLOSE_GOING_AWAY = 1001
+
+# activity -> (start method, stop method); the starter owns it until it stops it or leaves.
+ACTIVITIES: dict[str, tuple[str, str]] = {
+    "heap sampling": ("HeapProfiler.startSampling", "HeapProfiler.stopSampling"),
+    "heap tracking": (
+        "HeapProfiler.startTrackingHeapObjects",
+        "HeapProfiler.stopTrackingHeapObjects",
+    ),
+    "CPU profiling": ("Profiler.start", "Profiler.stop"),
+}
+_STARTS = {start: name for name, (start, _) in ACTIVITIES.items()}
+_STOPS = {stop: name for name, (_, stop) in ACTIVITIES.items()}
+_TRACKING_EVENTS = frozenset({"HeapProfiler.heapStatsUpdate", "HeapProfiler.lastSeenObjectId"})
+_PAUSE_REQUESTS = frozenset(
+    {
+        "Debugger.pause",
+        "Debugger.stepInto",
+        "Debugger.stepOver",
+        "Debugger.stepOut",
+        "Debugger.continueToLocation",
+        "Debugger.resume",
+    }
+)
+_BREAKPOINT_SETTERS = frozenset(
+    {
+        "Debugger.setBreakpoint",
+        "Debugger.setBreakpointByUrl",
+        "Debugger.setBreakpointOnFunctionCall",
+    }
+)
+
+
+@attrs.define
+class _Client:
+    label: str
+    pending: dict[int, int] = attrs.Factory(dict)  # client command id -> upstream id
+    queued: set[int] = attrs.Factory(set)  # client ids of snapshot commands still queued
+    enabled: set[DomainKey] = attrs.Factory(set)
+
+
+def _domain(method: str) -> str:
+    return method.partition(".")[0]
+
+
+class Router:
+    """The routing state of one upstream session shared by many clients."""
+
+    def __init__(self) -> None:
+        self._clients: dict[ClientId, _Client] = {}
+        self._next_client: ClientId = 1
+        self._malformed_from_clients = 0
+        self._malformed_from_upstream = 0
+        self._peak_in_flight = 0
+        self._snapshots_completed = 0
+        self._fast_discarded_chunks = 0
+        self._reset_upstream(None)
+
+    def _reset_upstream(self, protocol: CDPProtocol | None) -> None:
+        self._protocol = protocol
+        self._routes: dict[int, Route] = {}
+        self._enablers: dict[DomainKey, set[ClientId]] = {}
+        self._known: set[DomainKey] = set()  # domains ever enabled (their events are routed)
+        self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
+        self._in_flight: int | None = None
+        self._owners: dict[str, ClientId] = {}
+        self._replay = ReplayCache()
+        self._pause_holder: ClientId | None = None
+        self._breakpoints: dict[str, ClientId] = {}
+
+    # -- clients -----------------------------------------------------------------------------
+
+    def add_client(self, label: str) -> ClientId:
+        """Register a client; ``label`` (peer address, user agent) names it in errors."""
+        client = self._next_client
+        self._next_client += 1
+        self._clients[client] = _Client(label)
+        return client
+
+    def has_client(self, client: ClientId) -> bool:
+        return client in self._clients
+
+    def client_label(self, client: ClientId) -> str:
+        return f"client #{client} ({self._clients[client].label})"
+
+    def client_message(self, client: ClientId, data: str | bytes) -> list[Action]:
+        """One WebSocket message from ``client``."""
+        state = self._clients.get(client)
+        if state is None:
+            return []
+        if isinstance(data, bytes):
+            return self._refuse(client, None, INVALID_REQUEST, "binary frames are not CDP")
+        try:
+            message = decode(data)
+        except MalformedMessage as exc:
+            code = PARSE_ERROR if "JSON" in str(exc) else INVALID_REQUEST
+            return self._refuse(client, exc.id, code, str(exc))
+        if not isinstance(message, Command):
+            msg_id = getattr(message, "id", None)
+            what = "has no 'id'" if msg_id is None else "is not a command"
+            return self._refuse(client, msg_id, INVALID_REQUEST, f"message {what}")
+        if message.id in state.pending or message.id in state.queued:
+            return self._refuse(
+                client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
+            )
+        if self._protocol is None:
+            return self._error(client, message, "the target is not connected")
+        return self._command(client, state, message)
+
+    def remove_client(self, client: ClientId) -> list[Action]:
+        """``client`` left: undo what it started and forget everything about it."""
+        state = self._clients.pop(client, None)
+        if state is None or self._protocol is None:
+            return []
+        protocol = self._protocol
+        for upstream_id in state.pending.values():
+            self._routes.pop(upstream_id, None)
+            protocol.abandon(upstream_id)  # late reply ignored, snapshot chunks discarded
+        self._snapshot_queue = deque(e for e in self._snapshot_queue if e[0] != client)
+        actions: list[Action] = []
+        for name, owner in list(self._owners.items()):
+            if owner == client:
+                del self._owners[name]
+                actions += self._internal(ACTIVITIES[name][1])
+        debugger = (None, "Debugger")
+        last_debugger = self._enablers.get(debugger) == {client}
+        if self._replay.paused and (self._pause_holder == client or last_debugger):
+            actions += self._internal("Debugger.resume")
+        if self._pause_holder == client:
+            self._pause_holder = None
+        for bp_id, owner in list(self._breakpoints.items()):
+            if owner == client:
+                del self._breakpoints[bp_id]
+                if not last_debugger:
+                    actions += self._internal("Debugger.removeBreakpoint", breakpointId=bp_id)
+        for key in state.enabled:
+            enablers = self._enablers[key]
+            enablers.discard(client)
+            if not enablers:
+                del self._enablers[key]
+                actions += self._disable_upstream(key)
+        return actions + self._pump_snapshots()
+
+    # -- upstream ----------------------------------------------------------------------------
+
+    def upstream_opened(self) -> list[Action]:
+        """A new upstream session is open: enable HeapProfiler for the proxy's whole life."""
+        self._reset_upstream(CDPProtocol())
+        self._known.add((None, KEPT_ENABLED))
+        return self._internal(f"{KEPT_ENABLED}.enable")
+
+    def upstream_lost(self, reason: str) -> list[Action]:
+        """The upstream session is gone: detach and close every client, reset all state."""
+        if self._protocol is not None:
+            self._protocol.connection_lost(ConnectionClosed(reason))
+        detached = encode(Event("Inspector.detached", {"reason": reason}))
+        actions: list[Action] = []
+        for client in self._clients:
+            actions.append(SendToClient(client, detached))
+            actions.append(CloseClient(client, CLOSE_GOING_AWAY, f"target detached: {reason}"))
+        self._clients.clear()
+        self._reset_upstream(None)
+        return actions
+
+    @property
+    def upstream_connected(self) -> bool:
+        return self._protocol is not None
+
+    def upstream_message(self, text: str | bytes) -> list[Action]:
+        """One WebSocket message from the upstream target."""
+        if self._protocol is None:
+            return []
+        if isinstance(text, str) and self._in_flight is not None and _is_plain_chunk(text):
+            # Fast path for the bulk of a snapshot: no JSON decoding of ~100 KiB-1 MiB chunks.
+            # Single flight makes the in-flight command the owner of every top-level chunk.
+            route = self._routes.get(self._in_flight)
+            if route is None or route.client is None:
+                self._fast_discarded_chunks += 1
+                return []
+            return [SendToClient(route.client, text)]
+        try:
+            item = self._protocol.receive(text)
+        except MalformedMessage:
+            self._malformed_from_upstream += 1
+            return []
+        if isinstance(item, ReplyReceived):
+            return self._reply(item.command, item.reply)
+        if isinstance(item, SnapshotChunkReceived | SnapshotProgressReceived):
+            route = self._routes.get(item.command_id)
+            if route is None or route.client is None:
+                return []
+            return [SendToClient(route.client, text if isinstance(text, str) else text.decode())]
+        if isinstance(item, EventReceived):
+            return self._event(item.event, text if isinstance(text, str) else text.decode())
+        if isinstance(item, SessionDetached):
+            return self._detached(item)
+        if isinstance(item, Ignored) and item.kind == "stale_reply" and item.id == self._in_flight:
+            self._snapshot_done()  # the drained snapshot of a departed client ended
+            return self._pump_snapshots()
+        return []
+
+    # -- statistics --------------------------------------------------------------------------
+
+    def statistics(self) -> RouterStatistics:
+        queued = len(self._snapshot_queue)
+        return RouterStatistics(
+            clients=len(self._clients),
+            pending_commands=len(self._routes),
+            snapshots_in_flight=int(self._in_flight is not None),
+            snapshots_queued=queued,
+            peak_snapshots_in_flight=self._peak_in_flight,
+            snapshots_completed=self._snapshots_completed,
+            enabled_domains=tuple(sorted(_key_name(k) for k in self._enablers)),
+            owners=tuple(sorted(self._owners.items())),
+            replay_cache_entries=len(self._replay),
+            upstream_connected=self._protocol is not None,
+            malformed_from_clients=self._malformed_from_clients,
+            malformed_from_upstream=self._malformed_from_upstream,
+            discarded_chunks=self._fast_discarded_chunks
+            + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
+            upstream=None if self._protocol is None else self._protocol.statistics(),
+        )
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def _command(self, client: ClientId, state: _Client, command: Command) -> list[Action]:
+        method = command.method
+        domain, _, name = method.partition(".")
+        activity = _STARTS.get(method) or _STOPS.get(method)
+        if activity is not None:
+            owner = self._owners.get(activity)
+            if owner is not None and owner != client:
+                verb = "start" if method in _STARTS else "stop"
+                return self._error(
+                    client,
+                    command,
+                    f"cannot {verb} {activity}: it was started by {self.client_label(owner)}, "
+                    "which owns it until it stops it or disconnects",
+                )
+            if method in _STARTS:
+                self._owners[activity] = client
+            else:
+                self._owners.pop(activity, None)
+        if method in SNAPSHOT_METHODS:
+            state.queued.add(command.id)
+            self._snapshot_queue.append((client, command))
+            return self._pump_snapshots()
+        key: DomainKey = (command.session_id, domain)
+        if name == "enable":
+            return self._enable(client, state, key, command)
+        if name == "disable":
+            return self._disable(client, state, key, command)
+        if method in _PAUSE_REQUESTS:
+            self._pause_holder = client
+        return self._forward(client, command)
+
+    def _enable(
+        self, client: ClientId, state: _Client, key: DomainKey, command: Command
+    ) -> list[Action]:
+        actions: list[Action] = []
+        enablers = self._enablers.setdefault(key, set())
+        if client not in enablers and enablers and key[0] is None and key[1] in REPLAYED_DOMAINS:
+            # Already enabled upstream: V8 will not announce its state again, so we do.
+            actions = [SendToClient(client, t) for t in self._replay.replay(key[1])]
+        enablers.add(client)
+        state.enabled.add(key)
+        self._known.add(key)
+        return actions + self._forward(client, command)
+
+    def _disable(
+        self, client: ClientId, state: _Client, key: DomainKey, command: Command
+    ) -> list[Action]:
+        enablers = self._enablers.get(key, set())
+        if client not in enablers:
+            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
+        enablers.discard(client)
+        state.enabled.discard(key)
+        if enablers:
+            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
+        del self._enablers[key]
+        if key == (None, KEPT_ENABLED):
+            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
+        self._forget_domain(key)
+        return self._forward(client, command)
+
+    def _disable_upstream(self, key: DomainKey) -> list[Action]:
+        if key == (None, KEPT_ENABLED):
+            return []
+        self._forget_domain(key)
+        return self._internal(f"{key[1]}.disable", session_id=key[0])
+
+    def _forget_domain(self, key: DomainKey) -> None:
+        if key[0] is None:
+            self._replay.forget(key[1])
+            if key[1] == "Debugger":
+                self._pause_holder = None
+                self._breakpoints.clear()
+
+    def _forward(self, client: ClientId | None, command: Command) -> list[Action]:
+        return [self._send_upstream(client, command)[1]]
+
+    def _send_upstream(self, client: ClientId | None, command: Command) -> tuple[int, SendUpstream]:
+        assert self._protocol is not None
+        upstream = self._protocol.send_command(command.method, command.params, command.session_id)
+        self._routes[upstream.id] = Route(client, command.id, command.method)
+        if client is not None:
+            self._clients[client].pending[command.id] = upstream.id
+        return upstream.id, SendUpstream(encode(upstream))
+
+    def _internal(self, method: str, session_id: str | None = None, **params: Any) -> list[Action]:
+        """A command of the proxy's own; its reply is dropped."""
+        command = Command(0, method, params, session_id)
+        if method in SNAPSHOT_METHODS:
+            self._snapshot_queue.append((None, command))
+            return []  # the caller pumps the queue
+        return self._forward(None, command)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def _pump_snapshots(self) -> list[Action]:
+        """Send the next queued snapshot command if none is in flight."""
+        if self._in_flight is not None or not self._snapshot_queue or self._protocol is None:
+            return []
+        client, command = self._snapshot_queue.popleft()
+        if client is not None:
+            self._clients[client].queued.discard(command.id)
+        self._in_flight, action = self._send_upstream(client, command)
+        # Counted by the protocol layer, independently of ``_in_flight``: a check, not an echo.
+        in_flight = self._protocol.statistics().snapshots_in_flight
+        self._peak_in_flight = max(self._peak_in_flight, in_flight)
+        return [action]
+
+    def _snapshot_done(self) -> None:
+        self._in_flight = None
+        self._snapshots_completed += 1
+
+    # -- replies and events ------------------------------------------------------------------
+
+    def _reply(self, command: Command, reply: Response | ErrorResponse) -> list[Action]:
+        route = self._routes.pop(command.id, None)
+        actions: list[Action] = []
+        if command.id == self._in_flight:
+            self._snapshot_done()
+            actions += self._pump_snapshots()
+        if route is None or route.client is None:
+            return actions
+        state = self._clients.get(route.client)
+        if state is None:
+            return actions
+        state.pending.pop(route.client_command_id, None)
+        self._after_reply(route, reply)
+        client_reply: Response | ErrorResponse
+        if isinstance(reply, Response):
+            client_reply = Response(route.client_command_id, reply.result, reply.session_id)
+        else:
+            client_reply = ErrorResponse(
+                route.client_command_id, reply.code, reply.message, reply.data, reply.session_id
+            )
+        return [SendToClient(route.client, encode(client_reply)), *actions]
+
+    def _after_reply(self, route: Route, reply: Response | ErrorResponse) -> None:
+        assert route.client is not None
+        activity = _STARTS.get(route.method)
+        failed = isinstance(reply, ErrorResponse)
+        if activity is not None and failed and self._owners.get(activity) == route.client:
+            del self._owners[activity]
+        if route.method in _BREAKPOINT_SETTERS and isinstance(reply, Response):
+            breakpoint_id = reply.result.get("breakpointId")
+            if isinstance(breakpoint_id, str):
+                self._breakpoints[breakpoint_id] = route.client
+
+    def _event(self, event: Event, text: str) -> list[Action]:
+        self._replay.observe(event, text)
+        if event.method == "Debugger.resumed":
+            self._pause_holder = None
+        elif event.method == "Debugger.paused":
+            hit = event.params.get("hitBreakpoints") or []
+            owners = {self._breakpoints.get(b) for b in hit} - {None}
+            if len(owners) == 1:
+                self._pause_holder = owners.pop()
+        if event.method in _TRACKING_EVENTS and "heap tracking" in self._owners:
+            return [SendToClient(self._owners["heap tracking"], text)]
+        key: DomainKey = (event.session_id, _domain(event.method))
+        if key in self._known:
+            receivers: Any = self._enablers.get(key, ())
+        else:
+            receivers = self._clients
+        return [SendToClient(client, text) for client in receivers]
+
+    def _detached(self, item: SessionDetached) -> list[Action]:
+        if item.session_id is None:
+            actions: list[Action] = [CloseUpstream(item.reason)]
+            return actions + self.upstream_lost(item.reason)
+        actions = []
+        for command in item.failed:
+            route = self._routes.pop(command.id, None)
+            if route is not None and route.client in self._clients:
+                assert route.client is not None
+                self._clients[route.client].pending.pop(route.client_command_id, None)
+                error = ErrorResponse(
+                    route.client_command_id, SERVER_ERROR, f"session detached: {item.reason}"
+                )
+                actions.append(self._reply_to(route.client, error))
+            if command.id == self._in_flight:
+                self._snapshot_done()
+        for key in [k for k in self._enablers if k[0] == item.session_id]:
+            for client in self._enablers.pop(key):
+                self._clients[client].enabled.discard(key)
+        text = encode(item.event)
+        return actions + [SendToClient(c, text) for c in self._clients] + self._pump_snapshots()
+
+    # -- errors ------------------------------------------------------------------------------
+
+    def _reply_to(self, client: ClientId, reply: Response | ErrorResponse) -> SendToClient:
+        return SendToClient(client, encode(reply))
+
+    def _error(self, client: ClientId, command: Command, message: str) -> list[Action]:
+        error = ErrorResponse(command.id, SERVER_ERROR, f"{command.method}: {message}")
+        return [SendToClient(client, encode(error))]
+
+    def _refuse(
+        self, client: ClientId, msg_id: int | None, code: int, message: str
+    ) -> list[Action]:
+        self._malformed_from_clients += 1
+        return [SendToClient(client, encode(ErrorResponse(msg_id, code, message)))]
+
+
+_CHUNK_PREFIX = '{"method":"HeapProfiler.addHeapSnapshotChunk","params":{"chunk":"'
+
+
+def _is_plain_chunk(text: str) -> bool:
+    """A top-level chunk event, as Node and Chrome format it (else: the decoding path)."""
+    return text.startswith(_CHUNK_PREFIX) and '"sessionId":' not in text[-200:]
+
+
+def _key_name(key: DomainKey) -> str:
+    session, domain = key
+    return domain if session is None else f"{session}:{domain}"

@@ -1,0 +1,307 @@
+"""The proxy's trio shell: one port for HTTP discovery and WebSocket clients, one upstream.
+
+``serve_proxy`` listens; each connection's request head is read with h11
+(:mod:`proxy._http`): plain requests get the discovery documents, WebSocket upgrades are
+handed to trio-websocket. Every message and every connect/disconnect goes through the
+:class:`~proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
+without ever waiting: client messages go to bounded :class:`~proxy._outbox.Outbox` queues,
+upstream commands to the upstream writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import trio
+import trio_websocket
+
+from ._http import (
+    HTTPError,
+    ReplayStream,
+    RequestHead,
+    error_response,
+    fetch_json,
+    json_response,
+    read_request_head,
+)
+from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, Outbox
+from ._router import Action, ClientId, CloseClient, Router, SendToClient, SendUpstream
+from ._targets import UpstreamSpec, rewrite_entry
+from ._upstream import RECEIVE_BUFFER, UpstreamLink
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
+HEAD_TIMEOUT = 10.0
+CLOSE_GRACE = 2.0
+
+
+@attrs.frozen
+class ProxyConfig:
+    upstream: UpstreamSpec
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 9230
+    max_message_size: int = DEFAULT_MAX_MESSAGE
+    client_queue_bytes: int = DEFAULT_LIMIT_BYTES
+    retry_interval: float = 0.2
+
+
+@attrs.define
+class _ClientConn:
+    label: str
+    outbox: Outbox
+    send_scope: trio.CancelScope | None = None
+
+
+class Proxy:
+    """A running proxy; ``serve_proxy`` hands it to ``task_status.started``."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.id = str(uuid.uuid4())
+        self.port = config.listen_port
+        self.router = Router()
+        self.upstream = UpstreamLink(config.upstream, config.max_message_size)
+        self._clients: dict[ClientId, _ClientConn] = {}
+        self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
+        self._changed = trio.lowlevel.ParkingLot()
+
+    # -- observing ---------------------------------------------------------------------------
+
+    def statistics(self) -> dict[str, Any]:
+        """The router's statistics plus queue depths, as served at ``/json/proxy/stats``."""
+        router = attrs.asdict(self.router.statistics())
+        clients = [
+            {"id": cid, "label": conn.label, **attrs.asdict(conn.outbox.statistics())}
+            for cid, conn in self._clients.items()
+        ]
+        return {
+            "id": self.id,
+            "router": router,
+            "clients": clients,
+            "upstream": self.upstream.describe(),
+            "recentDisconnects": list(self._disconnects),
+        }
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Wait until ``predicate()`` is true; it is checked after every routed message."""
+        while not predicate():
+            await self._changed.park()
+
+    @property
+    def http_address(self) -> str:
+        return f"{self.config.listen_host}:{self.port}"
+
+    @property
+    def websocket_url(self) -> str:
+        return f"ws://{self.http_address}/{self.id}"
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _perform(self, actions: list[Action]) -> None:
+        overflowed: list[ClientId] = []
+        for action in actions:
+            if isinstance(action, SendToClient):
+                conn = self._clients.get(action.client)
+                if conn is not None and not conn.outbox.put_nowait(action.text):
+                    overflowed.append(action.client)
+            elif isinstance(action, SendUpstream):
+                self.upstream.send_nowait(action.text)
+            elif isinstance(action, CloseClient):
+                conn = self._clients.get(action.client)
+                if conn is not None:
+                    conn.outbox.close_after_flush(action.code, action.reason)
+        for client in dict.fromkeys(overflowed):
+            self._cut_off(client)
+        self._changed.unpark_all()
+
+    def _cut_off(self, client: ClientId) -> None:
+        """A client overflowed its outbox: forget it now, give its send a grace period."""
+        conn = self._clients.get(client)
+        if conn is None or not self.router.has_client(client):
+            return
+        log.warning("%s: %s", conn.label, conn.outbox.close_reason)
+        self._disconnects.append({"label": conn.label, "reason": conn.outbox.close_reason})
+        if conn.send_scope is not None:
+            conn.send_scope.deadline = min(
+                conn.send_scope.deadline, trio.current_time() + CLOSE_GRACE
+            )
+        self._perform(self.router.remove_client(client))
+
+    def _upstream_opened(self) -> None:
+        self._perform(self.router.upstream_opened())
+
+    def _upstream_message(self, message: str | bytes) -> bool:
+        self._perform(self.router.upstream_message(message))
+        return self.router.upstream_connected
+
+    def _upstream_lost(self, reason: str) -> None:
+        if self.router.upstream_connected:
+            self._perform(self.router.upstream_lost(reason))
+        self._changed.unpark_all()
+
+    # -- connections -------------------------------------------------------------------------
+
+    async def handle_connection(self, stream: trio.abc.Stream) -> None:
+        """One accepted TCP connection: HTTP request or WebSocket upgrade."""
+        try:
+            with trio.fail_after(HEAD_TIMEOUT):
+                head = await read_request_head(stream)
+        except (HTTPError, trio.TooSlowError) as exc:
+            await _send_and_close(stream, error_response(400, f"bad request: {exc}"))
+            return
+        except trio.BrokenResourceError:
+            return
+        if head is None:
+            return
+        if head.is_websocket_upgrade:
+            await self._serve_websocket(stream, head)
+        else:
+            await _send_and_close(stream, await self._http_response(head))
+
+    async def _http_response(self, head: RequestHead) -> bytes:
+        if head.method not in ("GET", "HEAD"):
+            return error_response(405, f"{head.method} is not supported here")
+        host = head.header("host") or self.http_address
+        path = head.path.rstrip("/") or "/"
+        spec = self.config.upstream
+        try:
+            if path in ("/json", "/json/list"):
+                entry = self.upstream.entry
+                return json_response(
+                    200, [] if entry is None else [rewrite_entry(entry, self.id, host)]
+                )
+            if path == "/json/version":
+                version = await fetch_json(spec.host, spec.port, "/json/version")
+                if isinstance(version, dict):
+                    version.pop("webSocketDebuggerUrl", None)  # never expose the browser
+                return json_response(200, version)
+            if path == "/json/protocol":
+                return json_response(200, await fetch_json(spec.host, spec.port, "/json/protocol"))
+        except (OSError, HTTPError) as exc:
+            return error_response(502, f"upstream inspector {spec.address}: {exc}")
+        if path == "/json/proxy/stats":
+            return json_response(200, self.statistics())
+        return error_response(404, f"no such endpoint: {head.path}")
+
+    async def _serve_websocket(self, stream: trio.abc.Stream, head: RequestHead) -> None:
+        async with trio.open_nursery() as nursery:
+            request = await trio_websocket.wrap_server_stream(
+                nursery,
+                ReplayStream(head.raw, stream),
+                message_queue_size=16,
+                max_message_size=self.config.max_message_size,
+                receive_buffer_size=RECEIVE_BUFFER,
+            )
+            target = head.path.rstrip("/").rpartition("/")[2]
+            if target != self.id:
+                await request.reject(404, body=f"no target {target!r}; see /json/list\n".encode())
+                return
+            if not self.upstream.connected:
+                reason = self.upstream.last_error or "target not connected"
+                await request.reject(503, body=f"{reason}; retry shortly\n".encode())
+                return
+            ws = await request.accept()
+            await self._serve_client(ws, stream, _label(head, stream))
+            nursery.cancel_scope.cancel()
+
+    async def _serve_client(
+        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, label: str
+    ) -> None:
+        client = self.router.add_client(label)
+        conn = _ClientConn(label, Outbox(self.config.client_queue_bytes))
+        self._clients[client] = conn
+        reason = "client closed the connection"
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._pump, ws, stream, conn)
+                try:
+                    while True:
+                        message = await ws.get_message()
+                        self._perform(self.router.client_message(client, message))
+                        await self.upstream.wait_room()
+                except trio_websocket.ConnectionClosed:
+                    if conn.outbox.close_code is not None:
+                        reason = conn.outbox.close_reason
+                nursery.cancel_scope.cancel()
+        finally:
+            del self._clients[client]
+            if self.router.has_client(client):  # not already cut off or detached
+                self._disconnects.append({"label": label, "reason": reason})
+                self._perform(self.router.remove_client(client))
+
+    async def _pump(
+        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: _ClientConn
+    ) -> None:
+        """Write the outbox to the client, then close it as the outbox says."""
+        outbox = conn.outbox
+        try:
+            while (text := await outbox.get()) is not None:
+                with trio.CancelScope() as conn.send_scope:
+                    await ws.send_message(text)
+                if conn.send_scope.cancelled_caught:
+                    # It did not read for CLOSE_GRACE seconds after being cut off.
+                    await trio.aclose_forcefully(stream)
+                    return
+            code = outbox.close_code or CLOSE_NORMAL
+            with trio.move_on_after(CLOSE_GRACE):
+                await ws.aclose(code, outbox.close_reason)
+        except trio_websocket.ConnectionClosed:
+            pass
+        await trio.aclose_forcefully(stream)
+
+
+def _label(head: RequestHead, stream: trio.abc.Stream) -> str:
+    peer = "?"
+    socket = getattr(stream, "socket", None)
+    if socket is not None:
+        host, port = socket.getpeername()[:2]
+        peer = f"{host}:{port}"
+    agent = head.header("user-agent")
+    return f"{peer} {agent}" if agent else peer
+
+
+async def _send_and_close(stream: trio.abc.Stream, data: bytes) -> None:
+    try:
+        with trio.move_on_after(HEAD_TIMEOUT):
+            await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    await trio.aclose_forcefully(stream)
+
+
+async def serve_proxy(
+    config: ProxyConfig, *, task_status: trio.TaskStatus[Proxy] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Run the proxy until cancelled; ``task_status.started`` gets the :class:`Proxy`
+    (its ``port`` is the one bound, useful with ``listen_port=0``)."""
+    proxy = Proxy(config)
+    listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
+    proxy.port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            proxy.upstream.run,
+            proxy._upstream_opened,
+            proxy._upstream_message,
+            proxy._upstream_lost,
+            config.retry_interval,
+        )
+        await nursery.start(trio.serve_listeners, proxy.handle_connection, listeners)
+        task_status.started(proxy)
+
+
+@asynccontextmanager
+async def open_proxy(config: ProxyConfig) -> AsyncIterator[Proxy]:
+    """Run a proxy for the duration of the block (tests, benchmarks, embedding)."""
+    async with trio.open_nursery() as nursery:
+        proxy: Proxy = await nursery.start(serve_proxy, config)
+        try:
+            yield proxy
+        finally:
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,163 @@
+"""The proxy's one upstream WebSocket session: find the target, connect, reconnect.
+
+Moves bytes only; every decision is the router's. The reader feeds each upstream message
+to the router and never waits for a client (see :mod:`proxy._outbox`), so V8 is read as fast
+as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
+client readers wait (:meth:`UpstreamLink.wait_room`) while that channel is long, which
+pushes back on clients that flood commands, while the proxy's own few commands (a departed
+client's clean-up) can always be queued without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import trio
+import trio_websocket
+
+from ._http import HTTPError
+from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
+
+log = logging.getLogger(__name__)
+
+RECEIVE_BUFFER = 256 * 1024
+UPSTREAM_BACKLOG = 256
+
+
+class UpstreamLink:
+    """State of the upstream connection, shared with the HTTP and client handlers."""
+
+    def __init__(self, spec: UpstreamSpec, max_message_size: int) -> None:
+        self.spec = spec
+        self.max_message_size = max_message_size
+        self.entry: Entry | None = None  # the upstream /json/list entry while connected
+        self.last_entry: Entry | None = None
+        self.connects = 0
+        self.last_error: str | None = None
+        self._send: trio.MemorySendChannel[str] | None = None
+        self._room = trio.lowlevel.ParkingLot()
+
+    @property
+    def connected(self) -> bool:
+        return self._send is not None
+
+    def send_nowait(self, text: str) -> None:
+        if self._send is not None:
+            self._send.send_nowait(text)
+
+    async def wait_room(self) -> None:
+        """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
+        while self._send is not None and (
+            self._send.statistics().current_buffer_used > UPSTREAM_BACKLOG
+        ):
+            await self._room.park()
+
+    def backlog(self) -> int:
+        return 0 if self._send is None else self._send.statistics().current_buffer_used
+
+    async def run(
+        self,
+        on_open: Callable[[], None],
+        on_message: Callable[[str | bytes], bool],
+        on_lost: Callable[[str], None],
+        retry_interval: float,
+    ) -> None:
+        """Connect, run, reconnect, forever.
+
+        ``on_open`` is called when a session opens, ``on_message`` for each message (it
+        returns ``False`` when the router has detached the session), ``on_lost`` when an
+        open session ends. Cancellation closes the session.
+        """
+        while True:
+            try:
+                entry = await find_target(self.spec, self.last_entry)
+            except UpstreamNotFound as exc:
+                self.last_error = str(exc)
+                await trio.sleep(retry_interval)  # polling the target's /json/list
+                continue
+            reason = await self._run_session(entry, on_open, on_message, on_lost)
+            log.info("upstream session ended: %s", reason)
+
+    async def _run_session(
+        self,
+        entry: Entry,
+        on_open: Callable[[], None],
+        on_message: Callable[[str | bytes], bool],
+        on_lost: Callable[[str], None],
+    ) -> str:
+        reason = "target closed"
+        async with trio.open_nursery() as nursery:
+            try:
+                stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+                ws = await trio_websocket.wrap_client_stream(
+                    nursery,
+                    stream,
+                    f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
+                    websocket_path(entry),
+                    message_queue_size=64,
+                    max_message_size=self.max_message_size,
+                    receive_buffer_size=RECEIVE_BUFFER,
+                )
+            except (
+                OSError,
+                HTTPError,
+                trio_websocket.HandshakeError,
+                trio_websocket.ConnectionClosed,
+            ) as exc:
+                self.last_error = f"cannot connect to {self.spec.address}: {exc}"
+                nursery.cancel_scope.cancel()
+                return self.last_error
+            send, receive = trio.open_memory_channel[str](math.inf)
+            self._send, self.entry, self.last_entry = send, entry, entry
+            self.connects += 1
+            self.last_error = None
+            nursery.start_soon(self._write, ws, receive)
+            try:
+                on_open()
+                while True:
+                    if not on_message(await ws.get_message()):
+                        reason = "target detached"
+                        break
+            except trio_websocket.ConnectionClosed as exc:
+                reason = _close_text(exc.reason)
+            finally:
+                self._send, self.entry = None, None
+                self._room.unpark_all()
+                on_lost(reason)
+                nursery.cancel_scope.cancel()
+                with trio.CancelScope(shield=True), trio.move_on_after(1):
+                    await ws.aclose()
+        return reason
+
+    async def _write(
+        self, ws: trio_websocket.WebSocketConnection, receive: trio.MemoryReceiveChannel[str]
+    ) -> None:
+        try:
+            async for text in receive:
+                await ws.send_message(text)
+                if receive.statistics().current_buffer_used <= UPSTREAM_BACKLOG // 2:
+                    self._room.unpark_all()
+        except trio_websocket.ConnectionClosed:
+            pass  # the reader sees the close and ends the session
+
+    def describe(self) -> dict[str, Any]:
+        entry = self.entry or self.last_entry or {}
+        return {
+            "address": self.spec.address,
+            "connected": self.connected,
+            "targetId": entry.get("id"),
+            "title": entry.get("title"),
+            "connects": self.connects,
+            "lastError": self.last_error,
+            "backlog": self.backlog(),
+        }
+
+
+def _close_text(reason: Any) -> str:
+    if reason is None:
+        return "target closed"
+    text = f"connection closed (code {reason.code}"
+    return text + (f": {reason.reason})" if reason.reason else ")")

@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Benchmark the proxy against direct connections, in one run, as ratios.
+
+    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 3] [--calls 200]
+
+Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect`` and
+``cdp-heap proxy`` in front of it (a separate process, so that its CPU and memory are its
+own), then measures:
+
+- heap snapshot wall time through the proxy vs direct (median of ROUNDS; target <= 1.10x);
+- ``Runtime.evaluate 1+1`` round trips at p50 and p99 with 1 and 50 concurrent clients;
+- the proxy's peak RSS (VmHWM) after a client that never reads asked for a snapshot while
+  another client took snapshots (target: bounded, under 100 MB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+import trio_websocket
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import cdp_heap  # noqa: E402
+
+
+def start(
+    argv: list[str], pattern: bytes, timeout: float = 30.0
+) -> tuple[subprocess.Popen[bytes], re.Match[bytes]]:
+    """Start a process and wait for ``pattern`` on its stderr (no guessing of ports)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while (match := re.search(pattern, seen)) is None:
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit(f"{argv[0]} did not start: {seen!r}")
+        if select.select([proc.stderr], [], [], 0.5)[0]:
+            seen += proc.stderr.read1(65536)  # type: ignore[attr-defined]
+    return proc, match
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
+    async with cdp_heap.open_cdp(url) as conn:
+        started = time.perf_counter()
+        saved = await cdp_heap.save_snapshot(conn, path)
+        return time.perf_counter() - started, saved.size
+
+
+async def round_trips(url: str, clients: int, calls: int) -> list[float]:
+    latencies: list[float] = []
+
+    async def one_client() -> None:
+        async with cdp_heap.open_cdp(url) as conn:
+            for _ in range(calls):
+                started = time.perf_counter()
+                await conn.send("Runtime.evaluate", {"expression": "1+1"})
+                latencies.append(time.perf_counter() - started)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(clients):
+            nursery.start_soon(one_client)
+    return latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def slow_client_load(proxy_url: str, directory: Path) -> None:
+    """A client asks for a snapshot and never reads; another takes two snapshots meanwhile."""
+    async with trio_websocket.open_websocket_url(
+        proxy_url, message_queue_size=1, max_message_size=256 * 2**20
+    ) as sluggard:
+        await sluggard.send_message('{"id":1,"method":"HeapProfiler.takeHeapSnapshot"}')
+        for i in range(2):
+            await snapshot_seconds(proxy_url, directory / f"busy-{i}.heapsnapshot")
+
+
+async def bench(args: argparse.Namespace) -> None:
+    node, match = start(
+        [
+            "node",
+            "--inspect=127.0.0.1:0",
+            str(ROOT / "scripts" / "leaky_app.js"),
+            "--leak-per-second",
+            "0",
+            "--heap-mb",
+            str(args.heap_mb),
+        ],
+        rb"Debugger listening on (ws://127\.0\.0\.1:(\d+)/\S+)",
+    )
+    direct_url, node_port = match.group(1).decode(), int(match.group(2))
+    proxy, match = start(
+        [
+            sys.executable,
+            "-m",
+            "cdp_heap",
+            "proxy",
+            "--upstream",
+            f"127.0.0.1:{node_port}",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        rb"served at http://127\.0\.0\.1:(\d+)/json/list",
+    )
+    try:
+        proxy_port = int(match.group(1))
+        with trio.fail_after(60):
+            targets = []
+            while not targets:  # the proxy lists its target once connected upstream
+                targets = await cdp_heap.list_targets("127.0.0.1", proxy_port)
+        proxy_url = targets[0].web_socket_debugger_url
+        assert proxy_url is not None
+        rows: list[tuple[str, str, str, str]] = []
+        with tempfile.TemporaryDirectory() as tmp:
+            directory = Path(tmp)
+            direct_times, proxy_times, size = [], [], 0
+            for i in range(args.rounds):
+                t, size = await snapshot_seconds(direct_url, directory / f"d{i}.heapsnapshot")
+                direct_times.append(t)
+                t, _ = await snapshot_seconds(proxy_url, directory / f"p{i}.heapsnapshot")
+                proxy_times.append(t)
+            d, p = statistics.median(direct_times), statistics.median(proxy_times)
+            rows.append(
+                (
+                    f"snapshot {size / 2**20:.0f} MB, median of {args.rounds}",
+                    f"{d:.2f} s",
+                    f"{p:.2f} s",
+                    f"{p / d:.2f}x",
+                )
+            )
+            for clients in (1, 50):
+                direct = await round_trips(direct_url, clients, args.calls)
+                proxied = await round_trips(proxy_url, clients, args.calls)
+                for name, q in (("p50", 0.50), ("p99", 0.99)):
+                    dq, pq = percentile(direct, q), percentile(proxied, q)
+                    rows.append(
+                        (
+                            f"evaluate 1+1, {clients} client(s), {name}",
+                            f"{dq * 1000:.2f} ms",
+                            f"{pq * 1000:.2f} ms",
+                            f"{pq / dq:.2f}x",
+                        )
+                    )
+            before = peak_rss_mb(proxy.pid)
+            await slow_client_load(proxy_url, directory)
+            rows.append(
+                (
+                    "proxy peak RSS (VmHWM), before / after slow client",
+                    "",
+                    f"{before:.0f} / {peak_rss_mb(proxy.pid):.0f} MB",
+                    "",
+                )
+            )
+        widths = [max(len(r[i]) for r in [*rows, HEADER]) for i in range(4)]
+        for row in [HEADER, tuple("-" * w for w in widths), *rows]:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    finally:
+        proxy.kill()
+        node.kill()
+
+
+HEADER = ("measure", "direct", "proxy", "ratio")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser.add_argument("--heap-mb", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=200)
+    trio.run(bench, parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

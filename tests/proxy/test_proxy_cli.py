@@ -1,0 +1,62 @@
+"""``cdp-heap proxy`` on the command line, and ``cdp-heap snapshot`` through it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import trio
+
+from tests.targets import Target
+
+from .helpers import proxy_in_front
+
+
+def test_help_explains_with_an_example() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdp_heap", "proxy", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--upstream" in done.stdout and "--listen" in done.stdout
+    assert "cdp-heap proxy --upstream 127.0.0.1:9229" in done.stdout
+
+
+def test_bad_listen_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdp_heap", "proxy", "--listen", "nowhere"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "--listen wants HOST:PORT" in done.stderr
+
+
+async def test_cdp_heap_snapshot_cli_through_the_proxy(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    target = node(script="setInterval(() => {}, 1000)")
+    out = tmp_path / "cli.heapsnapshot"
+    with trio.fail_after(60):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            done = await trio.run_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "cdp_heap",
+                    "snapshot",
+                    "--port",
+                    str(proxy.port),
+                    "-o",
+                    str(out),
+                ],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            assert json.loads(out.read_text())["snapshot"]["node_count"] > 1000
+            assert proxy.router.statistics().snapshots_completed == 1

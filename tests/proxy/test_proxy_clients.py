@@ -1,0 +1,206 @@
+"""Real clients through the proxy, at the same time: the DevTools frontend (served by headless
+Chromium), cdp-heap, chrome-remote-interface and ``node inspect``; and a Chromium page target
+behind the proxy."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+import cdp_heap
+from tests.targets import Chromium, Target
+
+from .helpers import call, open_raw, proxy_in_front
+
+pytestmark = pytest.mark.chromium
+
+CRI_SCRIPT = """
+const CDP = require('chrome-remote-interface');
+(async () => {
+  const client = await CDP({host: '127.0.0.1', port: Number(process.argv[1])});
+  const {result} = await client.Runtime.evaluate({expression: '6 * 7'});
+  await client.HeapProfiler.enable();
+  await client.HeapProfiler.collectGarbage();
+  console.log(JSON.stringify({value: result.value}));
+  await client.close();
+})().catch((err) => { console.error(String(err)); process.exit(1); });
+"""
+
+
+@pytest.fixture(scope="session")
+def cri_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """chrome-remote-interface installed from npm into a temporary directory."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    where = tmp_path_factory.mktemp("cri")
+    done = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-save",
+            "--cache",
+            str(where / ".npm"),
+            "--prefix",
+            str(where),
+            "chrome-remote-interface@0.33",
+        ],
+        capture_output=True,
+        timeout=300,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"npm install chrome-remote-interface failed: {done.stderr[-500:]!r}")
+    yield where
+
+
+async def run_node(argv: list[str], *, cwd: Path | None = None) -> str:
+    done = await trio.run_process(
+        argv, capture_stdout=True, capture_stderr=True, cwd=cwd, check=False
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
+
+
+async def node_inspect(port: int, command: str) -> str:
+    """Run one REPL command in ``node inspect 127.0.0.1:PORT``; its output up to the prompt."""
+    process = await trio.lowlevel.open_process(
+        ["node", "inspect", f"127.0.0.1:{port}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        output = bytearray()
+
+        async def read_prompt() -> bytes:
+            start = len(output)
+            while b"debug> " not in output[start:]:
+                data = await process.stdout.receive_some()  # type: ignore[union-attr]
+                assert data, f"node inspect ended: {bytes(output)!r}"
+                output.extend(data)
+            return bytes(output[start:])
+
+        await read_prompt()  # connected; typed input before this point would be lost
+        await process.stdin.send_all(command.encode() + b"\n")
+        answer = await read_prompt()
+        await process.stdin.send_all(b".exit\n")
+        await process.wait()
+    finally:
+        process.kill()
+        await process.wait()
+    return answer.decode(errors="replace")
+
+
+class DevToolsPage:
+    """The DevTools frontend in a Chromium tab, its own WebSocket frames recorded."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, str] = {}
+        self.replied: set[int] = set()
+        self.received_methods: list[str] = []
+        self.changed = trio.lowlevel.ParkingLot()
+
+    def record(self, method: str, params: Any) -> None:
+        message = json.loads(params["response"]["payloadData"])
+        if method == "Network.webSocketFrameSent":
+            self.sent[message["id"]] = message["method"]
+        elif "id" in message:
+            self.replied.add(message["id"])
+        else:
+            self.received_methods.append(message["method"])
+        self.changed.unpark_all()
+
+    def started(self) -> bool:
+        wanted = {"Runtime.enable", "Debugger.enable", "Runtime.runIfWaitingForDebugger"}
+        return wanted <= set(self.sent.values()) and set(self.sent) <= self.replied
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            await self.changed.park()
+
+
+async def test_devtools_scripts_cri_and_node_inspect_share_one_node(
+    chromium: Chromium, node: Callable[..., Target], cri_dir: Path, tmp_path: Path
+) -> None:
+    target = node(script="globalThis.answer = 42; setInterval(() => {}, 1000)")
+    devtools = DevToolsPage()
+    frames = ["Network.webSocketFrameSent", "Network.webSocketFrameReceived"]
+    with trio.fail_after(90):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            version = await cdp_heap.get_version("127.0.0.1", chromium.port)
+            assert version.web_socket_debugger_url is not None
+            async with (
+                cdp_heap.open_cdp(version.web_socket_debugger_url) as browser,
+                browser.subscribe(frames, max_buffer=100_000) as subscription,
+                trio.open_nursery() as nursery,
+            ):
+                created = await browser.send("Target.createTarget", {"url": "about:blank"})
+                attached = await browser.send(
+                    "Target.attachToTarget", {"targetId": created["targetId"], "flatten": True}
+                )
+                session = attached["sessionId"]
+
+                async def watch() -> None:
+                    async for event in subscription:
+                        devtools.record(event.method, event.params)
+
+                nursery.start_soon(watch)
+                await browser.send("Network.enable", session_id=session)
+                frontend = (
+                    f"http://127.0.0.1:{chromium.port}/devtools/js_app.html"
+                    f"?ws=127.0.0.1:{proxy.port}/{proxy.id}"
+                )
+                await browser.send("Page.navigate", {"url": frontend}, session_id=session)
+                await devtools.wait_until(devtools.started)
+
+                # A scripted snapshot while DevTools is attached.
+                async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                    saved = await cdp_heap.save_snapshot(conn, tmp_path / "s.heapsnapshot")
+                assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 1000
+                # chrome-remote-interface: discovery, /json/protocol, commands.
+                out = await run_node(["node", "-e", CRI_SCRIPT, str(proxy.port)], cwd=cri_dir)
+                assert json.loads(out) == {"value": 42}
+                # Node's own CLI debugger client.
+                assert "84" in await node_inspect(proxy.port, "exec answer * 2")
+
+                # DevTools still works: evaluate through its own connection.
+                async with open_raw(proxy.websocket_url) as probe:
+                    assert (await call(probe, 1, "Runtime.evaluate", expression="1"))["result"]
+                await devtools.wait_until(lambda: set(devtools.sent) <= devtools.replied)
+                assert "HeapProfiler.addHeapSnapshotChunk" not in devtools.received_methods
+                assert "Debugger.scriptParsed" in devtools.received_methods
+                stats = proxy.router.statistics()
+                assert stats.clients == 1  # only DevTools is left
+                assert stats.peak_snapshots_in_flight == 1
+                nursery.cancel_scope.cancel()
+
+
+async def test_chromium_page_behind_the_proxy(chromium: Chromium, tmp_path: Path) -> None:
+    """A Chrome tab's 1 MiB snapshot chunks pass through; upstream Host is 127.0.0.1."""
+    with trio.fail_after(60):
+        version = await cdp_heap.get_version("127.0.0.1", chromium.port)
+        assert version.web_socket_debugger_url is not None
+        async with cdp_heap.open_cdp(version.web_socket_debugger_url) as browser:
+            script = "window.keep = Array.from({length: 300000}, (_, i) => ({i}))"
+            page = f"data:text/html,<script>{script}</script>"
+            created = await browser.send("Target.createTarget", {"url": page})
+            target_id = created["targetId"]
+            try:
+                async with proxy_in_front("127.0.0.1", chromium.port, select=target_id) as proxy:
+                    (entry,) = await cdp_heap.list_targets("127.0.0.1", proxy.port)
+                    assert entry.type == "page" and entry.id == proxy.id
+                    async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                        saved = await cdp_heap.save_snapshot(conn, tmp_path / "page.heapsnapshot")
+                    # Chromium sends 1 MiB chunks: over trio-websocket's default maximum.
+                    assert saved.size > 2 * 1024 * 1024
+                    assert saved.size / saved.chunks > 1000 * 1024
+                    json.loads(saved.path.read_text())
+            finally:
+                await browser.send("Target.closeTarget", {"targetId": target_id})

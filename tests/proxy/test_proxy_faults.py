@@ -1,0 +1,122 @@
+"""Faults with a real Node behind the proxy: clients that leave mid-snapshot or never read,
+a target that dies or restarts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+import trio_websocket
+
+import cdp_heap
+from cdp_heap._discovery import http_get_json
+from tests.targets import Target, start_inspected
+
+from .helpers import MiB, call, open_raw, proxy_in_front
+
+IDLE = "setInterval(() => {}, 1000)"
+BIG_HEAP = "globalThis.keep = Array.from({length: 200000}, (_, i) => ({i, s: 'x' + i})); 0"
+
+
+async def build_heap(url: str) -> None:
+    async with open_raw(url) as ws:
+        reply = await call(ws, 1, "Runtime.evaluate", expression=BIG_HEAP)
+        assert "result" in reply
+
+
+async def test_client_leaving_mid_snapshot_is_drained_and_others_proceed(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    target = node(script=IDLE)
+    with trio.fail_after(60):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            await build_heap(proxy.websocket_url)
+            async with open_raw(proxy.websocket_url) as quitter:
+                await quitter.send_message(
+                    json.dumps({"id": 1, "method": "HeapProfiler.takeHeapSnapshot"})
+                )
+                first = json.loads(await quitter.get_message())
+                assert first["method"] == "HeapProfiler.addHeapSnapshotChunk"
+            # The drained snapshot is still running upstream; a new one waits for it.
+            async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                saved = await cdp_heap.save_snapshot(conn, tmp_path / "after.heapsnapshot")
+            assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 200000
+            stats = proxy.router.statistics()
+            assert stats.peak_snapshots_in_flight == 1
+            assert stats.discarded_chunks > 0
+            assert (stats.clients, stats.pending_commands, stats.snapshots_in_flight) == (0, 0, 0)
+
+
+async def test_client_that_never_reads_is_cut_off_and_others_are_not_stalled(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    target = node(script=IDLE)
+    with trio.fail_after(60):
+        async with proxy_in_front(target.host, target.port, client_queue_bytes=MiB) as proxy:
+            await build_heap(proxy.websocket_url)
+            async with (
+                trio_websocket.open_websocket_url(
+                    proxy.websocket_url, message_queue_size=1, max_message_size=256 * MiB
+                ) as sluggard,
+                open_raw(proxy.websocket_url) as other,
+            ):
+                await sluggard.send_message(
+                    json.dumps({"id": 1, "method": "HeapProfiler.takeHeapSnapshot"})
+                )
+                # It never reads; the proxy must cut it off rather than buffer the snapshot.
+                await proxy.wait_until(lambda: proxy.router.statistics().clients == 1)
+                reply = await call(other, 1, "Runtime.evaluate", expression="1+1")
+                assert reply["result"]["result"]["value"] == 2
+                (gone,) = [
+                    d for d in proxy.statistics()["recentDisconnects"] if "too slow" in d["reason"]
+                ]
+                assert "limit 1048576" in gone["reason"]
+                assert all(c["peak_bytes"] <= 2 * MiB for c in proxy.statistics()["clients"])
+            # The cut-off client's snapshot is drained upstream and the proxy carries on.
+            await proxy.wait_until(lambda: proxy.router.statistics().snapshots_completed == 1)
+            async with open_raw(proxy.websocket_url) as ws:
+                reply = await call(ws, 1, "HeapProfiler.collectGarbage")
+                assert reply["result"] == {}
+            assert proxy.router.statistics().pending_commands == 0
+
+
+async def test_target_killed_detaches_clients_and_restart_reconnects_under_the_same_url(
+    node: Callable[..., Target],
+) -> None:
+    first = node(script="setInterval(() => {}, 1000)")
+    with trio.fail_after(60):
+        async with proxy_in_front(first.host, first.port) as proxy:
+            url = proxy.websocket_url
+            (entry,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+            async with open_raw(url) as client:
+                await call(client, 1, "Runtime.evaluate", expression="1")
+                first.kill()
+                detached = json.loads(await client.get_message())
+                assert detached["method"] == "Inspector.detached"
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    await client.get_message()
+                assert closed.value.reason.code == 1001
+                assert "target detached" in (closed.value.reason.reason or "")
+            await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+            assert await http_get_json("127.0.0.1", proxy.port, "/json/list") == []
+            with pytest.raises(trio_websocket.ConnectionRejected) as refused:
+                async with open_raw(url):
+                    pass
+            assert refused.value.status_code == 503
+
+            script = "globalThis.generation = 2; setInterval(() => {}, 1000)"
+            second = start_inspected(["node", f"--inspect=127.0.0.1:{first.port}", "-e", script])
+            try:
+                assert second.ws_url != first.ws_url  # a new inspector id ...
+                await proxy.wait_until(lambda: proxy.router.upstream_connected)
+                (again,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+                # ... but the proxy's URL stays the same.
+                assert again["webSocketDebuggerUrl"] == entry["webSocketDebuggerUrl"] == url
+                async with open_raw(url) as client:
+                    reply = await call(client, 1, "Runtime.evaluate", expression="generation")
+                    assert reply["result"]["result"]["value"] == 2
+            finally:
+                second.kill()

@@ -1,0 +1,271 @@
+"""The routing rules, pushed through the sans-IO router with no sockets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdp_heap._wire import Command, decode
+from proxy._router import CloseClient, CloseUpstream, Router, SendToClient, SendUpstream
+
+
+class Harness:
+    """A router with its upstream opened; collects what it tells clients and upstream."""
+
+    def __init__(self) -> None:
+        self.router = Router()
+        self.to_client: dict[int, list[dict[str, Any]]] = {}
+        self.upstream: list[Command] = []
+        self.closed: dict[int, str] = {}
+        self.closed_upstream: list[str] = []
+        self.apply(self.router.upstream_opened())
+        enable = self.upstream.pop()
+        assert enable.method == "HeapProfiler.enable"
+        self.reply(enable.id)
+
+    def apply(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, SendToClient):
+                assert action.client not in self.closed, "message after close"
+                self.to_client.setdefault(action.client, []).append(json.loads(action.text))
+            elif isinstance(action, SendUpstream):
+                message = decode(action.text)
+                assert isinstance(message, Command)
+                self.upstream.append(message)
+            elif isinstance(action, CloseClient):
+                self.closed[action.client] = action.reason
+            elif isinstance(action, CloseUpstream):
+                self.closed_upstream.append(action.reason)
+
+    def connect(self, label: str = "test") -> int:
+        client = self.router.add_client(label)
+        self.to_client[client] = []
+        return client
+
+    def send(self, client: int, id: int, method: str, **params: Any) -> None:
+        text = json.dumps({"id": id, "method": method, "params": params})
+        self.apply(self.router.client_message(client, text))
+
+    def raw(self, client: int, data: str | bytes) -> None:
+        self.apply(self.router.client_message(client, data))
+
+    def take_upstream(self, method: str) -> Command:
+        for command in self.upstream:
+            if command.method == method:
+                self.upstream.remove(command)
+                return command
+        raise AssertionError(f"{method} not sent upstream; sent: {self.upstream}")
+
+    def reply(self, upstream_id: int, **result: Any) -> None:
+        self.apply(self.router.upstream_message(json.dumps({"id": upstream_id, "result": result})))
+
+    def event(self, method: str, **params: Any) -> None:
+        # Compact, as Node and Chrome send them (chunks take the router's fast path).
+        text = json.dumps({"method": method, "params": params}, separators=(",", ":"))
+        self.apply(self.router.upstream_message(text))
+
+    def received(self, client: int) -> list[dict[str, Any]]:
+        messages, self.to_client[client] = self.to_client[client], []
+        return messages
+
+    def leave(self, client: int) -> None:
+        self.apply(self.router.remove_client(client))
+
+
+def test_ids_are_rewritten_and_replies_go_to_the_asker() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "Runtime.evaluate", expression="1")
+    h.send(b, 1, "Runtime.evaluate", expression="2")
+    first, second = h.upstream
+    assert first.id != second.id
+    h.reply(second.id, value=2)
+    h.reply(first.id, value=1)
+    assert h.received(a) == [{"id": 1, "result": {"value": 1}}]
+    assert h.received(b) == [{"id": 1, "result": {"value": 2}}]
+    assert h.router.statistics().pending_commands == 0
+
+
+def test_snapshots_are_single_flight_and_chunks_go_to_the_requester() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 7, "HeapProfiler.takeHeapSnapshot", reportProgress=True)
+    h.send(b, 9, "HeapProfiler.takeHeapSnapshot")
+    assert [c.method for c in h.upstream] == ["HeapProfiler.takeHeapSnapshot"]
+    stats = h.router.statistics()
+    assert (stats.snapshots_in_flight, stats.snapshots_queued) == (1, 1)
+    first = h.upstream.pop()
+    h.event("HeapProfiler.reportHeapSnapshotProgress", done=1, total=2)
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="{a")
+    assert not h.received(b)
+    h.reply(first.id)
+    assert [m.get("method", m.get("id")) for m in h.received(a)] == [
+        "HeapProfiler.reportHeapSnapshotProgress",
+        "HeapProfiler.addHeapSnapshotChunk",
+        7,
+    ]
+    second = h.take_upstream("HeapProfiler.takeHeapSnapshot")
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="{b")
+    h.reply(second.id)
+    assert h.received(b) == [
+        {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "{b"}},
+        {"id": 9, "result": {}},
+    ]
+    assert not h.received(a)
+    assert h.router.statistics().peak_snapshots_in_flight == 1
+
+
+def test_departed_clients_snapshot_is_drained_and_the_next_one_starts() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "HeapProfiler.takeHeapSnapshot")
+    h.send(b, 1, "HeapProfiler.takeHeapSnapshot")
+    first = h.upstream.pop()
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="x")
+    assert [m["params"]["chunk"] for m in h.received(a)] == ["x"]
+    h.leave(a)
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="y")
+    assert not h.upstream, "the second snapshot must wait for the first to drain"
+    assert not h.received(b)
+    h.reply(first.id)
+    second = h.take_upstream("HeapProfiler.takeHeapSnapshot")
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="z")
+    h.reply(second.id)
+    assert [m.get("params", {}).get("chunk") for m in h.received(b)] == ["z", None]
+    assert not h.to_client[a], "nothing reaches a departed client"
+
+
+def test_enable_is_refcounted_and_heap_profiler_never_disabled() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    for client in (a, b):
+        h.send(client, 1, "Debugger.enable")
+        h.send(client, 2, "HeapProfiler.enable")
+    for command in list(h.upstream):
+        h.reply(command.id)
+    h.upstream.clear()
+    h.send(a, 3, "Debugger.disable")
+    h.send(a, 4, "HeapProfiler.disable")
+    assert not h.upstream, "b still uses Debugger; HeapProfiler is never disabled"
+    assert [m["id"] for m in h.received(a)][-2:] == [3, 4]
+    h.send(b, 3, "HeapProfiler.disable")
+    h.leave(b)
+    assert [c.method for c in h.upstream] == ["Debugger.disable"]
+
+
+def test_late_enabler_gets_the_state_a_fresh_session_gets() -> None:
+    h = Harness()
+    a = h.connect()
+    h.send(a, 1, "Runtime.enable")
+    h.send(a, 2, "Debugger.enable")
+    h.event("Runtime.executionContextCreated", context={"id": 1, "name": "main"})
+    h.event("Runtime.executionContextCreated", context={"id": 2, "name": "gone"})
+    h.event("Debugger.scriptParsed", scriptId="10", url="a.js", executionContextId=1)
+    h.event("Debugger.scriptParsed", scriptId="11", url="b.js", executionContextId=2)
+    h.event("Runtime.executionContextDestroyed", executionContextId=2)
+    h.event("Debugger.paused", reason="other", callFrames=[])
+    for command in list(h.upstream):
+        h.reply(command.id)
+    h.upstream.clear()
+    b = h.connect()
+    h.send(b, 1, "Runtime.enable")
+    h.send(b, 2, "Debugger.enable")
+    got = h.received(b)
+    assert [m.get("method") for m in got] == [
+        "Runtime.executionContextCreated",
+        "Debugger.scriptParsed",
+        "Debugger.paused",
+    ]
+    assert got[0]["params"]["context"]["id"] == 1
+    assert got[1]["params"]["url"] == "a.js"
+
+
+def test_sampling_is_owned_and_undone_when_the_owner_leaves() -> None:
+    h = Harness()
+    a, b = h.connect("scripted"), h.connect("devtools")
+    h.send(a, 1, "HeapProfiler.startSampling")
+    h.reply(h.take_upstream("HeapProfiler.startSampling").id)
+    h.send(b, 5, "HeapProfiler.startSampling")
+    h.send(b, 6, "HeapProfiler.stopSampling")
+    errors = h.received(b)
+    assert [e["id"] for e in errors] == [5, 6]
+    assert all("scripted" in e["error"]["message"] for e in errors)
+    assert not h.upstream
+    h.leave(a)
+    assert [c.method for c in h.upstream] == ["HeapProfiler.stopSampling"]
+
+
+def test_tracking_owner_leaving_stops_it_through_the_snapshot_queue() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "HeapProfiler.startTrackingHeapObjects")
+    h.reply(h.take_upstream("HeapProfiler.startTrackingHeapObjects").id)
+    h.event("HeapProfiler.heapStatsUpdate", statsUpdate=[1, 2, 3])
+    assert h.received(a)[-1]["method"] == "HeapProfiler.heapStatsUpdate"
+    h.send(b, 1, "HeapProfiler.takeHeapSnapshot")
+    snapshot = h.take_upstream("HeapProfiler.takeHeapSnapshot")
+    h.leave(a)
+    assert not h.upstream, "the stop (which streams a snapshot) waits for b's snapshot"
+    h.reply(snapshot.id)
+    stop = h.take_upstream("HeapProfiler.stopTrackingHeapObjects")
+    h.event("HeapProfiler.addHeapSnapshotChunk", chunk="discarded")
+    h.reply(stop.id)
+    assert h.received(b) == [{"id": 1, "result": {}}]
+    assert h.router.statistics().pending_commands == 0
+
+
+def test_pause_held_by_departing_client_is_resumed() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "Debugger.enable")
+    h.send(b, 1, "Debugger.enable")
+    h.send(a, 2, "Debugger.pause")
+    h.event("Debugger.paused", reason="other", callFrames=[])
+    h.upstream.clear()
+    h.leave(a)
+    assert [c.method for c in h.upstream] == ["Debugger.resume"]
+
+
+def test_bad_client_messages_get_errors_and_others_are_unaffected() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(b, 1, "Runtime.evaluate", expression="1")
+    h.raw(a, "{not json")
+    h.raw(a, b"\x00\x01")
+    h.raw(a, json.dumps({"method": "Runtime.evaluate"}))
+    h.send(a, 3, "Runtime.evaluate")
+    h.send(a, 3, "Runtime.evaluate")
+    h.raw(a, json.dumps({"id": "x", "method": "Runtime.evaluate"}))
+    errors = h.received(a)
+    assert [e.get("id") for e in errors] == [None, None, None, 3, None]
+    assert [e["error"]["code"] for e in errors] == [-32700, -32600, -32600, -32600, -32600]
+    assert len(h.upstream) == 2
+    h.reply(h.upstream[0].id, value=1)
+    assert h.received(b) == [{"id": 1, "result": {"value": 1}}]
+
+
+def test_events_go_to_enablers_and_unknown_domains_to_everyone() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "Runtime.enable")
+    h.received(a)
+    h.event("Runtime.consoleAPICalled", type="log", args=[])
+    h.event("NodeTracing.dataCollected", value=[])
+    assert [m["method"] for m in h.received(a)] == [
+        "Runtime.consoleAPICalled",
+        "NodeTracing.dataCollected",
+    ]
+    assert [m["method"] for m in h.received(b)] == ["NodeTracing.dataCollected"]
+
+
+def test_upstream_detach_closes_every_client_and_resets() -> None:
+    h = Harness()
+    a, b = h.connect(), h.connect()
+    h.send(a, 1, "HeapProfiler.takeHeapSnapshot")
+    h.event("Inspector.detached", reason="Render process gone.")
+    assert h.closed_upstream == ["Render process gone."]
+    for client in (a, b):
+        assert h.received(client)[-1]["method"] == "Inspector.detached"
+        assert "Render process gone." in h.closed[client]
+    stats = h.router.statistics()
+    assert (stats.clients, stats.pending_commands, stats.upstream_connected) == (0, 0, False)

@@ -1,0 +1,187 @@
+"""Property-based test of the router: random interleavings of several clients' commands,
+departures, upstream replies (in any order, some errors), snapshot chunks and events.
+
+Invariants checked after every step and at the end:
+- every reply reaches exactly the client that asked, with its own id, exactly once;
+- nothing at all reaches a client after it left;
+- a snapshot chunk reaches at most the one client whose snapshot is in flight upstream;
+- never two snapshot commands pending upstream at once;
+- once upstream has answered everything, every live client got all its replies, and once all
+  clients are gone too, every table is empty.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from cdp_heap._protocol import SNAPSHOT_METHODS
+from cdp_heap._wire import Command, decode
+from proxy._router import CloseClient, Router, SendToClient, SendUpstream
+
+METHODS = [
+    "Runtime.evaluate",
+    "HeapProfiler.takeHeapSnapshot",
+    "HeapProfiler.stopTrackingHeapObjects",
+    "HeapProfiler.startTrackingHeapObjects",
+    "Runtime.enable",
+    "Runtime.disable",
+    "Debugger.enable",
+    "Debugger.disable",
+    "Debugger.pause",
+    "HeapProfiler.enable",
+    "HeapProfiler.disable",
+    "HeapProfiler.startSampling",
+    "HeapProfiler.stopSampling",
+]
+
+
+class RouterMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.router = Router()
+        self.live: dict[int, dict[int, str]] = {}  # client -> outstanding id -> method
+        self.departed: set[int] = set()
+        self.upstream: list[Command] = []
+        self.chunk_counter = 0
+        self.chunk_for: int | None = None  # client whose snapshot is in flight, if known
+        self.apply(self.router.upstream_opened())
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def apply(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, SendUpstream):
+                command = decode(action.text)
+                assert isinstance(command, Command)
+                self.upstream.append(command)
+                snapshots = [c for c in self.upstream if c.method in SNAPSHOT_METHODS]
+                assert len(snapshots) <= 1, "two snapshots in flight upstream"
+            elif isinstance(action, SendToClient):
+                self.deliver(action.client, json.loads(action.text))
+            elif isinstance(action, CloseClient):
+                raise AssertionError("clients are only closed when upstream is lost")
+
+    def deliver(self, client: int, message: dict[str, Any]) -> None:
+        assert client not in self.departed, f"message to departed client {client}: {message}"
+        outstanding = self.live[client]
+        if "id" in message:
+            msg_id = message["id"]
+            assert msg_id in outstanding, f"client {client} got a reply to {msg_id} it never sent"
+            del outstanding[msg_id]
+        elif message.get("method") == "HeapProfiler.addHeapSnapshotChunk":
+            assert "HeapProfiler.takeHeapSnapshot" in outstanding.values() or (
+                "HeapProfiler.stopTrackingHeapObjects" in outstanding.values()
+            ), "chunk to a client with no snapshot pending"
+            assert self.chunk_for in (None, client), "chunk to two clients"
+            self.chunk_for = client
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @rule()
+    def connect(self) -> None:
+        client = self.router.add_client("prop")
+        self.live[client] = {}
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def leave(self, data: st.DataObject) -> None:
+        client = data.draw(st.sampled_from(sorted(self.live)))
+        del self.live[client]
+        self.departed.add(client)
+        self.apply(self.router.remove_client(client))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), method=st.sampled_from(METHODS), msg_id=st.integers(0, 4))
+    def client_command(self, data: st.DataObject, method: str, msg_id: int) -> None:
+        client = data.draw(st.sampled_from(sorted(self.live)))
+        outstanding = self.live[client]
+        text = json.dumps({"id": msg_id, "method": method})
+        if msg_id in outstanding:
+            actions = self.router.client_message(client, text)
+            assert len(actions) == 1 and isinstance(actions[0], SendToClient)
+            reply = json.loads(actions[0].text)
+            assert reply["id"] == msg_id and "error" in reply
+            return
+        outstanding[msg_id] = method
+        self.apply(self.router.client_message(client, text))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), garbage=st.sampled_from(["{", "[]", '{"method":"X.y"}', b"\x00"]))
+    def client_garbage(self, data: st.DataObject, garbage: str | bytes) -> None:
+        client = data.draw(st.sampled_from(sorted(self.live)))
+        actions = self.router.client_message(client, garbage)
+        assert len(actions) == 1 and isinstance(actions[0], SendToClient)
+        assert actions[0].client == client and "error" in json.loads(actions[0].text)
+
+    @precondition(lambda self: self.upstream)
+    @rule(data=st.data(), error=st.booleans())
+    def upstream_reply(self, data: st.DataObject, error: bool) -> None:
+        command = data.draw(st.sampled_from(self.upstream))
+        self.upstream.remove(command)
+        if command.method in SNAPSHOT_METHODS:
+            self.chunk_for = None
+        body: dict[str, Any] = (
+            {"error": {"code": -32000, "message": "no"}} if error else {"result": {}}
+        )
+        self.apply(self.router.upstream_message(json.dumps({"id": command.id, **body})))
+
+    @precondition(lambda self: any(c.method in SNAPSHOT_METHODS for c in self.upstream))
+    @rule(compact=st.booleans())
+    def upstream_chunk(self, compact: bool) -> None:
+        """``compact`` is the exact text Node and Chrome send (the router's fast path)."""
+        self.chunk_counter += 1
+        event = {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "c"}}
+        separators = (",", ":") if compact else (", ", ": ")
+        self.apply(self.router.upstream_message(json.dumps(event, separators=separators)))
+
+    @rule(method=st.sampled_from(["Runtime.consoleAPICalled", "Debugger.paused", "X.y"]))
+    def upstream_event(self, method: str) -> None:
+        event = {"method": method, "params": {"callFrames": []}}
+        self.apply(self.router.upstream_message(json.dumps(event)))
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def statistics_agree(self) -> None:
+        stats = self.router.statistics()
+        assert stats.clients == len(self.live)
+        assert stats.peak_snapshots_in_flight <= 1
+        assert stats.upstream is not None
+        assert stats.upstream.pending == stats.pending_commands
+        # Commands of departed clients stay unanswered upstream until their reply is swallowed.
+        assert stats.pending_commands + stats.upstream.abandoned == len(self.upstream)
+
+    def drain_upstream(self) -> None:
+        for _ in range(100):
+            if not self.upstream:
+                return
+            command = self.upstream.pop(0)
+            self.apply(self.router.upstream_message(json.dumps({"id": command.id, "result": {}})))
+        raise AssertionError("upstream never quiesced")
+
+    def teardown(self) -> None:
+        self.drain_upstream()
+        for client, outstanding in self.live.items():
+            assert not outstanding, f"client {client} never got replies to {outstanding}"
+        for client in list(self.live):
+            del self.live[client]
+            self.departed.add(client)
+            self.apply(self.router.remove_client(client))
+        self.drain_upstream()
+        stats = self.router.statistics()
+        assert stats.clients == 0
+        assert stats.pending_commands == 0
+        assert (stats.snapshots_in_flight, stats.snapshots_queued) == (0, 0)
+        assert stats.enabled_domains == ()
+        assert stats.owners == ()
+        assert stats.upstream is not None
+        assert (stats.upstream.pending, stats.upstream.abandoned) == (0, 0)
+
+
+RouterMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestRouterProperties = RouterMachine.TestCase
