@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's first command: run the bundled leaky example app, then take two heap
-# snapshots of it in one inspector session, the way you would on a real process.
+# The README's first command: run the bundled leaky example app, take two heap snapshots
+# of it in one inspector session (the way you would on a real process), and compare them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo-output}
@@ -17,4 +17,9 @@ done
 
 echo "example app running as PID $app; activating its inspector and taking 2 snapshots 5 s apart"
 python3 -m cdp_heap snapshot --pid $app --gc --count 2 --interval 5 -o "$out/app.heapsnapshot" --timeout 120
-echo "done: open $out/app-1.heapsnapshot and $out/app-2.heapsnapshot in Chrome DevTools' Memory panel"
+echo
+echo "what grew between the two snapshots (RequestContext is the leak):"
+python3 -m cdp_heap diff "$out/app-1.heapsnapshot" "$out/app-2.heapsnapshot" --top 8
+echo
+echo "the snapshots are in $out/; Chrome DevTools' Memory panel loads them too"
+
