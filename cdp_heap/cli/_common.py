@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from .._errors import CaptureError
 
 
 class UsageError(Exception):
@@ -30,3 +35,41 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
     return value
+
+
+def add_command(
+    subparsers: Any, name: str, *, summary: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """A sub-command parser whose description and epilog keep their line breaks."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_output_argument(parser: argparse.ArgumentParser, suffix: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        type=Path,
+        help=f"where to save (default: Heap-DATE-TIME{suffix} in the current directory)",
+    )
+
+
+def output_path(output: Path | None, suffix: str) -> Path:
+    """``output``, or ``Heap-DATE-TIME<suffix>``.
+
+    Checked before anything is asked of the target: a directory is a usage error (exit 2);
+    a missing parent directory is a failure to write (exit 1), as it would be later.
+    """
+    path = output if output is not None else Path(time.strftime(f"Heap-%Y%m%d-%H%M%S{suffix}"))
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; -o wants a file name")
+    if not path.parent.is_dir():
+        raise CaptureError(f"cannot write {path}: the directory does not exist; nothing was saved")
+    return path

@@ -33,14 +33,18 @@ class CaptureProgressBar:
         self.enabled = self.stream.isatty()
         self._started = time.monotonic()
         self._last_draw = 0.0
+        self._phase = ""
 
     def update(self, progress: CaptureProgress) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._last_draw < self.MIN_INTERVAL:
+        # Redraw at most every MIN_INTERVAL, but always when the phase changes, so that a
+        # short capture still shows that it went from building to writing.
+        if progress.phase == self._phase and now - self._last_draw < self.MIN_INTERVAL:
             return
         self._last_draw = now
+        self._phase = progress.phase
         if progress.phase == "building" and progress.total:
             fraction = progress.done / progress.total
             filled = int(fraction * self.WIDTH)

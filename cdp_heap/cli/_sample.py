@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from .._connection import DEFAULT_MAX_MESSAGE_SIZE, MiB, open_cdp
 from .._sampling import open_sampling, save_profile
 from ..heap_profiler import AllocationSite, SamplingHeapProfile
 from ._collect import collect_until_done
-from ._common import UsageError, add_timeout_argument, positive_float, positive_int
+from ._common import (
+    UsageError,
+    add_command,
+    add_output_argument,
+    add_timeout_argument,
+    output_path,
+    positive_float,
+    positive_int,
+)
 from ._progress import format_bytes
-from ._target import TARGET_HELP, add_target_arguments, resolve_target
+from ._target import TARGET_HELP, add_connection_arguments, open_target
 
 DESCRIPTION = """\
 Record which functions allocate memory, with V8's sampling heap profiler, for --duration
@@ -49,27 +54,21 @@ prints the top allocation sites on stdout:
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "sample",
-        help="record a sampling heap profile (which functions allocate)",
+        summary="record a sampling heap profile (which functions allocate)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_arguments(parser)
+    add_connection_arguments(parser, large="the profile, which is one message")
     parser.add_argument(
         "--duration",
         type=positive_float,
         metavar="S",
         help="sample for S seconds (default: until Ctrl-C)",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        type=Path,
-        help="where to save (default: Heap-DATE-TIME.heapprofile in the current directory)",
-    )
+    add_output_argument(parser, ".heapprofile")
     parser.add_argument(
         "--interval",
         type=positive_int,
@@ -90,36 +89,15 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="print the N largest allocation sites (default 10; 0 prints none)",
     )
-    parser.add_argument(
-        "--max-message-size",
-        type=positive_int,
-        default=DEFAULT_MAX_MESSAGE_SIZE // MiB,
-        metavar="MiB",
-        help="largest CDP message accepted; the profile is one message (default %(default)s)",
-    )
     add_timeout_argument(parser)
     parser.set_defaults(run=run)
-
-
-def output_path(output: Path | None, suffix: str) -> Path:
-    """``output``, or ``Heap-DATE-TIME<suffix>``; refuses a directory or a missing one."""
-    path = output if output is not None else Path(time.strftime(f"Heap-%Y%m%d-%H%M%S{suffix}"))
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; -o wants a file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent} does not exist; -o wants a file in an existing directory")
-    return path
 
 
 async def run(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise UsageError("--top must be >= 0")
     path = output_path(args.output, ".heapprofile")
-    target = await resolve_target(args)
-    assert target.web_socket_debugger_url is not None
-    async with open_cdp(
-        target.web_socket_debugger_url, max_message_size=args.max_message_size * MiB
-    ) as conn:
+    async with open_target(args) as (target, conn):
         async with open_sampling(
             conn, interval=args.interval, include_collected=args.include_collected
         ) as sampler:

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import trio
 
 from .._capture import save_snapshot
-from .._connection import DEFAULT_MAX_MESSAGE_SIZE, MiB, open_cdp
 from ..heap_profiler import HeapProfiler
-from ._common import UsageError, add_timeout_argument, positive_int
+from ._common import (
+    UsageError,
+    add_command,
+    add_output_argument,
+    add_timeout_argument,
+    output_path,
+    positive_int,
+)
 from ._progress import CaptureProgressBar, format_bytes
-from ._target import TARGET_HELP, add_target_arguments, resolve_target
+from ._target import TARGET_HELP, add_connection_arguments, open_target
 
 DESCRIPTION = """\
 Take a heap snapshot of a Node.js process, a Chrome tab or a Deno process and save it to
@@ -47,21 +52,15 @@ prints the path of each saved file on stdout."""
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "snapshot",
-        help="take a heap snapshot",
+        summary="take a heap snapshot",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_arguments(parser)
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        type=Path,
-        help="where to save (default: Heap-DATE-TIME.heapsnapshot in the current directory)",
-    )
+    add_connection_arguments(parser, large="snapshot chunks")
+    add_output_argument(parser, ".heapsnapshot")
     parser.add_argument(
         "--gc", action="store_true", help="collect garbage in the target before each snapshot"
     )
@@ -95,21 +94,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no progress display even on a terminal (V8 then skips its progress pass)",
     )
-    parser.add_argument(
-        "--max-message-size",
-        type=positive_int,
-        default=DEFAULT_MAX_MESSAGE_SIZE // MiB,
-        metavar="MiB",
-        help="largest CDP message accepted (default %(default)s MiB)",
-    )
     add_timeout_argument(parser)
     parser.set_defaults(run=run)
 
 
 def output_paths(output: Path | None, count: int) -> list[Path]:
     """FILE for one snapshot; FILE-1, FILE-2, ... (before the suffix) for a series."""
-    if output is None:
-        output = Path(time.strftime("Heap-%Y%m%d-%H%M%S.heapsnapshot"))
+    output = output_path(output, ".heapsnapshot")
     if count == 1:
         return [output]
     suffix = "".join(output.suffixes[-1:]) or ""
@@ -123,15 +114,8 @@ async def run(args: argparse.Namespace) -> int:
     if args.interval and args.count == 1:
         raise UsageError("--interval only makes sense with --count N > 1")
     paths = output_paths(args.output, args.count)
-    for path in paths:
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory; -o wants a file name")
-    target = await resolve_target(args)
-    assert target.web_socket_debugger_url is not None
     show_progress = not args.no_progress and sys.stderr.isatty()
-    async with open_cdp(
-        target.web_socket_debugger_url, max_message_size=args.max_message_size * MiB
-    ) as conn:
+    async with open_target(args) as (_, conn):
         # Enabled for the whole session, so that every snapshot shares V8's object ids.
         await HeapProfiler(conn).enable()
         for index, path in enumerate(paths):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from .._activate import activate_inspector
+from .._connection import DEFAULT_MAX_MESSAGE_SIZE, CDPConnection, MiB, open_cdp
 from .._discovery import TargetInfo, list_targets, select_target
-from ._common import UsageError
+from ._common import UsageError, positive_int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9229
@@ -35,6 +38,30 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID|REGEX",
         help="pick the target with this id, or whose title or url matches this regex",
     )
+
+
+def add_connection_arguments(
+    parser: argparse.ArgumentParser, *, large: str = "results and chunks"
+) -> None:
+    """The TARGET options plus ``--max-message-size``; see :func:`open_target`."""
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--max-message-size",
+        type=positive_int,
+        default=DEFAULT_MAX_MESSAGE_SIZE // MiB,
+        metavar="MiB",
+        help=f"largest CDP message accepted, for {large} (default %(default)s MiB)",
+    )
+
+
+@asynccontextmanager
+async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInfo, CDPConnection]]:
+    """Resolve the TARGET options and connect to the target."""
+    target = await resolve_target(args)
+    assert target.web_socket_debugger_url is not None
+    max_message_size = args.max_message_size * MiB
+    async with open_cdp(target.web_socket_debugger_url, max_message_size=max_message_size) as conn:
+        yield target, conn
 
 
 def inspector_address(args: argparse.Namespace) -> tuple[str, int]:

@@ -6,19 +6,22 @@ import argparse
 import sys
 from collections import deque
 from contextlib import suppress
-from pathlib import Path
 from typing import Any, TextIO
 
 import trio
 
-from .._connection import DEFAULT_MAX_MESSAGE_SIZE, MiB, open_cdp
 from .._errors import CDPHeapError
 from .._tracking import Tracker, TrackingSample, open_tracking
 from ._collect import collect_until_done
-from ._common import add_timeout_argument, positive_float, positive_int
+from ._common import (
+    add_command,
+    add_output_argument,
+    add_timeout_argument,
+    output_path,
+    positive_float,
+)
 from ._progress import CaptureProgressBar, format_bytes
-from ._sample import output_path
-from ._target import TARGET_HELP, add_target_arguments, resolve_target
+from ._target import TARGET_HELP, add_connection_arguments, open_target
 
 DESCRIPTION = """\
 Track the target's heap objects for --duration seconds (or until Ctrl-C), like DevTools'
@@ -46,27 +49,21 @@ prints the path of the saved snapshot on stdout."""
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "track",
-        help="track allocations over time; save a snapshot with allocation stacks",
+        summary="track allocations over time; save a snapshot with allocation stacks",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_arguments(parser)
+    add_connection_arguments(parser, large="snapshot chunks")
     parser.add_argument(
         "--duration",
         type=positive_float,
         metavar="S",
         help="track for S seconds (default: until Ctrl-C)",
     )
-    parser.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        type=Path,
-        help="where to save (default: Heap-DATE-TIME.heapsnapshot in the current directory)",
-    )
+    add_output_argument(parser, ".heapsnapshot")
     parser.add_argument(
         "--no-stacks",
         action="store_true",
@@ -78,26 +75,15 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no live display or progress bar even on a terminal",
     )
-    parser.add_argument(
-        "--max-message-size",
-        type=positive_int,
-        default=DEFAULT_MAX_MESSAGE_SIZE // MiB,
-        metavar="MiB",
-        help="largest CDP message accepted (default %(default)s MiB)",
-    )
     add_timeout_argument(parser)
     parser.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     path = output_path(args.output, ".heapsnapshot")
-    target = await resolve_target(args)
-    assert target.web_socket_debugger_url is not None
     show = not args.no_progress and sys.stderr.isatty()
     async with (
-        open_cdp(
-            target.web_socket_debugger_url, max_message_size=args.max_message_size * MiB
-        ) as conn,
+        open_target(args) as (target, conn),
         open_tracking(conn, track_allocations=not args.no_stacks) as tracker,
     ):
         until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"

@@ -162,7 +162,7 @@ def test_unreachable_target_exits_1_without_traceback(command: str, tmp_path: Pa
 @pytest.mark.parametrize("command", ["sample", "track"])
 def test_usage_errors_exit_2(command: str, tmp_path: Path) -> None:
     missing = cdp_heap_cli(command, "--duration", "1", "-o", str(tmp_path / "no" / "x"))
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 1 and "the directory does not exist" in missing.stderr
     negative = cdp_heap_cli(command, "--duration", "-1")
     assert negative.returncode == 2
 
