@@ -511,7 +511,8 @@ def print_report(results: list[HeapResult], args: argparse.Namespace) -> bool:
             "it): its measured seconds per byte at the small size times this snapshot size."
         )
 
-    say("\nreportProgress: true (V8's extra heap pass), save_snapshot on one connection:")
+    if any(result.progress_pairs for result in results):
+        say("\nreportProgress: true (V8's extra heap pass), save_snapshot on one connection:")
     for result in results:
         if result.progress_pairs:
             without = statistics.median(p[0] for p in result.progress_pairs)
@@ -625,7 +626,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         epilog="See the module docstring and docs/benchmarks.md.",
     )
-    parser.add_argument("--quick", action="store_true", help="only ~100 MB, 1 round")
+    parser.add_argument(
+        "--quick", action="store_true", help="only ~100 MB, 1 round, 1 progress pair"
+    )
     parser.add_argument(
         "--sizes", default="100,500", help="heap sizes in MB, comma-separated (default 100,500)"
     )
