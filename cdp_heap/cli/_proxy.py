@@ -27,7 +27,8 @@ Clients discover it like an inspector: http://LISTEN/json/list, or in Chrome ope
 chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats."""
 
 EPILOG = """\
-upstream: PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+upstream: --upstream PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+          --upstream-pid PID   a running Node process, activated with SIGUSR1 first
           --target ID|REGEX picks one when the inspector lists several
 
 examples:
@@ -35,6 +36,7 @@ examples:
   cdp-heap proxy --upstream 127.0.0.1:9229          # serves 127.0.0.1:9230
   cdp-heap snapshot --port 9230 -o a.heapsnapshot   # any number of these, any time
   cdp-heap snapshot --port 9230 -o b.heapsnapshot   # ... diffable with a.heapsnapshot
+  cdp-heap proxy --upstream-pid 4242                # a Node started without --inspect
 
 Runs until interrupted (Ctrl-C)."""
 
@@ -47,11 +49,19 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--upstream",
         metavar="TARGET",
-        default="127.0.0.1:9229",
-        help="the inspector to front (default 127.0.0.1:9229)",
+        help="the inspector to front: PORT, HOST:PORT or ws://HOST:PORT/ID "
+        "(default 127.0.0.1:9229)",
+    )
+    where.add_argument(
+        "--upstream-pid",
+        type=int,
+        metavar="PID",
+        help="a running Node.js process: open its inspector with SIGUSR1 (on 127.0.0.1 and "
+        "its --inspect-port, 9229 by default), then front it",
     )
     parser.add_argument(
         "--target", metavar="ID|REGEX", help="which of the upstream inspector's targets"
@@ -82,14 +92,18 @@ def parse_listen(text: str) -> tuple[str, int]:
 async def run(args: argparse.Namespace) -> int:
     from proxy import ProxyConfig, UpstreamSpec, serve_proxy
 
-    try:
-        spec = UpstreamSpec.parse(args.upstream, args.target)
-    except ValueError as exc:
-        raise UsageError(f"--upstream: {exc}") from None
+    if args.upstream_pid is not None:
+        from .._activate import activate_inspector
+
+        inspector_host, inspector_port = await activate_inspector(args.upstream_pid)
+        spec = UpstreamSpec(inspector_host, inspector_port, args.target)
+    else:
+        try:
+            spec = UpstreamSpec.parse(args.upstream or "127.0.0.1:9229", args.target)
+        except ValueError as exc:
+            raise UsageError(f"--upstream: {exc}") from None
     host, port = parse_listen(args.listen)
-    config = ProxyConfig(
-        spec, host, port, client_queue_bytes=args.client_queue_mb * 1024 * 1024
-    )
+    config = ProxyConfig(spec, host, port, client_queue_bytes=args.client_queue_mb * 1024 * 1024)
     async with trio.open_nursery() as nursery:
         proxy = await nursery.start(serve_proxy, config)
         print(
@@ -97,4 +111,21 @@ async def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
+        nursery.start_soon(_report_upstream, proxy)
     return 0
+
+
+async def _report_upstream(proxy: Any) -> None:
+    """One line on stderr each time the upstream session opens or ends."""
+    while True:
+        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        entry = proxy.upstream.entry or {}
+        print(
+            f"cdp-heap proxy: attached to {entry.get('title', '?')!r} "
+            f"({entry.get('webSocketDebuggerUrl', '?')})",
+            file=sys.stderr,
+            flush=True,
+        )
+        await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+        reason = proxy.upstream.last_error or "target closed"
+        print(f"cdp-heap proxy: detached from the target: {reason}", file=sys.stderr, flush=True)

@@ -4,11 +4,16 @@ and a tiny heap-snapshot reader (node ids per class) for the object-id compariso
 from __future__ import annotations
 
 import json
+import re
+import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import trio
 import trio_websocket
 
 from proxy import Proxy, ProxyConfig, UpstreamSpec, open_proxy
@@ -76,3 +81,71 @@ def wait_for_global(name: str) -> str:
     a target's script may still be starting when its inspector already answers."""
     check = f"globalThis[{name!r}] !== undefined ? resolve(true) : setTimeout(check, 5)"
     return f"new Promise(resolve => {{ const check = () => {check}; check(); }})"
+
+
+class ProxyProcess:
+    """``cdp-heap proxy`` run as a real process; ``port`` is the one it bound."""
+
+    def __init__(self, process: trio.Process, port: int, output: str) -> None:
+        self.process = process
+        self.port = port
+        self.output = output  # everything it printed on stderr so far
+        self.changed = trio.lowlevel.ParkingLot()
+
+    async def wait_for(self, text: str) -> None:
+        """Wait until ``text`` appears in its stderr."""
+        while text not in self.output:
+            await self.changed.park()
+
+
+_SERVED = re.compile(r"served at https?://[^/\s]+:(\d+)/")
+
+
+async def read_until(stream: trio.abc.ReceiveStream, pattern: re.Pattern[str]) -> str:
+    seen = bytearray()
+    while pattern.search(seen.decode(errors="replace")) is None:
+        data = await stream.receive_some()
+        assert data, f"stream ended before {pattern.pattern!r}: {bytes(seen)!r}"
+        seen += data
+    return seen.decode(errors="replace")
+
+
+@asynccontextmanager
+async def run_proxy_cli(*args: str, wait_attached: bool = True) -> AsyncIterator[ProxyProcess]:
+    """Start ``python -m cdp_heap proxy ARGS`` and wait for the line naming its port (and,
+    unless told not to, for the one saying it is attached upstream). Its stderr (the audit
+    log, by default) keeps being collected in ``output``."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "cdp_heap", "proxy", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    try:
+        seen = await read_until(stderr, _SERVED)
+        match = _SERVED.search(seen)
+        assert match is not None
+        running = ProxyProcess(process, int(match.group(1)), seen)
+        async with trio.open_nursery() as nursery:
+
+            async def collect() -> None:
+                while data := await stderr.receive_some():
+                    running.output += data.decode(errors="replace")
+                    running.changed.unpark_all()
+
+            nursery.start_soon(collect)
+            if wait_attached:
+                await running.wait_for("attached to")
+            yield running
+            nursery.cancel_scope.cancel()
+    finally:
+        process.kill()
+        await process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import trio
 
+from cdp_heap._discovery import http_get_json
 from tests.targets import Target
 
-from .helpers import proxy_in_front
+from .helpers import call, free_port, open_raw, proxy_in_front, read_until, run_proxy_cli
 
 
 def test_help_explains_with_an_example() -> None:
@@ -60,3 +62,27 @@ async def test_cdp_heap_snapshot_cli_through_the_proxy(
             assert done.returncode == 0, done.stderr
             assert json.loads(out.read_text())["snapshot"]["node_count"] > 1000
             assert proxy.router.statistics().snapshots_completed == 1
+
+
+async def test_upstream_pid_activates_a_running_node() -> None:
+    """``--upstream-pid`` opens the inspector of a Node started without --inspect."""
+    port = free_port()
+    script = "globalThis.answer = 42; setInterval(() => {}, 1000); console.error('ready')"
+    node = await trio.lowlevel.open_process(
+        ["node", f"--inspect-port={port}", "-e", script], stderr=subprocess.PIPE
+    )
+    try:
+        with trio.fail_after(30):
+            assert node.stderr is not None
+            await read_until(node.stderr, re.compile("ready"))  # signal handlers installed
+            async with run_proxy_cli(
+                "--upstream-pid", str(node.pid), "--listen", "127.0.0.1:0"
+            ) as proxy:
+                assert f"127.0.0.1:{port} is served at" in proxy.output
+                (entry,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+                async with open_raw(entry["webSocketDebuggerUrl"]) as ws:
+                    reply = await call(ws, 1, "Runtime.evaluate", expression="answer")
+                assert reply["result"]["result"]["value"] == 42
+    finally:
+        node.kill()
+        await node.wait()
