@@ -15,7 +15,7 @@ import pytest
 import trio
 
 import cdp_heap
-from tests.targets import Chromium, Target
+from tests.targets import Chromium, Target, start_deno
 
 from .helpers import call, open_raw, proxy_in_front
 
@@ -204,3 +204,28 @@ async def test_chromium_page_behind_the_proxy(chromium: Chromium, tmp_path: Path
                     json.loads(saved.path.read_text())
             finally:
                 await browser.send("Target.closeTarget", {"targetId": target_id})
+
+
+@pytest.mark.deno
+async def test_deno_behind_the_proxy(deno_path: str, tmp_path: Path) -> None:
+    """Deno (V8 15, 1 MiB chunks, type "node") behind the proxy: cdp-heap snapshot works."""
+    script = tmp_path / "app.ts"
+    script.write_text(
+        "class DenoThing { constructor(public n: number) {} }\n"
+        "(globalThis as any).keep = Array.from({ length: 100000 }, (_, i) => new DenoThing(i));\n"
+        "console.error('deno ready');\n"
+        "setInterval(() => {}, 1 << 30);\n"
+    )
+    target = start_deno(script, b"deno ready")
+    try:
+        with trio.fail_after(60):
+            async with proxy_in_front(target.host, target.port) as proxy:
+                (entry,) = await cdp_heap.list_targets("127.0.0.1", proxy.port)
+                assert entry.type == "node" and entry.id == proxy.id
+                async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                    saved = await cdp_heap.save_snapshot(conn, tmp_path / "deno.heapsnapshot")
+                assert proxy.router.statistics().snapshots_completed == 1
+    finally:
+        target.kill()
+    assert saved.size / saved.chunks > 0.9 * 1024 * 1024  # 1 MiB chunk messages passed through
+    assert "DenoThing" in json.loads(saved.path.read_text())["strings"]
