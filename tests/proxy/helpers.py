@@ -149,3 +149,15 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+async def run_cdp_heap(*args: str) -> str:
+    """Run ``python -m cdp_heap ARGS``; its stdout (it must succeed)."""
+    done = await trio.run_process(
+        [sys.executable, "-m", "cdp_heap", *args],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
