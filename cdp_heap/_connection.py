@@ -17,6 +17,7 @@ client's memory grow.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
@@ -374,8 +375,12 @@ async def open_cdp(
     *,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[CDPConnection]:
     """Connect to a target's ``webSocketDebuggerUrl`` (``ws://`` or ``wss://``).
+
+    ``ssl_context`` verifies a ``wss://`` server (default: the system's trusted CAs, or
+    ``SSL_CERT_FILE``); pass one that trusts a self-signed certificate if need be.
 
     Messages larger than ``max_message_size`` bytes close the connection with
     :class:`~cdp_heap.MessageTooLarge` rather than being dropped. No ``Origin`` header is
@@ -390,6 +395,7 @@ async def open_cdp(
             ws = await trio_websocket.connect_websocket_url(
                 nursery,
                 url,
+                ssl_context,
                 extra_headers=extra_headers,
                 max_message_size=max_message_size,
                 receive_buffer_size=_RECEIVE_BUFFER_SIZE,
@@ -400,7 +406,12 @@ async def open_cdp(
                 f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
                 + _rejection_hint(exc.status_code)
             ) from None
-        except (trio_websocket.HandshakeError, OSError, ValueError) as exc:
+        except (
+            trio_websocket.HandshakeError,
+            OSError,
+            ValueError,
+            trio.BrokenResourceError,
+        ) as exc:
             reason = str(exc) or type(exc).__name__
             raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
         async with _run(nursery, ws, url, max_message_size) as connection:
