@@ -135,9 +135,14 @@ def json_response(status: int, document: Any) -> bytes:
     return response_bytes(status, body)
 
 
-def error_response(status: int, message: str) -> bytes:
+def error_response(
+    status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     return response_bytes(
-        status, message.encode() + b"\n", content_type="text/plain; charset=UTF-8"
+        status,
+        message.encode() + b"\n",
+        content_type="text/plain; charset=UTF-8",
+        extra_headers=extra_headers,
     )
 
 

@@ -69,6 +69,7 @@ from cdp_heap._wire import (
 
 from ._actions import (
     Action,
+    Audit,
     ClientId,
     CloseClient,
     CloseUpstream,
@@ -78,10 +79,12 @@ from ._actions import (
     SendUpstream,
 )
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
-from ._ownership import TRACKING_EVENTS, Ownership
+from ._ownership import STARTS, TRACKING_EVENTS, Ownership
+from ._policy import ALLOW_ALL, MethodPolicy
 
 __all__ = [
     "Action",
+    "Audit",
     "ClientId",
     "CloseClient",
     "CloseUpstream",
@@ -93,11 +96,14 @@ __all__ = [
 
 CLOSE_GOING_AWAY = 1001
 _DEBUGGER: DomainKey = (None, "Debugger")
+#: Commands that start something worth an audit line: a snapshot, sampling, tracking.
+AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
 
 
 @attrs.define
 class _Client:
     label: str
+    policy: MethodPolicy
     pending: dict[int, int] = attrs.Factory(dict)  # client command id -> upstream id
     queued: set[int] = attrs.Factory(set)  # client ids of snapshot commands still queued
     enabled: set[DomainKey] = attrs.Factory(set)
@@ -118,6 +124,7 @@ class Router:
         self._peak_in_flight = 0
         self._snapshots_completed = 0
         self._fast_discarded_chunks = 0
+        self._denied = 0
         self._reset_upstream(None)
 
     def _reset_upstream(self, protocol: CDPProtocol | None) -> None:
@@ -130,11 +137,12 @@ class Router:
 
     # -- clients -----------------------------------------------------------------------------
 
-    def add_client(self, label: str) -> ClientId:
-        """Register a client; ``label`` (peer address, user agent) names it in errors."""
+    def add_client(self, label: str, policy: MethodPolicy = ALLOW_ALL) -> ClientId:
+        """Register a client; ``label`` (peer address, user agent) names it in errors;
+        ``policy`` says which methods it may call and which events it hears."""
         client = self._next_client
         self._next_client += 1
-        self._clients[client] = _Client(label)
+        self._clients[client] = _Client(label, policy)
         return client
 
     def has_client(self, client: ClientId) -> bool:
@@ -163,9 +171,16 @@ class Router:
             return self._refuse(
                 client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
             )
+        if not state.policy.allows(message.method):
+            self._denied += 1
+            refusal = f"not allowed by this client's method policy ({state.policy.describe()})"
+            return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
-        return self._command(client, state, message)
+        actions = self._command(client, state, message)
+        if message.method in AUDITED and message.session_id is None:
+            actions.insert(0, Audit(client, "start", message.method))
+        return actions
 
     def remove_client(self, client: ClientId) -> list[Action]:
         """``client`` left: undo what it started and forget everything about it."""
@@ -202,8 +217,9 @@ class Router:
             self._protocol.connection_lost(ConnectionClosed(reason))
         detached = encode(Event("Inspector.detached", {"reason": reason}))
         actions: list[Action] = []
-        for client in self._clients:
-            actions.append(SendToClient(client, detached))
+        for client, state in self._clients.items():
+            if state.policy.allows_event("Inspector.detached"):
+                actions.append(SendToClient(client, detached))
             actions.append(CloseClient(client, CLOSE_GOING_AWAY, f"target detached: {reason}"))
         self._clients.clear()
         self._reset_upstream(None)
@@ -263,6 +279,7 @@ class Router:
             upstream_connected=self._protocol is not None,
             malformed_from_clients=self._malformed_from_clients,
             malformed_from_upstream=self._malformed_from_upstream,
+            denied_by_policy=self._denied,
             discarded_chunks=self._fast_discarded_chunks
             + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
             upstream=None if self._protocol is None else self._protocol.statistics(),
@@ -378,7 +395,15 @@ class Router:
             return [SendToClient(tracker, text)]
         key: DomainKey = (event.session_id, _domain(event.method))
         receivers = self._domains.receivers(key, self._clients)
-        return [SendToClient(client, text) for client in receivers]
+        return self._deliver(receivers, event.method, text)
+
+    def _deliver(self, clients: Any, method: str, text: str) -> list[Action]:
+        """``text`` (an event) to those of ``clients`` whose policy lets them hear it."""
+        return [
+            SendToClient(client, text)
+            for client in clients
+            if self._clients[client].policy.allows_event(method)
+        ]
 
     def _detached(self, item: SessionDetached) -> list[Action]:
         if item.session_id is None:
@@ -400,7 +425,8 @@ class Router:
             for client in enablers:
                 self._clients[client].enabled.discard(key)
         text = encode(item.event)
-        return actions + [SendToClient(c, text) for c in self._clients] + self._pump_snapshots()
+        delivered = self._deliver(self._clients, item.event.method, text)
+        return actions + delivered + self._pump_snapshots()
 
     # -- errors ------------------------------------------------------------------------------
 
