@@ -390,32 +390,41 @@ async def open_cdp(
     :class:`~cdp_heap.ConnectionClosed`. Exceptions from the body propagate unchanged
     (not wrapped in an exception group).
     """
-    async with _nursery() as nursery:
-        try:
-            ws = await trio_websocket.connect_websocket_url(
-                nursery,
-                url,
-                ssl_context,
-                extra_headers=extra_headers,
-                max_message_size=max_message_size,
-                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
-                message_queue_size=1,
-            )
-        except trio_websocket.ConnectionRejected as exc:
-            raise ConnectionFailed(
-                f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
-                + _rejection_hint(exc.status_code)
-            ) from None
-        except (
-            trio_websocket.HandshakeError,
-            OSError,
-            ValueError,
-            trio.BrokenResourceError,
-        ) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
-        async with _run(nursery, ws, url, max_message_size) as connection:
-            yield connection
+    connected = False
+    try:
+        async with _nursery() as nursery:
+            try:
+                ws = await trio_websocket.connect_websocket_url(
+                    nursery,
+                    url,
+                    ssl_context,
+                    extra_headers=extra_headers,
+                    max_message_size=max_message_size,
+                    receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                    message_queue_size=1,
+                )
+            except (
+                trio_websocket.HandshakeError,
+                OSError,
+                ValueError,
+                trio.BrokenResourceError,
+            ) as exc:
+                if isinstance(exc, trio_websocket.ConnectionRejected):
+                    raise
+                reason = str(exc) or type(exc).__name__
+                raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
+            connected = True
+            async with _run(nursery, ws, url, max_message_size) as connection:
+                yield connection
+    except trio_websocket.ConnectionRejected as exc:
+        # trio-websocket raises a rejection from its reader task (into our nursery) as
+        # well as, sometimes, from the connect call: either way, before we are connected.
+        if connected:
+            raise
+        raise ConnectionFailed(
+            f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
+            + _rejection_hint(exc.status_code)
+        ) from None
 
 
 @asynccontextmanager
