@@ -21,6 +21,7 @@ import ssl
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import outcome
@@ -394,15 +395,19 @@ async def open_cdp(
     try:
         async with _nursery() as nursery:
             try:
-                ws = await trio_websocket.connect_websocket_url(
-                    nursery,
-                    url,
-                    ssl_context,
-                    extra_headers=extra_headers,
-                    max_message_size=max_message_size,
-                    receive_buffer_size=_RECEIVE_BUFFER_SIZE,
-                    message_queue_size=1,
-                )
+                if url.startswith("wss://"):
+                    ws = await _connect_tls(
+                        nursery, url, ssl_context, extra_headers, max_message_size
+                    )
+                else:
+                    ws = await trio_websocket.connect_websocket_url(
+                        nursery,
+                        url,
+                        extra_headers=extra_headers,
+                        max_message_size=max_message_size,
+                        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                        message_queue_size=1,
+                    )
             except (
                 trio_websocket.HandshakeError,
                 OSError,
@@ -425,6 +430,42 @@ async def open_cdp(
             f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
             + _rejection_hint(exc.status_code)
         ) from None
+
+
+async def _connect_tls(
+    nursery: trio.Nursery,
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    max_message_size: int,
+) -> trio_websocket.WebSocketConnection:
+    """``wss://``: the TLS handshake first, here, so that a failed one (an untrusted
+    certificate) raises; inside trio-websocket's reader task it would hang the connect."""
+    parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
+    port = parts.port or 443
+    tcp = await trio.open_tcp_stream(parts.hostname, port)
+    stream = trio.SSLStream(
+        tcp, ssl_context or ssl.create_default_context(), server_hostname=parts.hostname
+    )
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectionFailed(f"cannot connect to {url}: TLS: {exc.__cause__ or exc}") from None
+    host = parts.netloc.rpartition("@")[2]
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return await trio_websocket.wrap_client_stream(
+        nursery,
+        stream,
+        host,
+        resource,
+        extra_headers=extra_headers,
+        max_message_size=max_message_size,
+        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+        message_queue_size=1,
+    )
 
 
 @asynccontextmanager
