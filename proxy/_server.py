@@ -196,13 +196,15 @@ class Proxy:
 
     # -- clients -----------------------------------------------------------------------------
 
-    def add_client(self, label: str, peer: str, role: Role, transport: str) -> ClientId:
+    def add_client(
+        self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
+    ) -> ClientId:
         """Register a client with the router and the shell; audited as ``connect``."""
         client = self.router.add_client(label, role.policy)
         self._clients[client] = ClientConn(
             label, peer, role, transport, Outbox(self.config.client_queue_bytes)
         )
-        self._audit_client(client, "connect", transport=transport, agent=label)
+        self._audit_client(client, "connect", transport=transport, agent=agent)
         return client
 
     def client_conn(self, client: ClientId) -> ClientConn:
@@ -318,18 +320,19 @@ class Proxy:
                 await request.reject(503, body=f"{reason}; retry shortly\n".encode())
                 return
             ws = await request.accept()
-            await self._serve_client(ws, stream, _label(head, peer), peer, role)
+            await self._serve_client(ws, stream, head, peer, role)
             nursery.cancel_scope.cancel()
 
     async def _serve_client(
         self,
         ws: trio_websocket.WebSocketConnection,
         stream: trio.abc.Stream,
-        label: str,
+        head: RequestHead,
         peer: str,
         role: Role,
     ) -> None:
-        client = self.add_client(label, peer, role, "websocket")
+        agent = head.header("user-agent")
+        client = self.add_client(_label(head, peer), peer, role, "websocket", agent)
         conn = self._clients[client]
         reason = "client closed the connection"
         try:

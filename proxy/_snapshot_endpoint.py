@@ -51,7 +51,7 @@ async def serve_snapshot(
         commands = _commands(options)
         agent = head.header("user-agent")
         label = f"{peer} POST /snapshot" + (f" {agent}" if agent else "")
-        client = proxy.add_client(label, peer, role, "http")
+        client = proxy.add_client(label, peer, role, "http", agent)
         reason = "client went away"
         try:
             conn = proxy.client_conn(client)
@@ -157,6 +157,7 @@ def _response_head() -> h11.Response:
     name = time.strftime("Heap-%Y%m%dT%H%M%S.heapsnapshot")
     return h11.Response(
         status_code=200,
+        reason=b"OK",
         headers=[
             ("Content-Type", "application/json; charset=UTF-8"),
             ("Content-Disposition", f'attachment; filename="{name}"'),
