@@ -229,18 +229,24 @@ class Proxy:
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
         """One accepted TCP connection: TLS, then an HTTP request or a WebSocket upgrade."""
         peer = _peer(stream)
+        if self.config.tls is not None:
+            secure = trio.SSLStream(stream, self.config.tls, server_side=True)
+            try:
+                with trio.fail_after(HEAD_TIMEOUT):
+                    await secure.do_handshake()
+            except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+                reason = exc.__cause__ or "timed out"
+                self.audit("refused", peer=peer, reason=f"TLS handshake failed: {reason}")
+                await trio.aclose_forcefully(secure)
+                return
+            stream = secure
         try:
             with trio.fail_after(HEAD_TIMEOUT):
-                if self.config.tls is not None:
-                    stream = trio.SSLStream(stream, self.config.tls, server_side=True)
-                    await stream.do_handshake()
                 head = await read_request_head(stream)
         except (HTTPError, trio.TooSlowError) as exc:
             await _send_and_close(stream, error_response(400, f"bad request: {exc}"))
             return
-        except trio.BrokenResourceError as exc:
-            if isinstance(stream, trio.SSLStream):
-                self.audit("refused", peer=peer, reason=f"TLS handshake failed: {exc.__cause__}")
+        except trio.BrokenResourceError:
             await trio.aclose_forcefully(stream)
             return
         if head is None:
