@@ -178,7 +178,7 @@ class Router:
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
         actions = self._command(client, state, message)
-        if message.method in AUDITED and message.session_id is None:
+        if message.method in AUDITED:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
 
