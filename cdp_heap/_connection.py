@@ -17,9 +17,11 @@ client's memory grow.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import outcome
@@ -374,8 +376,12 @@ async def open_cdp(
     *,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[CDPConnection]:
     """Connect to a target's ``webSocketDebuggerUrl`` (``ws://`` or ``wss://``).
+
+    ``ssl_context`` verifies a ``wss://`` server (default: the system's trusted CAs, or
+    ``SSL_CERT_FILE``); pass one that trusts a self-signed certificate if need be.
 
     Messages larger than ``max_message_size`` bytes close the connection with
     :class:`~cdp_heap.MessageTooLarge` rather than being dropped. No ``Origin`` header is
@@ -385,26 +391,81 @@ async def open_cdp(
     :class:`~cdp_heap.ConnectionClosed`. Exceptions from the body propagate unchanged
     (not wrapped in an exception group).
     """
-    async with _nursery() as nursery:
-        try:
-            ws = await trio_websocket.connect_websocket_url(
-                nursery,
-                url,
-                extra_headers=extra_headers,
-                max_message_size=max_message_size,
-                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
-                message_queue_size=1,
-            )
-        except trio_websocket.ConnectionRejected as exc:
-            raise ConnectionFailed(
-                f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
-                + _rejection_hint(exc.status_code)
-            ) from None
-        except (trio_websocket.HandshakeError, OSError, ValueError) as exc:
-            reason = str(exc) or type(exc).__name__
-            raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
-        async with _run(nursery, ws, url, max_message_size) as connection:
-            yield connection
+    connected = False
+    try:
+        async with _nursery() as nursery:
+            try:
+                if url.startswith("wss://"):
+                    ws = await _connect_tls(
+                        nursery, url, ssl_context, extra_headers, max_message_size
+                    )
+                else:
+                    ws = await trio_websocket.connect_websocket_url(
+                        nursery,
+                        url,
+                        extra_headers=extra_headers,
+                        max_message_size=max_message_size,
+                        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                        message_queue_size=1,
+                    )
+            except (
+                trio_websocket.HandshakeError,
+                OSError,
+                ValueError,
+                trio.BrokenResourceError,
+            ) as exc:
+                if isinstance(exc, trio_websocket.ConnectionRejected):
+                    raise
+                reason = str(exc) or type(exc).__name__
+                raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
+            connected = True
+            async with _run(nursery, ws, url, max_message_size) as connection:
+                yield connection
+    except trio_websocket.ConnectionRejected as exc:
+        # trio-websocket raises a rejection from its reader task (into our nursery) as
+        # well as, sometimes, from the connect call: either way, before we are connected.
+        if connected:
+            raise
+        raise ConnectionFailed(
+            f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
+            + _rejection_hint(exc.status_code)
+        ) from None
+
+
+async def _connect_tls(
+    nursery: trio.Nursery,
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    max_message_size: int,
+) -> trio_websocket.WebSocketConnection:
+    """``wss://``: the TLS handshake first, here, so that a failed one (an untrusted
+    certificate) raises; inside trio-websocket's reader task it would hang the connect."""
+    parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in {url!r}")
+    port = parts.port or 443
+    tcp = await trio.open_tcp_stream(parts.hostname, port)
+    stream = trio.SSLStream(
+        tcp, ssl_context or ssl.create_default_context(), server_hostname=parts.hostname
+    )
+    try:
+        await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        await trio.aclose_forcefully(stream)
+        raise ConnectionFailed(f"cannot connect to {url}: TLS: {exc.__cause__ or exc}") from None
+    host = parts.netloc.rpartition("@")[2]
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return await trio_websocket.wrap_client_stream(
+        nursery,
+        stream,
+        host,
+        resource,
+        extra_headers=extra_headers,
+        max_message_size=max_message_size,
+        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+        message_queue_size=1,
+    )
 
 
 @asynccontextmanager

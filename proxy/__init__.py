@@ -4,16 +4,24 @@
 point. See docs/proxy.md for what it does and why.
 """
 
+from ._policy import MethodPolicy
 from ._router import Router, RouterStatistics
-from ._server import Proxy, ProxyConfig, open_proxy, serve_proxy
+from ._security import Guard, Role, generate_token, is_loopback
+from ._server import InsecureListen, Proxy, ProxyConfig, open_proxy, serve_proxy
 from ._targets import UpstreamSpec
 
 __all__ = [
+    "Guard",
+    "InsecureListen",
+    "MethodPolicy",
     "Proxy",
     "ProxyConfig",
+    "Role",
     "Router",
     "RouterStatistics",
     "UpstreamSpec",
+    "generate_token",
+    "is_loopback",
     "open_proxy",
     "serve_proxy",
 ]

@@ -42,7 +42,17 @@ class CloseUpstream:
     reason: str
 
 
-Action: TypeAlias = SendToClient | SendUpstream | CloseClient | CloseUpstream
+@attrs.frozen
+class Audit:
+    """Something the audit log records: a client ``start``-ed a snapshot, sampling or
+    tracking (``method``), or was ``denied`` a method by its policy."""
+
+    client: ClientId
+    event: str
+    method: str
+
+
+Action: TypeAlias = SendToClient | SendUpstream | CloseClient | CloseUpstream | Audit
 
 
 @attrs.frozen
@@ -69,6 +79,8 @@ class RouterStatistics:
     upstream_connected: bool
     malformed_from_clients: int
     malformed_from_upstream: int
+    #: Commands refused by a client's method policy.
+    denied_by_policy: int
     #: Chunks of a departed client's (or the proxy's own) snapshot, dropped undecoded.
     discarded_chunks: int
     upstream: ProtocolStatistics | None

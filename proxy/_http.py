@@ -11,6 +11,7 @@ upstream inspector for its ``/json/*`` documents (with ``Host: 127.0.0.1:PORT``)
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import attrs
@@ -19,6 +20,7 @@ import trio
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_UPSTREAM_BODY = 64 * 1024 * 1024  # /json/protocol is ~1 MB; be generous, not unbounded
+_STATUSES = frozenset(s.value for s in HTTPStatus)
 
 
 class HTTPError(Exception):
@@ -124,7 +126,8 @@ def response_bytes(
         ("Connection", "close"),
         *extra_headers,
     ]
-    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    reason = HTTPStatus(status).phrase.encode() if status in _STATUSES else b""
+    out = conn.send(h11.Response(status_code=status, headers=headers, reason=reason)) or b""
     out += conn.send(h11.Data(data=body)) or b""
     out += conn.send(h11.EndOfMessage()) or b""
     return out
@@ -135,9 +138,14 @@ def json_response(status: int, document: Any) -> bytes:
     return response_bytes(status, body)
 
 
-def error_response(status: int, message: str) -> bytes:
+def error_response(
+    status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     return response_bytes(
-        status, message.encode() + b"\n", content_type="text/plain; charset=UTF-8"
+        status,
+        message.encode() + b"\n",
+        content_type="text/plain; charset=UTF-8",
+        extra_headers=extra_headers,
     )
 
 

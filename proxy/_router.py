@@ -19,7 +19,7 @@ The rules (DESIGN.md section 4, "Proxy routing"):
   only when the last enabler leaves, and never for HeapProfiler, which the proxy enables when
   the upstream session opens and keeps enabled so heap object ids stay comparable across
   clients and runs. A client enabling an already enabled domain first gets the replay of
-  what a fresh session would have been told (:mod:`proxy._replay`).
+  what a fresh session would have been told (:mod:`proxy._domains`, :mod:`proxy._replay`).
 - Heap sampling, heap tracking and CPU profiling belong to the client that started them:
   another client's start or stop gets an error naming the owner; tracking events go to the
   owner only.
@@ -30,12 +30,16 @@ The rules (DESIGN.md section 4, "Proxy routing"):
   resumed, its breakpoints removed, its queued snapshots dropped and its in-flight snapshot
   drained and discarded.
 - Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
+
+This module routes commands, replies, events and snapshots; who enabled what lives in
+:mod:`proxy._domains`, who owns an activity, a pause or a breakpoint in
+:mod:`proxy._ownership`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, TypeAlias
+from typing import Any
 
 import attrs
 
@@ -65,6 +69,7 @@ from cdp_heap._wire import (
 
 from ._actions import (
     Action,
+    Audit,
     ClientId,
     CloseClient,
     CloseUpstream,
@@ -73,10 +78,13 @@ from ._actions import (
     SendToClient,
     SendUpstream,
 )
-from ._replay import REPLAYED_DOMAINS, ReplayCache
+from ._domains import KEPT_ENABLED, DomainKey, DomainTable
+from ._ownership import STARTS, TRACKING_EVENTS, Ownership
+from ._policy import ALLOW_ALL, MethodPolicy
 
 __all__ = [
     "Action",
+    "Audit",
     "ClientId",
     "CloseClient",
     "CloseUpstream",
@@ -85,45 +93,17 @@ __all__ = [
     "SendToClient",
     "SendUpstream",
 ]
-DomainKey: TypeAlias = tuple[str | None, str]  # (sessionId, domain)
 
-KEPT_ENABLED = "HeapProfiler"
 CLOSE_GOING_AWAY = 1001
-
-# activity -> (start method, stop method); the starter owns it until it stops it or leaves.
-ACTIVITIES: dict[str, tuple[str, str]] = {
-    "heap sampling": ("HeapProfiler.startSampling", "HeapProfiler.stopSampling"),
-    "heap tracking": (
-        "HeapProfiler.startTrackingHeapObjects",
-        "HeapProfiler.stopTrackingHeapObjects",
-    ),
-    "CPU profiling": ("Profiler.start", "Profiler.stop"),
-}
-_STARTS = {start: name for name, (start, _) in ACTIVITIES.items()}
-_STOPS = {stop: name for name, (_, stop) in ACTIVITIES.items()}
-_TRACKING_EVENTS = frozenset({"HeapProfiler.heapStatsUpdate", "HeapProfiler.lastSeenObjectId"})
-_PAUSE_REQUESTS = frozenset(
-    {
-        "Debugger.pause",
-        "Debugger.stepInto",
-        "Debugger.stepOver",
-        "Debugger.stepOut",
-        "Debugger.continueToLocation",
-        "Debugger.resume",
-    }
-)
-_BREAKPOINT_SETTERS = frozenset(
-    {
-        "Debugger.setBreakpoint",
-        "Debugger.setBreakpointByUrl",
-        "Debugger.setBreakpointOnFunctionCall",
-    }
-)
+_DEBUGGER: DomainKey = (None, "Debugger")
+#: Commands that start something worth an audit line: a snapshot, sampling, tracking.
+AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
 
 
 @attrs.define
 class _Client:
     label: str
+    policy: MethodPolicy
     pending: dict[int, int] = attrs.Factory(dict)  # client command id -> upstream id
     queued: set[int] = attrs.Factory(set)  # client ids of snapshot commands still queued
     enabled: set[DomainKey] = attrs.Factory(set)
@@ -144,27 +124,25 @@ class Router:
         self._peak_in_flight = 0
         self._snapshots_completed = 0
         self._fast_discarded_chunks = 0
+        self._denied = 0
         self._reset_upstream(None)
 
     def _reset_upstream(self, protocol: CDPProtocol | None) -> None:
         self._protocol = protocol
         self._routes: dict[int, Route] = {}
-        self._enablers: dict[DomainKey, set[ClientId]] = {}
-        self._known: set[DomainKey] = set()  # domains ever enabled (their events are routed)
+        self._domains = DomainTable()
+        self._ownership = Ownership()
         self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
         self._in_flight: int | None = None
-        self._owners: dict[str, ClientId] = {}
-        self._replay = ReplayCache()
-        self._pause_holder: ClientId | None = None
-        self._breakpoints: dict[str, ClientId] = {}
 
     # -- clients -----------------------------------------------------------------------------
 
-    def add_client(self, label: str) -> ClientId:
-        """Register a client; ``label`` (peer address, user agent) names it in errors."""
+    def add_client(self, label: str, policy: MethodPolicy = ALLOW_ALL) -> ClientId:
+        """Register a client; ``label`` (peer address, user agent) names it in errors;
+        ``policy`` says which methods it may call and which events it hears."""
         client = self._next_client
         self._next_client += 1
-        self._clients[client] = _Client(label)
+        self._clients[client] = _Client(label, policy)
         return client
 
     def has_client(self, client: ClientId) -> bool:
@@ -193,9 +171,16 @@ class Router:
             return self._refuse(
                 client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
             )
+        if not state.policy.allows(message.method):
+            self._denied += 1
+            refusal = f"not allowed by this client's method policy ({state.policy.describe()})"
+            return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
-        return self._command(client, state, message)
+        actions = self._command(client, state, message)
+        if message.method in AUDITED:
+            actions.insert(0, Audit(client, "start", message.method))
+        return actions
 
     def remove_client(self, client: ClientId) -> list[Action]:
         """``client`` left: undo what it started and forget everything about it."""
@@ -208,27 +193,15 @@ class Router:
             protocol.abandon(upstream_id)  # late reply ignored, snapshot chunks discarded
         self._snapshot_queue = deque(e for e in self._snapshot_queue if e[0] != client)
         actions: list[Action] = []
-        for name, owner in list(self._owners.items()):
-            if owner == client:
-                del self._owners[name]
-                actions += self._internal(ACTIVITIES[name][1])
-        debugger = (None, "Debugger")
-        last_debugger = self._enablers.get(debugger) == {client}
-        if self._replay.paused and (self._pause_holder == client or last_debugger):
-            actions += self._internal("Debugger.resume")
-        if self._pause_holder == client:
-            self._pause_holder = None
-        for bp_id, owner in list(self._breakpoints.items()):
-            if owner == client:
-                del self._breakpoints[bp_id]
-                if not last_debugger:
-                    actions += self._internal("Debugger.removeBreakpoint", breakpointId=bp_id)
-        for key in state.enabled:
-            enablers = self._enablers[key]
-            enablers.discard(client)
-            if not enablers:
-                del self._enablers[key]
-                actions += self._disable_upstream(key)
+        undo = self._ownership.release(
+            client,
+            paused=self._domains.replay.paused,
+            last_debugger=self._domains.is_only_enabler(client, _DEBUGGER),
+        )
+        for method, params in undo:
+            actions += self._internal(method, **params)
+        for key in self._domains.release(client, state.enabled):
+            actions += self._disabled_upstream(key)
         return actions + self._pump_snapshots()
 
     # -- upstream ----------------------------------------------------------------------------
@@ -236,7 +209,6 @@ class Router:
     def upstream_opened(self) -> list[Action]:
         """A new upstream session is open: enable HeapProfiler for the proxy's whole life."""
         self._reset_upstream(CDPProtocol())
-        self._known.add((None, KEPT_ENABLED))
         return self._internal(f"{KEPT_ENABLED}.enable")
 
     def upstream_lost(self, reason: str) -> list[Action]:
@@ -245,8 +217,9 @@ class Router:
             self._protocol.connection_lost(ConnectionClosed(reason))
         detached = encode(Event("Inspector.detached", {"reason": reason}))
         actions: list[Action] = []
-        for client in self._clients:
-            actions.append(SendToClient(client, detached))
+        for client, state in self._clients.items():
+            if state.policy.allows_event("Inspector.detached"):
+                actions.append(SendToClient(client, detached))
             actions.append(CloseClient(client, CLOSE_GOING_AWAY, f"target detached: {reason}"))
         self._clients.clear()
         self._reset_upstream(None)
@@ -300,12 +273,13 @@ class Router:
             snapshots_queued=queued,
             peak_snapshots_in_flight=self._peak_in_flight,
             snapshots_completed=self._snapshots_completed,
-            enabled_domains=tuple(sorted(_key_name(k) for k in self._enablers)),
-            owners=tuple(sorted(self._owners.items())),
-            replay_cache_entries=len(self._replay),
+            enabled_domains=self._domains.names(),
+            owners=self._ownership.owners(),
+            replay_cache_entries=len(self._domains.replay),
             upstream_connected=self._protocol is not None,
             malformed_from_clients=self._malformed_from_clients,
             malformed_from_upstream=self._malformed_from_upstream,
+            denied_by_policy=self._denied,
             discarded_chunks=self._fast_discarded_chunks
             + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
             upstream=None if self._protocol is None else self._protocol.statistics(),
@@ -316,75 +290,40 @@ class Router:
     def _command(self, client: ClientId, state: _Client, command: Command) -> list[Action]:
         method = command.method
         domain, _, name = method.partition(".")
-        activity = _STARTS.get(method) or _STOPS.get(method)
-        if activity is not None:
-            owner = self._owners.get(activity)
-            if owner is not None and owner != client:
-                verb = "start" if method in _STARTS else "stop"
-                return self._error(
-                    client,
-                    command,
-                    f"cannot {verb} {activity}: it was started by {self.client_label(owner)}, "
-                    "which owns it until it stops it or disconnects",
-                )
-            if method in _STARTS:
-                self._owners[activity] = client
-            else:
-                self._owners.pop(activity, None)
+        conflict = self._ownership.conflict(client, method)
+        if conflict is not None:
+            what, owner = conflict
+            return self._error(
+                client,
+                command,
+                f"{what}: it was started by {self.client_label(owner)}, "
+                "which owns it until it stops it or disconnects",
+            )
         if method in SNAPSHOT_METHODS:
             state.queued.add(command.id)
             self._snapshot_queue.append((client, command))
             return self._pump_snapshots()
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
-            return self._enable(client, state, key, command)
+            state.enabled.add(key)
+            replay = self._domains.enable(client, key)
+            return [SendToClient(client, t) for t in replay] + self._forward(client, command)
         if name == "disable":
-            return self._disable(client, state, key, command)
-        if method in _PAUSE_REQUESTS:
-            self._pause_holder = client
+            state.enabled.discard(key)
+            if self._domains.disable(client, key):
+                self._disabled(key)
+                return self._forward(client, command)
+            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
         return self._forward(client, command)
 
-    def _enable(
-        self, client: ClientId, state: _Client, key: DomainKey, command: Command
-    ) -> list[Action]:
-        actions: list[Action] = []
-        enablers = self._enablers.setdefault(key, set())
-        if client not in enablers and enablers and key[0] is None and key[1] in REPLAYED_DOMAINS:
-            # Already enabled upstream: V8 will not announce its state again, so we do.
-            actions = [SendToClient(client, t) for t in self._replay.replay(key[1])]
-        enablers.add(client)
-        state.enabled.add(key)
-        self._known.add(key)
-        return actions + self._forward(client, command)
-
-    def _disable(
-        self, client: ClientId, state: _Client, key: DomainKey, command: Command
-    ) -> list[Action]:
-        enablers = self._enablers.get(key, set())
-        if client not in enablers:
-            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
-        enablers.discard(client)
-        state.enabled.discard(key)
-        if enablers:
-            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
-        del self._enablers[key]
-        if key == (None, KEPT_ENABLED):
-            return [self._reply_to(client, Response(command.id, {}, command.session_id))]
-        self._forget_domain(key)
-        return self._forward(client, command)
-
-    def _disable_upstream(self, key: DomainKey) -> list[Action]:
-        if key == (None, KEPT_ENABLED):
-            return []
-        self._forget_domain(key)
+    def _disabled_upstream(self, key: DomainKey) -> list[Action]:
+        """Disable ``key`` upstream: its last enabler left."""
+        self._disabled(key)
         return self._internal(f"{key[1]}.disable", session_id=key[0])
 
-    def _forget_domain(self, key: DomainKey) -> None:
-        if key[0] is None:
-            self._replay.forget(key[1])
-            if key[1] == "Debugger":
-                self._pause_holder = None
-                self._breakpoints.clear()
+    def _disabled(self, key: DomainKey) -> None:
+        if key == _DEBUGGER:
+            self._ownership.debugger_disabled()
 
     def _forward(self, client: ClientId | None, command: Command) -> list[Action]:
         return [self._send_upstream(client, command)[1]]
@@ -438,7 +377,7 @@ class Router:
         if state is None:
             return actions
         state.pending.pop(route.client_command_id, None)
-        self._after_reply(route, reply)
+        self._ownership.replied(route.client, route.method, reply)
         client_reply: Response | ErrorResponse
         if isinstance(reply, Response):
             client_reply = Response(route.client_command_id, reply.result, reply.session_id)
@@ -448,34 +387,23 @@ class Router:
             )
         return [SendToClient(route.client, encode(client_reply)), *actions]
 
-    def _after_reply(self, route: Route, reply: Response | ErrorResponse) -> None:
-        assert route.client is not None
-        activity = _STARTS.get(route.method)
-        failed = isinstance(reply, ErrorResponse)
-        if activity is not None and failed and self._owners.get(activity) == route.client:
-            del self._owners[activity]
-        if route.method in _BREAKPOINT_SETTERS and isinstance(reply, Response):
-            breakpoint_id = reply.result.get("breakpointId")
-            if isinstance(breakpoint_id, str):
-                self._breakpoints[breakpoint_id] = route.client
-
     def _event(self, event: Event, text: str) -> list[Action]:
-        self._replay.observe(event, text)
-        if event.method == "Debugger.resumed":
-            self._pause_holder = None
-        elif event.method == "Debugger.paused":
-            hit = event.params.get("hitBreakpoints") or []
-            owners = {self._breakpoints.get(b) for b in hit} - {None}
-            if len(owners) == 1:
-                self._pause_holder = owners.pop()
-        if event.method in _TRACKING_EVENTS and "heap tracking" in self._owners:
-            return [SendToClient(self._owners["heap tracking"], text)]
+        self._domains.observe(event, text)
+        self._ownership.observe(event)
+        tracker = self._ownership.tracking_owner()
+        if event.method in TRACKING_EVENTS and tracker is not None:
+            return [SendToClient(tracker, text)]
         key: DomainKey = (event.session_id, _domain(event.method))
-        if key in self._known:
-            receivers: Any = self._enablers.get(key, ())
-        else:
-            receivers = self._clients
-        return [SendToClient(client, text) for client in receivers]
+        receivers = self._domains.receivers(key, self._clients)
+        return self._deliver(receivers, event.method, text)
+
+    def _deliver(self, clients: Any, method: str, text: str) -> list[Action]:
+        """``text`` (an event) to those of ``clients`` whose policy lets them hear it."""
+        return [
+            SendToClient(client, text)
+            for client in clients
+            if self._clients[client].policy.allows_event(method)
+        ]
 
     def _detached(self, item: SessionDetached) -> list[Action]:
         if item.session_id is None:
@@ -493,11 +421,12 @@ class Router:
                 actions.append(self._reply_to(route.client, error))
             if command.id == self._in_flight:
                 self._snapshot_done()
-        for key in [k for k in self._enablers if k[0] == item.session_id]:
-            for client in self._enablers.pop(key):
+        for key, enablers in self._domains.drop_session(item.session_id):
+            for client in enablers:
                 self._clients[client].enabled.discard(key)
         text = encode(item.event)
-        return actions + [SendToClient(c, text) for c in self._clients] + self._pump_snapshots()
+        delivered = self._deliver(self._clients, item.event.method, text)
+        return actions + delivered + self._pump_snapshots()
 
     # -- errors ------------------------------------------------------------------------------
 
@@ -521,8 +450,3 @@ _CHUNK_PREFIX = '{"method":"HeapProfiler.addHeapSnapshotChunk","params":{"chunk"
 def _is_plain_chunk(text: str) -> bool:
     """A top-level chunk event, as Node and Chrome format it (else: the decoding path)."""
     return text.startswith(_CHUNK_PREFIX) and '"sessionId":' not in text[-200:]
-
-
-def _key_name(key: DomainKey) -> str:
-    session, domain = key
-    return domain if session is None else f"{session}:{domain}"

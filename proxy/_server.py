@@ -1,7 +1,9 @@
 """The proxy's trio shell: one port for HTTP discovery and WebSocket clients, one upstream.
 
-``serve_proxy`` listens; each connection's request head is read with h11
-(:mod:`proxy._http`): plain requests get the discovery documents, WebSocket upgrades are
+``serve_proxy`` listens; each connection is wrapped in TLS if configured, its request head is
+read with h11 (:mod:`proxy._http`) and admitted or refused by the
+:class:`~proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
+documents (or a streamed snapshot, :mod:`proxy._snapshot_endpoint`), WebSocket upgrades are
 handed to trio-websocket. Every message and every connect/disconnect goes through the
 :class:`~proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
 without ever waiting: client messages go to bounded :class:`~proxy._outbox.Outbox` queues,
@@ -11,6 +13,7 @@ upstream commands to the upstream writer.
 from __future__ import annotations
 
 import logging
+import ssl
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +24,7 @@ import attrs
 import trio
 import trio_websocket
 
+from ._audit import AuditSink, audit_line
 from ._http import (
     HTTPError,
     ReplayStream,
@@ -31,7 +35,9 @@ from ._http import (
     read_request_head,
 )
 from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, Outbox
-from ._router import Action, ClientId, CloseClient, Router, SendToClient, SendUpstream
+from ._router import Action, Audit, ClientId, CloseClient, Router, SendToClient, SendUpstream
+from ._security import Guard, Refused, Role, is_loopback
+from ._snapshot_endpoint import serve_snapshot
 from ._targets import UpstreamSpec, rewrite_entry
 from ._upstream import RECEIVE_BUFFER, UpstreamLink
 
@@ -42,6 +48,10 @@ HEAD_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
 
 
+class InsecureListen(ValueError):
+    """Listening beyond loopback without a token: anyone reaching the port could run code."""
+
+
 @attrs.frozen
 class ProxyConfig:
     upstream: UpstreamSpec
@@ -50,11 +60,25 @@ class ProxyConfig:
     max_message_size: int = DEFAULT_MAX_MESSAGE
     client_queue_bytes: int = DEFAULT_LIMIT_BYTES
     retry_interval: float = 0.2
+    #: Tokens and their roles, allowed Host names and Origins. Default: no token, loopback.
+    guard: Guard | None = None
+    #: Serve https/wss with this (server-side) context.
+    tls: ssl.SSLContext | None = None
+    #: Where audit lines go (``None``: nowhere).
+    audit: AuditSink | None = None
+
+    def effective_guard(self) -> Guard:
+        return self.guard or Guard(listen_host=self.listen_host)
 
 
 @attrs.define
-class _ClientConn:
+class ClientConn:
+    """A connected client as the shell sees it (the router knows it by its id)."""
+
     label: str
+    peer: str
+    role: Role
+    transport: str  # "websocket" or "http"
     outbox: Outbox
     send_scope: trio.CancelScope | None = None
 
@@ -68,7 +92,8 @@ class Proxy:
         self.port = config.listen_port
         self.router = Router()
         self.upstream = UpstreamLink(config.upstream, config.max_message_size)
-        self._clients: dict[ClientId, _ClientConn] = {}
+        self.guard = config.effective_guard()
+        self._clients: dict[ClientId, ClientConn] = {}
         self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
         self._changed = trio.lowlevel.ParkingLot()
 
@@ -99,8 +124,29 @@ class Proxy:
         return f"{self.config.listen_host}:{self.port}"
 
     @property
+    def secure(self) -> bool:
+        return self.config.tls is not None
+
+    @property
     def websocket_url(self) -> str:
-        return f"ws://{self.http_address}/{self.id}"
+        """The WebSocket URL, without a token (add ``/TOKEN`` after the port if one is
+        needed: :meth:`websocket_url_for`)."""
+        return f"{'wss' if self.secure else 'ws'}://{self.http_address}/{self.id}"
+
+    def websocket_url_for(self, role: Role) -> str:
+        scheme = "wss" if self.secure else "ws"
+        return f"{scheme}://{self.http_address}{role.path_prefix}/{self.id}"
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def audit(self, event: str, **fields: object) -> None:
+        if self.config.audit is not None:
+            self.config.audit(audit_line(event, **fields))
+
+    def _audit_client(self, client: ClientId, event: str, **fields: object) -> None:
+        conn = self._clients.get(client)
+        if conn is not None:
+            self.audit(event, peer=conn.peer, role=conn.role.name, client=client, **fields)
 
     # -- routing -----------------------------------------------------------------------------
 
@@ -117,6 +163,8 @@ class Proxy:
                 conn = self._clients.get(action.client)
                 if conn is not None:
                     conn.outbox.close_after_flush(action.code, action.reason)
+            elif isinstance(action, Audit):
+                self._audit_client(action.client, action.event, method=action.method)
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
         self._changed.unpark_all()
@@ -146,10 +194,52 @@ class Proxy:
             self._perform(self.router.upstream_lost(reason))
         self._changed.unpark_all()
 
+    # -- clients -----------------------------------------------------------------------------
+
+    def add_client(
+        self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
+    ) -> ClientId:
+        """Register a client with the router and the shell; audited as ``connect``."""
+        client = self.router.add_client(label, role.policy)
+        self._clients[client] = ClientConn(
+            label, peer, role, transport, Outbox(self.config.client_queue_bytes)
+        )
+        self._audit_client(client, "connect", transport=transport, agent=agent)
+        return client
+
+    def client_conn(self, client: ClientId) -> ClientConn:
+        return self._clients[client]
+
+    def client_message(self, client: ClientId, message: str | bytes) -> None:
+        self._perform(self.router.client_message(client, message))
+
+    def remove_client(self, client: ClientId, reason: str) -> None:
+        """The client's connection ended: undo what it started; audited as ``disconnect``."""
+        conn = self._clients[client]
+        if conn.outbox.close_code is not None and conn.outbox.close_reason:
+            reason = conn.outbox.close_reason
+        self._audit_client(client, "disconnect", reason=reason)
+        del self._clients[client]
+        if self.router.has_client(client):  # not already cut off or detached
+            self._disconnects.append({"label": conn.label, "reason": reason})
+            self._perform(self.router.remove_client(client))
+
     # -- connections -------------------------------------------------------------------------
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
-        """One accepted TCP connection: HTTP request or WebSocket upgrade."""
+        """One accepted TCP connection: TLS, then an HTTP request or a WebSocket upgrade."""
+        peer = _peer(stream)
+        if self.config.tls is not None:
+            secure = trio.SSLStream(stream, self.config.tls, server_side=True)
+            try:
+                with trio.fail_after(HEAD_TIMEOUT):
+                    await secure.do_handshake()
+            except (trio.BrokenResourceError, trio.TooSlowError) as exc:
+                reason = exc.__cause__ or "timed out"
+                self.audit("refused", peer=peer, reason=f"TLS handshake failed: {reason}")
+                await trio.aclose_forcefully(secure)
+                return
+            stream = secure
         try:
             with trio.fail_after(HEAD_TIMEOUT):
                 head = await read_request_head(stream)
@@ -157,26 +247,52 @@ class Proxy:
             await _send_and_close(stream, error_response(400, f"bad request: {exc}"))
             return
         except trio.BrokenResourceError:
+            await trio.aclose_forcefully(stream)
             return
         if head is None:
+            await trio.aclose_forcefully(stream)
+            return
+        try:
+            role, path = self.guard.admit(
+                host=head.header("host"),
+                origin=head.header("origin"),
+                path=head.path,
+                authorization=head.header("authorization"),
+                endpoints={"", "json", "snapshot", self.id},
+            )
+        except Refused as refusal:
+            self.audit(
+                "refused",
+                peer=peer,
+                request=f"{head.method} {'upgrade' if head.is_websocket_upgrade else 'http'}",
+                status=refusal.status,
+                reason=refusal.message,
+            )
+            response = error_response(refusal.status, refusal.message, refusal.headers)
+            await _send_and_close(stream, response)
             return
         if head.is_websocket_upgrade:
-            await self._serve_websocket(stream, head)
+            await self._serve_websocket(stream, head, path, role, peer)
+        elif path.rstrip("/") == "/snapshot":
+            await serve_snapshot(self, stream, head, role, peer)
         else:
-            await _send_and_close(stream, await self._http_response(head))
+            await _send_and_close(stream, await self._http_response(head, path, role))
 
-    async def _http_response(self, head: RequestHead) -> bytes:
+    async def _http_response(self, head: RequestHead, path: str, role: Role) -> bytes:
         if head.method not in ("GET", "HEAD"):
-            return error_response(405, f"{head.method} is not supported here")
+            return error_response(
+                405, f"{head.method} is not supported here", (("Allow", "GET, HEAD"),)
+            )
         host = head.header("host") or self.http_address
-        path = head.path.rstrip("/") or "/"
+        path = path.rstrip("/") or "/"
         spec = self.config.upstream
         try:
             if path in ("/json", "/json/list"):
                 entry = self.upstream.entry
-                return json_response(
-                    200, [] if entry is None else [rewrite_entry(entry, self.id, host)]
+                listed = rewrite_entry(
+                    entry or {}, self.id, host + role.path_prefix, secure=self.secure
                 )
+                return json_response(200, [] if entry is None else [listed])
             if path == "/json/version":
                 version = await fetch_json(spec.host, spec.port, "/json/version")
                 if isinstance(version, dict):
@@ -188,9 +304,11 @@ class Proxy:
             return error_response(502, f"upstream inspector {spec.address}: {exc}")
         if path == "/json/proxy/stats":
             return json_response(200, self.statistics())
-        return error_response(404, f"no such endpoint: {head.path}")
+        return error_response(404, f"no such endpoint: {path}")
 
-    async def _serve_websocket(self, stream: trio.abc.Stream, head: RequestHead) -> None:
+    async def _serve_websocket(
+        self, stream: trio.abc.Stream, head: RequestHead, path: str, role: Role, peer: str
+    ) -> None:
         async with trio.open_nursery() as nursery:
             request = await trio_websocket.wrap_server_stream(
                 nursery,
@@ -199,7 +317,7 @@ class Proxy:
                 max_message_size=self.config.max_message_size,
                 receive_buffer_size=RECEIVE_BUFFER,
             )
-            target = head.path.rstrip("/").rpartition("/")[2]
+            target = path.strip("/")
             if target != self.id:
                 await request.reject(404, body=f"no target {target!r}; see /json/list\n".encode())
                 return
@@ -208,15 +326,20 @@ class Proxy:
                 await request.reject(503, body=f"{reason}; retry shortly\n".encode())
                 return
             ws = await request.accept()
-            await self._serve_client(ws, stream, _label(head, stream))
+            await self._serve_client(ws, stream, head, peer, role)
             nursery.cancel_scope.cancel()
 
     async def _serve_client(
-        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, label: str
+        self,
+        ws: trio_websocket.WebSocketConnection,
+        stream: trio.abc.Stream,
+        head: RequestHead,
+        peer: str,
+        role: Role,
     ) -> None:
-        client = self.router.add_client(label)
-        conn = _ClientConn(label, Outbox(self.config.client_queue_bytes))
-        self._clients[client] = conn
+        agent = head.header("user-agent")
+        client = self.add_client(_label(head, peer), peer, role, "websocket", agent)
+        conn = self._clients[client]
         reason = "client closed the connection"
         try:
             async with trio.open_nursery() as nursery:
@@ -224,20 +347,16 @@ class Proxy:
                 try:
                     while True:
                         message = await ws.get_message()
-                        self._perform(self.router.client_message(client, message))
+                        self.client_message(client, message)
                         await self.upstream.wait_room()
                 except trio_websocket.ConnectionClosed:
-                    if conn.outbox.close_code is not None:
-                        reason = conn.outbox.close_reason
+                    pass
                 nursery.cancel_scope.cancel()
         finally:
-            del self._clients[client]
-            if self.router.has_client(client):  # not already cut off or detached
-                self._disconnects.append({"label": label, "reason": reason})
-                self._perform(self.router.remove_client(client))
+            self.remove_client(client, reason)
 
     async def _pump(
-        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: _ClientConn
+        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: ClientConn
     ) -> None:
         """Write the outbox to the client, then close it as the outbox says."""
         outbox = conn.outbox
@@ -257,12 +376,19 @@ class Proxy:
         await trio.aclose_forcefully(stream)
 
 
-def _label(head: RequestHead, stream: trio.abc.Stream) -> str:
-    peer = "?"
+def _peer(stream: trio.abc.Stream) -> str:
     socket = getattr(stream, "socket", None)
-    if socket is not None:
-        host, port = socket.getpeername()[:2]
-        peer = f"{host}:{port}"
+    if socket is None:
+        return "?"
+    try:
+        address = socket.getpeername()
+    except OSError:
+        return "?"
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _label(head: RequestHead, peer: str) -> str:
     agent = head.header("user-agent")
     return f"{peer} {agent}" if agent else peer
 
@@ -281,6 +407,11 @@ async def serve_proxy(
 ) -> None:
     """Run the proxy until cancelled; ``task_status.started`` gets the :class:`Proxy`
     (its ``port`` is the one bound, useful with ``listen_port=0``)."""
+    if not is_loopback(config.listen_host) and not config.effective_guard().requires_token:
+        raise InsecureListen(
+            f"refusing to listen on {config.listen_host} without a token: anyone who can "
+            "reach the port could run code in the target"
+        )
     proxy = Proxy(config)
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
     proxy.port = listeners[0].socket.getsockname()[1]

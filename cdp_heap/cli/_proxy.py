@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import ssl
+import stat
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import trio
 
@@ -24,19 +28,49 @@ proxy are comparable object for object. When the target restarts, the proxy reco
 its URL stays the same.
 
 Clients discover it like an inspector: http://LISTEN/json/list, or in Chrome open
-chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats."""
+chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats.
+POST http://LISTEN/snapshot streams a heap snapshot (for curl).
+
+Security: an inspector port runs any code its clients send. The proxy listens on
+127.0.0.1 by default and refuses any other --listen address without a token. Every
+request's Host must be an IP address, localhost or an --allow-host name (DNS rebinding);
+a WebSocket's or POST's Origin must be absent, devtools://devtools, a loopback origin or an
+--allow-origin value. See docs/proxy-security.md."""
 
 EPILOG = """\
-upstream: PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+upstream: --upstream PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+          --upstream-pid PID   a running Node process, activated with SIGUSR1 first
           --target ID|REGEX picks one when the inspector lists several
+
+tokens:   when a token is set, every request needs one: 'Authorization: Bearer TOKEN'
+          (scripts) or first in the path: http://HOST:PORT/TOKEN/json/list,
+          ws://HOST:PORT/TOKEN/ID (what /json/list hands out; DevTools uses these).
+          Missing token: 401; wrong token: 403. --token gives full access (or what
+          --allow-methods allows); --profiling-token only --profiling-methods
+          (default HeapProfiler.*: snapshots, sampling, tracking; no code execution).
 
 examples:
   node --inspect=9229 app.js &
   cdp-heap proxy --upstream 127.0.0.1:9229          # serves 127.0.0.1:9230
   cdp-heap snapshot --port 9230 -o a.heapsnapshot   # any number of these, any time
   cdp-heap snapshot --port 9230 -o b.heapsnapshot   # ... diffable with a.heapsnapshot
+  cdp-heap proxy --upstream-pid 4242                # a Node started without --inspect
+  curl -fsS -X POST http://127.0.0.1:9230/snapshot -o app.heapsnapshot
 
-Runs until interrupted (Ctrl-C)."""
+  # on a network: TLS and a token (generated and printed on stderr)
+  cdp-heap proxy --listen 0.0.0.0:9230 --token auto \\
+      --tls-cert cert.pem --tls-key key.pem --allow-host inspector.example.com
+  curl -fsS -X POST -H "Authorization: Bearer $TOKEN" \\
+      https://inspector.example.com:9230/snapshot -o app.heapsnapshot
+  # DevTools: devtools://devtools/bundled/js_app.html?v8only=true&wss=HOST:9230/TOKEN/ID
+
+  # heap profiling only, for a CI job; full access for a person
+  cdp-heap proxy --token-file admin.token --profiling-token-file ci.token
+
+  # or keep the proxy on 127.0.0.1 and tunnel:  ssh -N -L 9230:127.0.0.1:9230 HOST
+
+Runs until interrupted (Ctrl-C). Audit lines (connects, disconnects, snapshot/sampling/
+tracking starts, refusals) go to stderr or --audit-log FILE."""
 
 
 def register(subparsers: Any) -> None:
@@ -47,11 +81,19 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--upstream",
         metavar="TARGET",
-        default="127.0.0.1:9229",
-        help="the inspector to front (default 127.0.0.1:9229)",
+        help="the inspector to front: PORT, HOST:PORT or ws://HOST:PORT/ID "
+        "(default 127.0.0.1:9229)",
+    )
+    where.add_argument(
+        "--upstream-pid",
+        type=int,
+        metavar="PID",
+        help="a running Node.js process: open its inspector with SIGUSR1 (on 127.0.0.1 and "
+        "its --inspect-port, 9229 by default), then front it",
     )
     parser.add_argument(
         "--target", metavar="ID|REGEX", help="which of the upstream inspector's targets"
@@ -60,7 +102,8 @@ def register(subparsers: Any) -> None:
         "--listen",
         metavar="HOST:PORT",
         default="127.0.0.1:9230",
-        help="where clients connect (default 127.0.0.1:9230)",
+        help="where clients connect (default 127.0.0.1:9230); any non-loopback address "
+        "needs --token or --profiling-token",
     )
     parser.add_argument(
         "--client-queue-mb",
@@ -68,6 +111,58 @@ def register(subparsers: Any) -> None:
         default=32,
         metavar="MB",
         help="close a client that lets more than MB megabytes queue up for it (default 32)",
+    )
+    security = parser.add_argument_group("security")
+    token = security.add_mutually_exclusive_group()
+    token.add_argument(
+        "--token",
+        metavar="VALUE|auto",
+        help="require this token (at least 16 of A-Z a-z 0-9 . _ ~ -); 'auto' generates "
+        "one and prints it on stderr",
+    )
+    token.add_argument("--token-file", metavar="PATH", help="read the --token from PATH")
+    profiling = security.add_mutually_exclusive_group()
+    profiling.add_argument(
+        "--profiling-token",
+        metavar="VALUE|auto",
+        help="a second token whose clients may call only --profiling-methods",
+    )
+    profiling.add_argument(
+        "--profiling-token-file", metavar="PATH", help="read the --profiling-token from PATH"
+    )
+    security.add_argument(
+        "--allow-methods",
+        metavar="PATTERNS",
+        default="*",
+        help="methods --token (or, without tokens, every) client may call, comma-separated "
+        "Domain.method patterns with * (default *); e.g. 'HeapProfiler.*,Runtime.evaluate'",
+    )
+    security.add_argument(
+        "--profiling-methods",
+        metavar="PATTERNS",
+        default="HeapProfiler.*",
+        help="methods --profiling-token clients may call (default HeapProfiler.*)",
+    )
+    security.add_argument(
+        "--allow-host",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="accept this Host name too (besides IP addresses, localhost and the listen "
+        "host); repeatable",
+    )
+    security.add_argument(
+        "--allow-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="accept WebSocket/POST requests from this Origin too (e.g. "
+        "https://tools.example.com); repeatable",
+    )
+    security.add_argument("--tls-cert", metavar="PEM", help="serve https/wss with this certificate")
+    security.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
+    security.add_argument(
+        "--audit-log", metavar="FILE", help="append audit lines to FILE instead of stderr"
     )
     parser.set_defaults(run=run)
 
@@ -79,20 +174,174 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _token(value: str | None, path: str | None, option: str) -> tuple[str | None, bool]:
+    """The token given by ``--X VALUE|auto`` or ``--X-file PATH``; and whether generated."""
+    from proxy import generate_token
+    from proxy._security import check_token
+
+    if path is not None:
+        try:
+            value = Path(path).read_text().strip()
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise UsageError(f"{option}-file: cannot read {path}: {exc.strerror}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            print(
+                f"cdp-heap proxy: warning: {path} is readable by other users (chmod 600 it)",
+                file=sys.stderr,
+            )
+        option = f"{option}-file"
+    if value is None:
+        return None, False
+    if value == "auto":
+        return generate_token(), True
+    try:
+        return check_token(value, option), False
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Any, list[str]]:
+    """The access rules from the options, and lines to print (generated tokens)."""
+    from proxy import Guard, MethodPolicy, Role, is_loopback
+    from proxy._security import NO_TOKEN
+
+    try:
+        full = MethodPolicy.parse(args.allow_methods, "--allow-methods")
+        restricted = MethodPolicy.parse(args.profiling_methods, "--profiling-methods")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    token, token_generated = _token(args.token, args.token_file, "--token")
+    profiling, profiling_generated = _token(
+        args.profiling_token, args.profiling_token_file, "--profiling-token"
+    )
+    roles = []
+    notes = []
+    if token is not None:
+        roles.append(Role("token", token, full))
+        if token_generated:
+            notes.append(f"--token auto: {token}")
+    if profiling is not None:
+        roles.append(Role("profiling-token", profiling, restricted))
+        if profiling_generated:
+            notes.append(f"--profiling-token auto: {profiling}")
+    if token is not None and token == profiling:
+        raise UsageError("--token and --profiling-token must differ")
+    if not roles:
+        if not is_loopback(listen_host):
+            raise UsageError(
+                f"refusing to listen on {listen_host} without a token: anyone who can reach "
+                "that address could run any code in the target (an inspector port is remote "
+                "code execution). Add --token auto (and --tls-cert/--tls-key so the token is "
+                "not sent in clear), or keep --listen 127.0.0.1:PORT and reach it through an "
+                "SSH tunnel: ssh -N -L PORT:127.0.0.1:PORT THIS_HOST"
+            )
+        roles.append(Role(NO_TOKEN.name, None, full))
+    guard = Guard(
+        roles=tuple(roles),
+        listen_host=listen_host,
+        allowed_hosts=frozenset(args.allow_host),
+        allowed_origins=frozenset(args.allow_origin),
+    )
+    return guard, notes
+
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--tls-cert/--tls-key: {exc}") from None
+    return context
+
+
+def _audit_file(path: str | None) -> TextIO:
+    if path is None:
+        return sys.stderr
+    try:
+        return open(path, "a", buffering=1)
+    except OSError as exc:
+        raise UsageError(f"--audit-log: cannot open {path}: {exc.strerror}") from None
+
+
 async def run(args: argparse.Namespace) -> int:
     from proxy import ProxyConfig, UpstreamSpec, serve_proxy
 
-    try:
-        spec = UpstreamSpec.parse(args.upstream, args.target)
-    except ValueError as exc:
-        raise UsageError(f"--upstream: {exc}") from None
     host, port = parse_listen(args.listen)
-    config = ProxyConfig(spec, host, port, client_queue_bytes=args.client_queue_mb * 1024 * 1024)
-    async with trio.open_nursery() as nursery:
-        proxy = await nursery.start(serve_proxy, config)
+    guard, notes = _guard(args, host)  # before anything else: usage errors exit 2 at once
+    tls = _tls(args)
+    audit_file = _audit_file(args.audit_log)
+
+    def audit(line: str) -> None:
+        print(line, file=audit_file, flush=True)
+
+    if args.upstream_pid is not None:
+        from .._activate import activate_inspector
+
+        inspector_host, inspector_port = await activate_inspector(args.upstream_pid)
+        spec = UpstreamSpec(inspector_host, inspector_port, args.target)
+    else:
+        try:
+            spec = UpstreamSpec.parse(args.upstream or "127.0.0.1:9229", args.target)
+        except ValueError as exc:
+            raise UsageError(f"--upstream: {exc}") from None
+    config = ProxyConfig(
+        spec,
+        host,
+        port,
+        client_queue_bytes=args.client_queue_mb * 1024 * 1024,
+        guard=guard,
+        tls=tls,
+        audit=audit,
+    )
+    try:
+        async with trio.open_nursery() as nursery:
+            proxy = await nursery.start(serve_proxy, config)
+            _banner(proxy, spec.address, notes)
+            nursery.start_soon(_report_upstream, proxy)
+    finally:
+        if audit_file is not sys.stderr:
+            audit_file.close()
+    return 0
+
+
+def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:
+    scheme = "https" if proxy.secure else "http"
+    address = proxy.http_address
+    lines = [f"cdp-heap proxy: {upstream} is served at {scheme}://{address}/json/list"]
+    if proxy.guard.requires_token:
+        lines.append(
+            "cdp-heap proxy: a token is required: 'Authorization: Bearer TOKEN', or "
+            f"{scheme}://{address}/TOKEN/json/list"
+        )
+    for note in notes:
+        lines.append(f"cdp-heap proxy: {note}")
+    if not proxy.secure and proxy.guard.requires_token:
+        from proxy import is_loopback
+
+        if not is_loopback(proxy.config.listen_host):
+            lines.append(
+                "cdp-heap proxy: warning: without --tls-cert/--tls-key the token and all "
+                "traffic cross the network in clear text"
+            )
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+async def _report_upstream(proxy: Any) -> None:
+    """One line on stderr each time the upstream session opens or ends."""
+    while True:
+        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        entry = proxy.upstream.entry or {}
         print(
-            f"cdp-heap proxy: {spec.address} is served at http://{host}:{proxy.port}/json/list",
+            f"cdp-heap proxy: attached to {entry.get('title', '?')!r} "
+            f"({entry.get('webSocketDebuggerUrl', '?')})",
             file=sys.stderr,
             flush=True,
         )
-    return 0
+        await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+        print("cdp-heap proxy: detached from the target", file=sys.stderr, flush=True)

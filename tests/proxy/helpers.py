@@ -4,11 +4,19 @@ and a tiny heap-snapshot reader (node ids per class) for the object-id compariso
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import re
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import attrs
+import h11
+import trio
 import trio_websocket
 
 from proxy import Proxy, ProxyConfig, UpstreamSpec, open_proxy
@@ -76,3 +84,178 @@ def wait_for_global(name: str) -> str:
     a target's script may still be starting when its inspector already answers."""
     check = f"globalThis[{name!r}] !== undefined ? resolve(true) : setTimeout(check, 5)"
     return f"new Promise(resolve => {{ const check = () => {check}; check(); }})"
+
+
+class ProxyProcess:
+    """``cdp-heap proxy`` run as a real process; ``port`` is the one it bound."""
+
+    def __init__(self, process: trio.Process, port: int, output: str) -> None:
+        self.process = process
+        self.port = port
+        self.output = output  # everything it printed on stderr so far
+        self.changed = trio.lowlevel.ParkingLot()
+
+    async def wait_for(self, text: str) -> None:
+        """Wait until ``text`` appears in its stderr."""
+        while text not in self.output:
+            await self.changed.park()
+
+
+_SERVED = re.compile(r"served at https?://[^/\s]+:(\d+)/")
+
+
+async def read_until(stream: trio.abc.ReceiveStream, pattern: re.Pattern[str]) -> str:
+    seen = bytearray()
+    while pattern.search(seen.decode(errors="replace")) is None:
+        data = await stream.receive_some()
+        assert data, f"stream ended before {pattern.pattern!r}: {bytes(seen)!r}"
+        seen += data
+    return seen.decode(errors="replace")
+
+
+@asynccontextmanager
+async def run_proxy_cli(*args: str, wait_attached: bool = True) -> AsyncIterator[ProxyProcess]:
+    """Start ``python -m cdp_heap proxy ARGS`` and wait for the line naming its port (and,
+    unless told not to, for the one saying it is attached upstream). Its stderr (the audit
+    log, by default) keeps being collected in ``output``."""
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "cdp_heap", "proxy", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr
+    try:
+        seen = await read_until(stderr, _SERVED)
+        match = _SERVED.search(seen)
+        assert match is not None
+        running = ProxyProcess(process, int(match.group(1)), seen)
+        async with trio.open_nursery() as nursery:
+
+            async def collect() -> None:
+                while data := await stderr.receive_some():
+                    running.output += data.decode(errors="replace")
+                    running.changed.unpark_all()
+
+            nursery.start_soon(collect)
+            if wait_attached:
+                await running.wait_for("attached to")
+            yield running
+            nursery.cancel_scope.cancel()
+    finally:
+        process.kill()
+        await process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def run_cdp_heap(*args: str) -> str:
+    """Run ``python -m cdp_heap ARGS``; its stdout (it must succeed)."""
+    done = await trio.run_process(
+        [sys.executable, "-m", "cdp_heap", *args],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return done.stdout.decode()
+
+
+@attrs.frozen
+class HTTPReply:
+    status: int
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+
+async def http_request(
+    port: int,
+    method: str,
+    path: str,
+    headers: Sequence[tuple[str, str]] = (),
+    *,
+    host: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    stop_after: int | None = None,
+) -> HTTPReply:
+    """One HTTP/1.1 request to 127.0.0.1:port with h11 (``Host`` as given, else the
+    address). With ``stop_after``, hang up once that many body bytes have arrived."""
+    stream: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", port)
+    if ssl_context is not None:
+        stream = trio.SSLStream(stream, ssl_context, server_hostname="127.0.0.1")
+    async with stream:
+        conn = h11.Connection(h11.CLIENT)
+        request = h11.Request(
+            method=method,
+            target=path,
+            headers=[("Host", host or f"127.0.0.1:{port}"), ("Content-Length", "0"), *headers],
+        )
+        await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
+        status, response_headers, body = 0, {}, bytearray()
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                conn.receive_data(bytes(await stream.receive_some(256 * 1024)))
+            elif isinstance(event, h11.Response | h11.InformationalResponse):
+                status = event.status_code
+                response_headers = {k.decode().lower(): v.decode() for k, v in event.headers}
+                if status == 101:
+                    break  # switched to WebSocket: that is all we wanted to know
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if stop_after is not None and len(body) >= stop_after:
+                    break
+            else:  # EndOfMessage, ConnectionClosed
+                break
+    return HTTPReply(status, response_headers, bytes(body))
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert.pem, key.pem)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cdp-heap proxy test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,9 +11,10 @@ from pathlib import Path
 
 import trio
 
+from cdp_heap._discovery import http_get_json
 from tests.targets import Target
 
-from .helpers import proxy_in_front
+from .helpers import call, free_port, open_raw, proxy_in_front, read_until, run_proxy_cli
 
 
 def test_help_explains_with_an_example() -> None:
@@ -24,6 +26,10 @@ def test_help_explains_with_an_example() -> None:
     )
     assert "--upstream" in done.stdout and "--listen" in done.stdout
     assert "cdp-heap proxy --upstream 127.0.0.1:9229" in done.stdout
+    for option in ("--token", "--allow-methods", "--allow-host", "--allow-origin", "--tls-cert"):
+        assert option in done.stdout
+    assert "ssh -N -L 9230:127.0.0.1:9230" in done.stdout
+    assert "POST" in done.stdout and "docs/proxy-security.md" in done.stdout
 
 
 def test_bad_listen_is_a_usage_error() -> None:
@@ -60,3 +66,79 @@ async def test_cdp_heap_snapshot_cli_through_the_proxy(
             assert done.returncode == 0, done.stderr
             assert json.loads(out.read_text())["snapshot"]["node_count"] > 1000
             assert proxy.router.statistics().snapshots_completed == 1
+
+
+async def test_upstream_pid_activates_a_running_node() -> None:
+    """``--upstream-pid`` opens the inspector of a Node started without --inspect."""
+    port = free_port()
+    script = "globalThis.answer = 42; setInterval(() => {}, 1000); console.error('ready')"
+    node = await trio.lowlevel.open_process(
+        ["node", f"--inspect-port={port}", "-e", script], stderr=subprocess.PIPE
+    )
+    try:
+        with trio.fail_after(30):
+            assert node.stderr is not None
+            await read_until(node.stderr, re.compile("ready"))  # signal handlers installed
+            async with run_proxy_cli(
+                "--upstream-pid", str(node.pid), "--listen", "127.0.0.1:0"
+            ) as proxy:
+                assert f"127.0.0.1:{port} is served at" in proxy.output
+                (entry,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+                async with open_raw(entry["webSocketDebuggerUrl"]) as ws:
+                    reply = await call(ws, 1, "Runtime.evaluate", expression="answer")
+                assert reply["result"]["result"]["value"] == 42
+    finally:
+        node.kill()
+        await node.wait()
+
+
+def test_security_usage_errors_exit_2() -> None:
+    cases = {
+        ("--token", "short"): "at least 16",
+        ("--token", "has/a/slash/in/it/0123"): "URL paths",
+        ("--token-file", "/nonexistent/token"): "cannot read",
+        ("--tls-cert", "cert.pem"): "--tls-cert and --tls-key go together",
+        ("--allow-methods", "Runtime evaluate"): "not a method pattern",
+        ("--listen", "[::]:9230"): "without a token",
+    }
+    for args, message in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "cdp_heap", "proxy", *args], capture_output=True, text=True
+        )
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr)
+
+
+async def test_token_files_roles_and_audit_log_file(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    """--token-file and --profiling-token-file give two roles; --audit-log FILE gets the
+    audit lines (connect, denied: written before the replies), naming the role, never the
+    token."""
+    target = node(script="setInterval(() => {}, 1000)")
+    full, profiling = "f" * 24, "p" * 24
+    (tmp_path / "full.token").write_text(full + "\n")
+    (tmp_path / "ci.token").write_text(profiling)
+    for name in ("full.token", "ci.token"):
+        (tmp_path / name).chmod(0o600)
+    audit = tmp_path / "audit.log"
+    with trio.fail_after(30):
+        async with run_proxy_cli(
+            *("--upstream", f"127.0.0.1:{target.port}", "--listen", "127.0.0.1:0"),
+            *("--token-file", str(tmp_path / "full.token")),
+            *("--profiling-token-file", str(tmp_path / "ci.token")),
+            *("--audit-log", str(audit)),
+        ) as proxy:
+            assert full not in proxy.output and profiling not in proxy.output
+            (entry,) = await http_get_json("127.0.0.1", proxy.port, f"/{profiling}/json/list")
+            async with open_raw(entry["webSocketDebuggerUrl"]) as ws:
+                refused = await call(ws, 1, "Runtime.evaluate", expression="1")
+                assert "--profiling-methods HeapProfiler.*" in refused["error"]["message"]
+                assert (await call(ws, 2, "HeapProfiler.collectGarbage"))["result"] == {}
+            async with open_raw(f"ws://127.0.0.1:{proxy.port}/{full}/{entry['id']}") as ws:
+                assert (await call(ws, 1, "Runtime.evaluate", expression="1"))["result"]
+            # Written before the replies were sent, so already there.
+            lines = audit.read_text().splitlines()
+    roles = [re.search(r"role=(\S+)", line) for line in lines if " audit connect " in line]
+    assert [m.group(1) for m in roles if m] == ["profiling-token", "token"]
+    assert any(" audit denied " in line and "Runtime.evaluate" in line for line in lines)
+    assert not any(full in line or profiling in line for line in lines)

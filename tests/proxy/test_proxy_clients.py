@@ -9,15 +9,15 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import trio
 
 import cdp_heap
-from tests.targets import Chromium, Target
+from tests.targets import Chromium, Target, start_deno
 
-from .helpers import call, open_raw, proxy_in_front
+from .devtools import open_devtools
+from .helpers import call, diff_counts, open_raw, proxy_in_front, run_cdp_heap, wait_for_global
 
 pytestmark = pytest.mark.chromium
 
@@ -98,88 +98,35 @@ async def node_inspect(port: int, command: str) -> str:
     return answer.decode(errors="replace")
 
 
-class DevToolsPage:
-    """The DevTools frontend in a Chromium tab, its own WebSocket frames recorded."""
-
-    def __init__(self) -> None:
-        self.sent: dict[int, str] = {}
-        self.replied: set[int] = set()
-        self.received_methods: list[str] = []
-        self.changed = trio.lowlevel.ParkingLot()
-
-    def record(self, method: str, params: Any) -> None:
-        message = json.loads(params["response"]["payloadData"])
-        if method == "Network.webSocketFrameSent":
-            self.sent[message["id"]] = message["method"]
-        elif "id" in message:
-            self.replied.add(message["id"])
-        else:
-            self.received_methods.append(message["method"])
-        self.changed.unpark_all()
-
-    def started(self) -> bool:
-        wanted = {"Runtime.enable", "Debugger.enable", "Runtime.runIfWaitingForDebugger"}
-        return wanted <= set(self.sent.values()) and set(self.sent) <= self.replied
-
-    async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        while not predicate():
-            await self.changed.park()
-
-
 async def test_devtools_scripts_cri_and_node_inspect_share_one_node(
     chromium: Chromium, node: Callable[..., Target], cri_dir: Path, tmp_path: Path
 ) -> None:
     target = node(script="globalThis.answer = 42; setInterval(() => {}, 1000)")
-    devtools = DevToolsPage()
-    frames = ["Network.webSocketFrameSent", "Network.webSocketFrameReceived"]
     with trio.fail_after(90):
-        async with proxy_in_front(target.host, target.port) as proxy:
-            version = await cdp_heap.get_version("127.0.0.1", chromium.port)
-            assert version.web_socket_debugger_url is not None
-            async with (
-                cdp_heap.open_cdp(version.web_socket_debugger_url) as browser,
-                browser.subscribe(frames, max_buffer=100_000) as subscription,
-                trio.open_nursery() as nursery,
-            ):
-                created = await browser.send("Target.createTarget", {"url": "about:blank"})
-                attached = await browser.send(
-                    "Target.attachToTarget", {"targetId": created["targetId"], "flatten": True}
-                )
-                session = attached["sessionId"]
+        async with (
+            proxy_in_front(target.host, target.port) as proxy,
+            open_devtools(chromium, f"127.0.0.1:{proxy.port}/{proxy.id}") as devtools,
+        ):
+            # A scripted snapshot while DevTools is attached.
+            async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                saved = await cdp_heap.save_snapshot(conn, tmp_path / "s.heapsnapshot")
+            assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 1000
+            # chrome-remote-interface: discovery, /json/protocol, commands.
+            out = await run_node(["node", "-e", CRI_SCRIPT, str(proxy.port)], cwd=cri_dir)
+            assert json.loads(out) == {"value": 42}
+            # Node's own CLI debugger client.
+            assert "84" in await node_inspect(proxy.port, "exec answer * 2")
 
-                async def watch() -> None:
-                    async for event in subscription:
-                        devtools.record(event.method, event.params)
-
-                nursery.start_soon(watch)
-                await browser.send("Network.enable", session_id=session)
-                frontend = (
-                    f"http://127.0.0.1:{chromium.port}/devtools/js_app.html"
-                    f"?ws=127.0.0.1:{proxy.port}/{proxy.id}"
-                )
-                await browser.send("Page.navigate", {"url": frontend}, session_id=session)
-                await devtools.wait_until(devtools.started)
-
-                # A scripted snapshot while DevTools is attached.
-                async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
-                    saved = await cdp_heap.save_snapshot(conn, tmp_path / "s.heapsnapshot")
-                assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 1000
-                # chrome-remote-interface: discovery, /json/protocol, commands.
-                out = await run_node(["node", "-e", CRI_SCRIPT, str(proxy.port)], cwd=cri_dir)
-                assert json.loads(out) == {"value": 42}
-                # Node's own CLI debugger client.
-                assert "84" in await node_inspect(proxy.port, "exec answer * 2")
-
-                # DevTools still works: evaluate through its own connection.
-                async with open_raw(proxy.websocket_url) as probe:
-                    assert (await call(probe, 1, "Runtime.evaluate", expression="1"))["result"]
-                await devtools.wait_until(lambda: set(devtools.sent) <= devtools.replied)
-                assert "HeapProfiler.addHeapSnapshotChunk" not in devtools.received_methods
-                assert "Debugger.scriptParsed" in devtools.received_methods
-                stats = proxy.router.statistics()
-                assert stats.clients == 1  # only DevTools is left
-                assert stats.peak_snapshots_in_flight == 1
-                nursery.cancel_scope.cancel()
+            # DevTools still works: evaluate through its own connection.
+            async with open_raw(proxy.websocket_url) as probe:
+                assert (await call(probe, 1, "Runtime.evaluate", expression="1"))["result"]
+            await devtools.wait_until(lambda: set(devtools.sent) <= devtools.replied)
+            assert "HeapProfiler.addHeapSnapshotChunk" not in devtools.received_methods
+            assert "Debugger.scriptParsed" in devtools.received_methods
+            await proxy.wait_until(lambda: proxy.router.statistics().clients == 1)
+            stats = proxy.router.statistics()
+            assert stats.clients == 1  # only DevTools is left
+            assert stats.peak_snapshots_in_flight == 1
 
 
 async def test_chromium_page_behind_the_proxy(chromium: Chromium, tmp_path: Path) -> None:
@@ -204,3 +151,61 @@ async def test_chromium_page_behind_the_proxy(chromium: Chromium, tmp_path: Path
                     json.loads(saved.path.read_text())
             finally:
                 await browser.send("Target.closeTarget", {"targetId": target_id})
+
+
+@pytest.mark.deno
+async def test_deno_behind_the_proxy(deno_path: str, tmp_path: Path) -> None:
+    """Deno (V8 15, 1 MiB chunks, type "node") behind the proxy: cdp-heap snapshot works."""
+    script = tmp_path / "app.ts"
+    script.write_text(
+        "class DenoThing { constructor(public n: number) {} }\n"
+        "(globalThis as any).keep = Array.from({ length: 100000 }, (_, i) => new DenoThing(i));\n"
+        "console.error('deno ready');\n"
+        "setInterval(() => {}, 1 << 30);\n"
+    )
+    target = start_deno(script, b"deno ready")
+    try:
+        with trio.fail_after(60):
+            async with proxy_in_front(target.host, target.port) as proxy:
+                (entry,) = await cdp_heap.list_targets("127.0.0.1", proxy.port)
+                assert entry.type == "node" and entry.id == proxy.id
+                async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                    saved = await cdp_heap.save_snapshot(conn, tmp_path / "deno.heapsnapshot")
+                assert proxy.router.statistics().snapshots_completed == 1
+    finally:
+        target.kill()
+    assert saved.size / saved.chunks > 0.9 * 1024 * 1024  # 1 MiB chunk messages passed through
+    assert "DenoThing" in json.loads(saved.path.read_text())["strings"]
+
+
+async def test_devtools_snapshot_and_scripted_snapshot_are_comparable(
+    chromium: Chromium, leaky_app: Target, tmp_path: Path
+) -> None:
+    """DevTools itself takes a snapshot through the proxy (its SDK, on its own connection);
+    a ``cdp-heap snapshot`` run through the same proxy before leak(N) diffs with it to
+    exactly N new objects of the leaked class and ~0 other new or deleted objects."""
+    leak = 777
+    with trio.fail_after(90):
+        async with proxy_in_front(leaky_app.host, leaky_app.port) as proxy:
+            async with open_raw(proxy.websocket_url) as ws:
+                ready = wait_for_global("leak")
+                await call(ws, 1, "Runtime.evaluate", expression=ready, awaitPromise=True)
+            async with open_devtools(chromium, f"127.0.0.1:{proxy.port}/{proxy.id}") as devtools:
+                before = tmp_path / "scripted.heapsnapshot"
+                await run_cdp_heap("snapshot", "--port", str(proxy.port), "--gc", "-o", str(before))
+                async with open_raw(proxy.websocket_url) as ws:
+                    reply = await call(ws, 1, "Runtime.evaluate", expression=f"leak({leak})")
+                    assert reply["result"]["result"]["value"] == leak
+                text = await devtools.take_heap_snapshot()
+                after = tmp_path / "devtools.heapsnapshot"
+                after.write_text(text)
+                # DevTools' own connection carried the snapshot, and only DevTools'.
+                assert "HeapProfiler.takeHeapSnapshot" in devtools.sent.values()
+            stats = proxy.router.statistics()
+            assert (stats.snapshots_completed, stats.peak_snapshots_in_flight) == (2, 1)
+    changes = diff_counts(before, after)
+    assert changes.pop("RequestContext") == (leak, 0)
+    new_plain, _ = changes.pop("Object")  # each RequestContext holds one headers object
+    assert leak <= new_plain <= leak + 10
+    assert sum(new for new, _ in changes.values()) <= 10, changes
+    assert sum(deleted for _, deleted in changes.values()) <= 10, changes

@@ -44,6 +44,7 @@ async def test_client_leaving_mid_snapshot_is_drained_and_others_proceed(
             async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
                 saved = await cdp_heap.save_snapshot(conn, tmp_path / "after.heapsnapshot")
             assert json.loads(saved.path.read_text())["snapshot"]["node_count"] > 200000
+            await proxy.wait_until(lambda: proxy.router.statistics().clients == 0)
             stats = proxy.router.statistics()
             assert stats.peak_snapshots_in_flight == 1
             assert stats.discarded_chunks > 0

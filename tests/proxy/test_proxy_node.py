@@ -61,6 +61,7 @@ async def test_two_snapshots_at_once_are_serialized_and_valid(
             for snapshot in saved:
                 document = json.loads(snapshot.path.read_text())
                 assert document["snapshot"]["node_count"] > 40000
+            await proxy.wait_until(lambda: proxy.router.statistics().clients == 0)
             stats = proxy.router.statistics()
             assert stats.peak_snapshots_in_flight == 1
             assert stats.snapshots_completed == 2

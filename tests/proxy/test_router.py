@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from cdp_heap._wire import Command, decode
-from proxy._router import CloseClient, CloseUpstream, Router, SendToClient, SendUpstream
+from proxy._policy import MethodPolicy
+from proxy._router import Audit, CloseClient, CloseUpstream, Router, SendToClient, SendUpstream
 
 
 class Harness:
@@ -269,3 +270,33 @@ def test_upstream_detach_closes_every_client_and_resets() -> None:
         assert "Render process gone." in h.closed[client]
     stats = h.router.statistics()
     assert (stats.clients, stats.pending_commands, stats.upstream_connected) == (0, 0, False)
+
+
+def test_method_policy_refuses_commands_and_withholds_events() -> None:
+    h = Harness()
+    full = h.connect()
+    heap_only = h.router.add_client(
+        "ci", MethodPolicy.parse("HeapProfiler.*", "--profiling-methods")
+    )
+    h.to_client[heap_only] = []
+    actions = h.router.client_message(
+        heap_only, json.dumps({"id": 1, "method": "Runtime.evaluate", "params": {}})
+    )
+    assert Audit(heap_only, "denied", "Runtime.evaluate") in actions
+    h.apply(actions)
+    (refusal,) = h.received(heap_only)
+    assert (
+        refusal["id"] == 1 and "--profiling-methods HeapProfiler.*" in refusal["error"]["message"]
+    )
+    assert h.upstream == []  # nothing reached the target
+    actions = h.router.client_message(
+        heap_only, json.dumps({"id": 2, "method": "HeapProfiler.takeHeapSnapshot"})
+    )
+    assert actions[0] == Audit(heap_only, "start", "HeapProfiler.takeHeapSnapshot")
+    h.send(heap_only, 3, "HeapProfiler.enable")
+    # Events of a domain no one enabled go to everyone allowed to hear them.
+    h.event("Target.targetCreated", targetInfo={})
+    h.event("HeapProfiler.resetProfiles")
+    assert [m.get("method") for m in h.received(full)] == ["Target.targetCreated"]
+    assert [m.get("method") for m in h.received(heap_only)] == ["HeapProfiler.resetProfiles"]
+    assert h.router.statistics().denied_by_policy == 1
