@@ -130,7 +130,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     order = sorted(np.flatnonzero(count).tolist(), key=lambda c: (-int(count[c]), names[c]))
     essential = essential_edges(last)
     paths_info = shortest_paths(last, essential) if order else None
-    doms = dominators(last, essential) if order and retained else None
+    doms = dominators(last, essential, paths_info) if paths_info and retained else None
     groups = []
     for rank, c in enumerate(order):
         members = leaked_nodes[leaked_classes == c]
