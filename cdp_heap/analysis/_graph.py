@@ -246,13 +246,21 @@ def _retainers(
     no index array (an argsort would add 8 bytes an edge and a gather pass).
     """
     n = len(number)
-    keys = number[snapshot.edge_to[essential]].astype(np.uint64)
-    keys <<= np.uint64(32)
-    sources = np.repeat(number, np.diff(snapshot.first_edge))
-    keys |= sources[essential].view(np.uint32)
-    del sources
+    total = int(np.count_nonzero(essential)) + len(extra_roots)
+    keys = np.empty(total, dtype=np.uint64)
+    filled = 0
+    # A chunk of edges at a time, so the temporaries stay small next to ``keys``.
+    for start in range(0, len(essential), _CHUNK):
+        stop = min(start + _CHUNK, len(essential))
+        chosen = np.flatnonzero(essential[start:stop]) + start
+        part = keys[filled : filled + len(chosen)]
+        part[:] = number[snapshot.edge_to[chosen]]
+        part <<= np.uint64(32)
+        sources = np.searchsorted(snapshot.first_edge, chosen, side="right") - 1
+        part |= number[sources].view(np.uint32)
+        filled += len(chosen)
     if len(extra_roots):  # the root (number 0) retains them
-        keys = np.concatenate([keys, extra_roots.astype(np.uint64) << np.uint64(32)])
+        keys[filled:] = extra_roots.astype(np.uint64) << np.uint64(32)
     keys.sort()
     halves = keys.view(np.uint32).reshape(-1, 2)
     low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
@@ -301,7 +309,7 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I32:
 
 
 #: Retainer entries examined per numpy step in :func:`_hard_nodes` (bounds its temporaries).
-_CHUNK = 1 << 22
+_CHUNK = 1 << 20
 
 
 def _hard_nodes(

@@ -125,9 +125,7 @@ class FileIndex:
         """The strings at ``indices`` of the ``strings`` array."""
         return self._fetch("strings", indices, _parse_block_strings)
 
-    def _fetch(
-        self, key: str, positions: list[int], parse: Callable[[bytes], list[Any]]
-    ) -> list[Any]:
+    def _fetch(self, key: str, positions: list[int], parse: Callable[[bytes], Any]) -> list[Any]:
         blocks = self.blocks.get(key, [])
         firsts = [first for _, _, first in blocks]
         found: dict[int, Any] = {}
@@ -140,15 +138,17 @@ class FileIndex:
                 values = parse(file.read(end - start))
                 for p in positions:
                     if first <= p < first + len(values):
-                        found[p] = values[p - first]
+                        value = values[p - first]
+                        found[p] = value if isinstance(value, str) else int(value)
         missing = [p for p in positions if p not in found]
         if missing:
             raise SnapshotFormatError(f"{self.path}: changed since it was read ({key})")
         return [found[p] for p in positions]
 
 
-def _parse_block_numbers(text: bytes) -> list[int]:
-    values: list[int] = np.fromstring(text.strip(_WS), dtype=np.int64, sep=",").tolist()
+def _parse_block_numbers(text: bytes) -> npt.NDArray[np.int64]:
+    # A numpy array, not a list: a list of a block's ~2M ints would be ~70 MB.
+    values: npt.NDArray[np.int64] = np.fromstring(text.strip(_WS), dtype=np.int64, sep=",")
     return values
 
 
