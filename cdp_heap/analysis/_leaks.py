@@ -212,19 +212,35 @@ def _group_retained(
 ) -> int:
     """Retained size of a set: its members not dominated by another member, summed.
 
-    Pointer jumping over the dominator tree: after round r every node knows whether one of its
-    2^r nearest dominators is a member, in O(N) numpy work per round.
+    Each member walks up its dominator chain, all at once in numpy, until it meets another
+    member (covered) or the root; the work is proportional to the members, not to the heap.
+    A very deep chain falls back to pointer jumping over the whole tree, O(N log depth).
     """
     inside = np.zeros(snapshot.node_count, dtype=bool)
     inside[members] = True
+    covered = np.zeros(len(members), dtype=bool)
+    walking = np.arange(len(members))
+    current = doms.idom[members]
+    for _ in range(_WALK_LIMIT):
+        at_root = current == snapshot.root
+        hit = inside[current] & ~at_root
+        covered[walking[hit]] = True
+        going = ~hit & ~at_root
+        walking, current = walking[going], doms.idom[current[going]]
+        if not len(walking):
+            return int(doms.retained_size[members[~covered]].sum())
     ancestor = doms.idom.copy()
-    covered = inside[ancestor]
-    covered[snapshot.root] = False
+    reached = inside[ancestor]
+    reached[snapshot.root] = False
     while True:
         nxt = ancestor[ancestor]
         if np.array_equal(nxt, ancestor):
             break
-        covered |= covered[ancestor]
+        reached |= reached[ancestor]
         ancestor = nxt
-    tops = members[~covered[members]]
+    tops = members[~reached[members]]
     return int(doms.retained_size[tops].sum())
+
+
+#: Dominator-chain steps walked member by member before switching to pointer jumping.
+_WALK_LIMIT = 512
