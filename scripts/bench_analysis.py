@@ -4,6 +4,7 @@
     python scripts/bench_analysis.py                    # ~120 MB trio and a ~1 GB snapshot
     python scripts/bench_analysis.py --skip-big         # only the ~120 MB ones
     python scripts/bench_analysis.py --work-dir DIR --memlab-dir DIR
+    python scripts/bench_analysis.py --baseline DIR     # also time an older checkout ("before")
 
 It generates the snapshots once with Node (``v8.writeHeapSnapshot`` of a heap of small
 ``Item`` objects, growing by ``Session`` objects between snapshots; they are not committed),
@@ -94,7 +95,11 @@ def ensure_memlab(directory: Path) -> Path:
 
 
 def measure(
-    label: str, argv: list[str], timeout: float, env: dict[str, str] | None = None
+    label: str,
+    argv: list[str],
+    timeout: float,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> Result:
     """Run argv under /usr/bin/time: wall seconds and max RSS of it and its children."""
     with (
@@ -109,6 +114,7 @@ def measure(
                 stderr=output,
                 timeout=timeout,
                 env=None if env is None else dict(os.environ, **env),
+                cwd=cwd,
             )
         except subprocess.TimeoutExpired:
             return Result(
@@ -155,6 +161,13 @@ def main() -> int:
     parser.add_argument("--big-records", type=int, default=3_400_000, help="~1 GB snapshot")
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800, help="per run, seconds")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="an older cdp-heap source tree (e.g. from 'git archive REV | tar -x -C DIR') whose "
+        "leak is timed too, as 'before'",
+    )
     args = parser.parse_args()
     if shutil.which("node") is None or not Path("/usr/bin/time").exists():
         sys.exit("needs node and /usr/bin/time (apt-get install time)")
@@ -188,6 +201,18 @@ def main() -> int:
                 "cdp-heap leak --files s1 s2 s3 --no-retained",
                 [*cdp_heap, "leak", "--files", *map(str, mid), "--no-retained"],
                 args.timeout,
+            ),
+            *(
+                [
+                    measure(
+                        "before: cdp-heap leak --files s1 s2 s3",
+                        [*cdp_heap, "leak", "--files", *map(str, mid)],
+                        args.timeout,
+                        cwd=args.baseline.resolve(),
+                    )
+                ]
+                if args.baseline
+                else []
             ),
             measure(
                 "memlab find-leaks s1 s2 s3",
@@ -243,6 +268,35 @@ def main() -> int:
                 ),
             ]
         reports.append(table("~1 GB snapshot", results, [big], "memlab find-leaks big big big"))
+        # Three ~1 GB snapshots of one process, for the leak set (the graph of the last).
+        triple = generate(args.work_dir / "big3", args.big_records, 3)
+        print(f"~1 GB x3: {', '.join(f'{p.name} {p.stat().st_size >> 20} MiB' for p in triple)}")
+        with tempfile.TemporaryDirectory() as work:
+            results = [
+                measure(
+                    "cdp-heap leak --files b1 b2 b3 (retained)",
+                    [*cdp_heap, "leak", "--files", *map(str, triple)],
+                    args.timeout,
+                ),
+                measure(
+                    "memlab find-leaks b1 b2 b3",
+                    [
+                        str(memlab),
+                        "find-leaks",
+                        "--baseline",
+                        str(triple[0]),
+                        "--target",
+                        str(triple[1]),
+                        "--final",
+                        str(triple[2]),
+                        "--work-dir",
+                        work,
+                    ],
+                    args.timeout,
+                    memlab_env,
+                ),
+            ]
+        reports.append(table("~1 GB snapshots x3", results, triple, "memlab find-leaks b1 b2 b3"))
 
     print()
     print("\n\n".join(reports))

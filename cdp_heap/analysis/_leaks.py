@@ -30,7 +30,7 @@ from ._compare import (
 )
 from ._compare import unify_classes as _unify
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
-from ._snapshot import HeapSnapshot, load_objects, load_snapshot
+from ._snapshot import HeapSnapshot, load_graph, load_objects
 
 U64 = npt.NDArray[np.uint64]
 
@@ -105,8 +105,9 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     """
     if len(paths) < 2:
         raise ValueError("find_leaks needs at least two snapshots")
+    # Only the last snapshot is needed as a graph; the others as (class, id) tables.
     tables = [load_objects(path) for path in paths[:-1]]
-    last = load_snapshot(paths[-1])
+    last = load_graph(paths[-1])
     counted = np.flatnonzero(last.counted())
     tables.append(last.objects())
     names, classes = _unify(tables)
@@ -121,28 +122,41 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     for later in keys[2:]:
         survivors = np.sort(later[contains(survivors, later)])
     leaked_rows = np.flatnonzero(contains(survivors, keys[-1]))
+    del keys, survivors
     leaked_nodes = counted[leaked_rows]
+    del counted
     leaked_classes = classes[-1][leaked_rows]
     k = len(names)
     count = np.bincount(leaked_classes, minlength=k)
     size = np.bincount(leaked_classes, weights=tables[-1].self_sizes[leaked_rows], minlength=k)
     per_snapshot = [np.bincount(c, minlength=k) for c in classes]
     order = sorted(np.flatnonzero(count).tolist(), key=lambda c: (-int(count[c]), names[c]))
+    comparison = compare(tables[0], tables[-1], check=False)
+    # The tables are done with: free them before the graph work, the peak of the run.
+    del tables, classes
+    members = {c: leaked_nodes[leaked_classes == c] for c in order[:top]}
+    del leaked_nodes, leaked_classes
     essential = essential_edges(last)
     paths_info = shortest_paths(last, essential) if order else None
-    doms = dominators(last, essential) if order and retained else None
+    nearest: dict[int, int] = {}
+    routes: dict[int, list[int]] = {}
+    if paths_info is not None:
+        for c, group in members.items():
+            nearest[c] = _nearest(group, paths_info)
+            routes[c] = paths_info.path_to(last, nearest[c])
+        on_paths = sorted({e for route in routes.values() for e in route})
+        last.prefetch(on_paths, [int(last.edge_to[e]) for e in on_paths])
+    doms = dominators(last, essential, paths_info) if paths_info and retained else None
     groups = []
-    for rank, c in enumerate(order):
-        members = leaked_nodes[leaked_classes == c]
+    for c in order:
         path: tuple[RetainerStep, ...] = ()
         distance = -1
         group_retained = None
-        if rank < top and paths_info is not None:
-            nearest = _nearest(members, paths_info)
-            distance = int(paths_info.distance[nearest])
-            path = _describe(last, paths_info, nearest)
+        if c in nearest and paths_info is not None:
+            distance = int(paths_info.distance[nearest[c]])
+            path = _describe(last, routes[c])
             if doms is not None:
-                group_retained = _group_retained(last, doms, members)
+                group_retained = _group_retained(last, doms, members[c])
         groups.append(
             LeakGroup(
                 name=names[c],
@@ -154,7 +168,6 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
                 distance=distance,
             )
         )
-    comparison = compare(tables[0], tables[-1], check=False)
     growth = {names[c]: tuple(int(p[c]) for p in per_snapshot) for c in order[:top]}
     return LeakReport(
         snapshots=tuple(str(p) for p in paths),
@@ -177,9 +190,9 @@ def _nearest(members: npt.NDArray[np.int64], paths: ShortestPaths) -> int:
     return int(members[int(np.argmin(distance))])
 
 
-def _describe(snapshot: HeapSnapshot, paths: ShortestPaths, node: int) -> tuple[RetainerStep, ...]:
+def _describe(snapshot: HeapSnapshot, route: list[int]) -> tuple[RetainerStep, ...]:
     steps = []
-    for edge in paths.path_to(snapshot, node):
+    for edge in route:
         target = int(snapshot.edge_to[edge])
         name = snapshot.node_name_of(target)
         steps.append(
@@ -199,19 +212,35 @@ def _group_retained(
 ) -> int:
     """Retained size of a set: its members not dominated by another member, summed.
 
-    Pointer jumping over the dominator tree: after round r every node knows whether one of its
-    2^r nearest dominators is a member, in O(N) numpy work per round.
+    Each member walks up its dominator chain, all at once in numpy, until it meets another
+    member (covered) or the root; the work is proportional to the members, not to the heap.
+    A very deep chain falls back to pointer jumping over the whole tree, O(N log depth).
     """
     inside = np.zeros(snapshot.node_count, dtype=bool)
     inside[members] = True
+    covered = np.zeros(len(members), dtype=bool)
+    walking = np.arange(len(members))
+    current = doms.idom[members]
+    for _ in range(_WALK_LIMIT):
+        at_root = current == snapshot.root
+        hit = inside[current] & ~at_root
+        covered[walking[hit]] = True
+        going = ~hit & ~at_root
+        walking, current = walking[going], doms.idom[current[going]]
+        if not len(walking):
+            return int(doms.retained_size[members[~covered]].sum())
     ancestor = doms.idom.copy()
-    covered = inside[ancestor]
-    covered[snapshot.root] = False
+    reached = inside[ancestor]
+    reached[snapshot.root] = False
     while True:
         nxt = ancestor[ancestor]
         if np.array_equal(nxt, ancestor):
             break
-        covered |= covered[ancestor]
+        reached |= reached[ancestor]
         ancestor = nxt
-    tops = members[~covered[members]]
+    tops = members[~reached[members]]
     return int(doms.retained_size[tops].sum())
+
+
+#: Dominator-chain steps walked member by member before switching to pointer jumping.
+_WALK_LIMIT = 512

@@ -63,6 +63,9 @@ def load_analysis() -> ModuleType:
                 "snapshot analysis needs numpy: pip install 'cdp-heap[analysis]'"
             ) from None
         raise
+    from ..analysis._memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # the analysis peaks ~25 % lower (see the module)
     return analysis
 
 
