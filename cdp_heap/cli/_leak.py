@@ -52,7 +52,7 @@ exit status: 0 done (and no class grew past --fail-on-growth), 1 a class grew pa
 
 
 def register(subparsers: Any) -> None:
-    from ._target import add_target_arguments
+    from ._target import add_connection_arguments
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "leak",
@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_target_arguments(parser)
+    add_connection_arguments(parser, large="snapshot chunks")
     parser.add_argument(
         "--snapshots",
         type=positive_int,
@@ -148,14 +148,11 @@ async def run(args: argparse.Namespace) -> int:
 async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
     """Settle, warm up, then snapshot / exercise-or-wait alternately, all in one session."""
     from .._capture import save_snapshot
-    from .._connection import open_cdp
     from ..heap_profiler import HeapProfiler
-    from ._target import resolve_target
+    from ._target import open_target
 
-    target = await resolve_target(args)
-    assert target.web_socket_debugger_url is not None
     paths = [directory / f"leak-{i}.heapsnapshot" for i in range(1, args.snapshots + 1)]
-    async with open_cdp(target.web_socket_debugger_url) as conn:
+    async with open_target(args) as (_, conn):
         # Enabled once for the whole session: every snapshot shares V8's object ids.
         await HeapProfiler(conn).enable()
         await trio.sleep(args.settle)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +19,8 @@ DEFAULT_PORT = 9229
 TARGET_HELP = """\
 target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
         | --port PORT | --host HOST:PORT | --url ws://...   (default 127.0.0.1:9229)
-        --target ID|TITLE-REGEX picks one when the inspector lists several"""
+        --target ID|TITLE-REGEX picks one when the inspector lists several
+        --token TOKEN / --ca-file PEM for a 'cdp-heap proxy' with a token / TLS"""
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,17 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "--target",
         metavar="ID|REGEX",
         help="pick the target with this id, or whose title or url matches this regex",
+    )
+    group.add_argument(
+        "--token",
+        default=os.environ.get("CDP_HEAP_TOKEN"),
+        help="the token of a 'cdp-heap proxy' started with --token, sent as "
+        "'Authorization: Bearer' (default: $CDP_HEAP_TOKEN)",
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="speak https/wss and trust this certificate (a proxy started with --tls-cert)",
     )
 
 
@@ -59,8 +73,13 @@ async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInf
     """Resolve the TARGET options and connect to the target."""
     target = await resolve_target(args)
     assert target.web_socket_debugger_url is not None
-    max_message_size = args.max_message_size * MiB
-    async with open_cdp(target.web_socket_debugger_url, max_message_size=max_message_size) as conn:
+    token = [(b"Authorization", f"Bearer {args.token}".encode())] if args.token else None
+    async with open_cdp(
+        target.web_socket_debugger_url,
+        max_message_size=args.max_message_size * MiB,
+        extra_headers=token,
+        ssl_context=_ssl_context(args),
+    ) as conn:
         yield target, conn
 
 
@@ -82,11 +101,28 @@ async def resolve_target(args: argparse.Namespace) -> TargetInfo:
         if args.target is not None:
             raise UsageError("--target picks among an inspector's targets; not with --url")
         return TargetInfo.from_url(args.url)
+    _, targets = await discover(args)
+    return select_target(targets, args.target)
+
+
+async def discover(args: argparse.Namespace) -> tuple[str, list[TargetInfo]]:
+    """The inspector's address (``host:port``) and its targets, activating a --pid first."""
     if args.pid is not None:
         host, port = await activate_inspector(args.pid)
     else:
         host, port = inspector_address(args)
-    return select_target(await list_targets(host, port), args.target)
+    headers = [("Authorization", f"Bearer {args.token}")] if args.token else []
+    targets = await list_targets(host, port, headers=headers, ssl_context=_ssl_context(args))
+    return f"{host}:{port}", targets
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if args.ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=args.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"--ca-file {args.ca_file}: {exc}") from None
 
 
 def _check_port(port: int) -> int:

@@ -6,10 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from .._activate import activate_inspector
-from .._discovery import list_targets, select_target
+from .._discovery import select_target
 from ._common import UsageError, add_timeout_argument
-from ._target import TARGET_HELP, add_target_arguments, inspector_address
+from ._target import TARGET_HELP, add_target_arguments, discover
 
 
 def register(subparsers: Any) -> None:
@@ -33,11 +32,7 @@ def register(subparsers: Any) -> None:
 async def run(args: argparse.Namespace) -> int:
     if args.url is not None:
         raise UsageError("targets lists an inspector's targets; give --port/--host/--pid")
-    if args.pid is not None:
-        host, port = await activate_inspector(args.pid)
-    else:
-        host, port = inspector_address(args)
-    targets = await list_targets(host, port)
+    where, targets = await discover(args)
     if args.target is not None:
         targets = [select_target(targets, args.target)]
     if args.json:
@@ -54,7 +49,7 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not targets:
-        print(f"no targets at {host}:{port}")
+        print(f"no targets at {where}")
         return 0
     width = max(len(t.type) for t in targets)
     for t in targets:

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -400,3 +401,37 @@ async def test_post_snapshot_client_leaving_mid_body_is_drained(
             assert len(gone) == 1
             reply = await http_request(proxy.port, "POST", "/snapshot", BEARER)
             assert json.loads(reply.body)["snapshot"]["node_count"] > 200000
+
+
+async def test_cli_commands_pass_a_token_and_trust_a_ca_file(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    target = node(script=IDLE)
+    cert, key = make_certificate(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    out = tmp_path / "through.heapsnapshot"
+
+    async def cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return await trio.run_process(
+            [sys.executable, "-m", "cdp_heap", *args],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+    with trio.fail_after(60):
+        async with guarded(target, tls=server) as (proxy, lines):
+            where = ["--host", f"127.0.0.1:{proxy.port}", "--ca-file", str(cert)]
+            refused = await cli("targets", *where)
+            assert refused.returncode == 1 and b"HTTP 401" in refused.stderr
+            listed = await cli("targets", *where, "--token", FULL, "--json")
+            assert listed.returncode == 0, listed.stderr
+            (entry,) = json.loads(listed.stdout)
+            assert entry["webSocketDebuggerUrl"].startswith(f"wss://127.0.0.1:{proxy.port}/{FULL}/")
+            saved = await cli("snapshot", *where, "--token", FULL, "-o", str(out))
+            assert saved.returncode == 0, saved.stderr
+            assert json.loads(out.read_text())["snapshot"]["node_count"] > 1000
+            untrusted = await cli("targets", "--host", f"127.0.0.1:{proxy.port}", "--token", FULL)
+            assert untrusted.returncode == 1 and b"Traceback" not in untrusted.stderr
+    assert any("role=token" in line and "HeapProfiler.takeHeapSnapshot" in line for line in lines)
