@@ -4,16 +4,18 @@ DevTools' Comparison view (``HeapSnapshot.ts``, ``calculateDiffForClass``) match
 node id *within a class*: an object of the target whose (class, id) is absent from the base is
 *new*, one of the base absent from the target is *deleted*. Per class it shows the target's
 count and self size, #new, #deleted, #delta (new - deleted), alloc size, freed size and size
-delta (alloc - freed). This module computes the same numbers with sorted numpy keys
-(class * 2^32 + id) instead of a loop per object.
+delta (alloc - freed). This module computes the same numbers in numpy instead of a loop per
+object: V8 gives every object of a snapshot its own id, so each object of the target has at
+most one *partner* in the base, the object with its id (found by one sort of the base's ids
+and a binary search per target object); it is the same object when the partner's class is
+the same. Comparability, #new and #deleted all follow from that one partner array.
 
 Ids only mean the same object when both snapshots were taken in one heap-profiler session; see
-:func:`check_comparable`, which every comparison runs first.
+:func:`match_objects`, which every comparison runs first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Literal
 
 import attrs
@@ -137,16 +139,22 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
     """Compare two snapshots of one session, class by class.
 
     Raises :class:`IncomparableSnapshots` when ``check`` is on and the ids disagree (see
-    :func:`check_comparable`).
+    :func:`match_objects`).
     """
-    names, (base_classes, target_classes) = unify_classes([base, target])
-    comparability = measure_comparability(base, base_classes, target, target_classes)
+    numbering = ClassNumbering()
+    base_classes = numbering.of(base)[base.class_ids]
+    target_classes = numbering.of(target)[target.class_ids]
+    match = match_objects(base, base_classes, target, target_classes)
     if check:
-        refuse_if_incomparable(comparability, base.path, target.path)
-    base_keys = _keys(base_classes, base.ids)
-    target_keys = _keys(target_classes, target.ids)
-    new = ~contains(np.sort(base_keys), target_keys)
-    deleted = ~contains(np.sort(target_keys), base_keys)
+        refuse_if_incomparable(match.comparability, base.path, target.path)
+    new = ~match.same
+    # A base object is still there when it is the same-class partner of a target object.
+    kept = np.zeros(len(base.ids), dtype=bool)
+    kept[match.partner[match.same]] = True
+    deleted = ~kept
+    comparability = match.comparability
+    del match, kept
+    names = numbering.names
     k = len(names)
     count = np.bincount(target_classes, minlength=k)
     self_size = _sum_by(target_classes, target.self_sizes, k)
@@ -171,41 +179,87 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
     return Comparison(base.path, target.path, rows, comparability)
 
 
-def unify_classes(tables: Sequence[ObjectTable]) -> tuple[list[str], list[I32]]:
-    """One class numbering for several snapshots (names matched by value, not by index)."""
-    names: list[str] = []
-    index_of: dict[str, int] = {}
-    mapped: list[I32] = []
-    for table in tables:
+class ClassNumbering:
+    """One class numbering for several snapshots (names matched by value, not by index).
+
+    Numbers are given in order of first appearance, snapshot by snapshot.
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def of(self, table: ObjectTable) -> I32:
+        """Lookup from ``table``'s class ids to this numbering (index it with the class ids)."""
         lookup = np.empty(len(table.class_names), dtype=np.int32)
         for i, name in enumerate(table.class_names):
-            found = index_of.get(name)
+            found = self._index.get(name)
             if found is None:
-                found = index_of[name] = len(names)
-                names.append(name)
+                found = self._index[name] = len(self.names)
+                self.names.append(name)
             lookup[i] = found
-        mapped.append(lookup[table.class_ids] if len(lookup) else table.class_ids.copy())
-    return names, mapped
+        return lookup
 
 
-def measure_comparability(
+@attrs.frozen(eq=False)
+class Match:
+    """Target objects against base objects (see :func:`match_objects`)."""
+
+    #: Per target object: the base row with its id, or -1.
+    partner: I32
+    #: Per target object: a partner of the same class exists (the same object in both).
+    same: BoolArray
+    comparability: Comparability
+
+
+def match_objects(
     base: ObjectTable, base_classes: I32, target: ObjectTable, target_classes: I32
-) -> Comparability:
-    """Count the ids present in both snapshots, and those whose class or self size differs.
+) -> Match:
+    """Pair each target object with the base object of the same id, and measure comparability.
 
     ``base_classes``/``target_classes`` are the tables' class ids in one numbering
-    (:func:`unify_classes`).
+    (:class:`ClassNumbering`). Comparability counts the ids present in both snapshots and
+    those whose class or self size differs.
     """
-    _, in_base, in_target = np.intersect1d(
-        base.ids, target.ids, assume_unique=True, return_indices=True
+    partner = partners(target.ids, base.ids)
+    shared = partner >= 0
+    same = np.zeros(len(partner), dtype=bool)
+    same[shared] = base_classes[partner[shared]] == target_classes[shared]
+    other_size = np.zeros(len(partner), dtype=bool)
+    other_size[same] = base.self_sizes[partner[same]] != target.self_sizes[same]
+    comparability = Comparability(
+        shared_ids=int(np.count_nonzero(shared)),
+        class_mismatches=int(np.count_nonzero(shared & ~same)),
+        size_mismatches=int(np.count_nonzero(other_size)),
     )
-    other_class = base_classes[in_base] != target_classes[in_target]
-    other_size = base.self_sizes[in_base] != target.self_sizes[in_target]
-    return Comparability(
-        shared_ids=len(in_base),
-        class_mismatches=int(np.count_nonzero(other_class)),
-        size_mismatches=int(np.count_nonzero(other_size & ~other_class)),
-    )
+    return Match(partner, same, comparability)
+
+
+def partners(ids: npt.NDArray[np.uint32], base_ids: npt.NDArray[np.uint32]) -> I32:
+    """For each of ``ids``, the position in ``base_ids`` of the same id, or -1.
+
+    V8 numbers each object of a snapshot uniquely, so there is at most one. One sort of
+    ``base_ids`` (a radix sort: they are uint32) and a binary search per id, a chunk of ids
+    at a time so that the temporaries stay small next to the tables (``np.intersect1d``
+    sorts both sides together and needs ~25 bytes an object).
+    """
+    found: I32 = np.full(len(ids), -1, dtype=np.int32)
+    if not len(base_ids):
+        return found
+    order = np.argsort(base_ids, kind="stable").astype(np.int32)
+    sorted_ids = base_ids[order]
+    last = len(sorted_ids) - 1
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        at = np.searchsorted(sorted_ids, chunk)
+        np.minimum(at, last, out=at)
+        hit = sorted_ids[at] == chunk
+        found[start : start + len(chunk)][hit] = order[at[hit]]
+    return found
+
+
+#: Ids looked up per numpy step in :func:`partners`.
+_CHUNK = 1 << 18
 
 
 def refuse_if_incomparable(comparability: Comparability, base: str, target: str) -> None:
@@ -220,27 +274,6 @@ def refuse_if_incomparable(comparability: Comparability, base: str, target: str)
         "renumbers objects when a session disables the heap profiler). Take all snapshots in "
         "one session: 'cdp-heap snapshot --count N', 'cdp-heap leak', or through 'cdp-heap proxy'"
     )
-
-
-def contains(sorted_keys: npt.NDArray[np.uint64], keys: npt.NDArray[np.uint64]) -> BoolArray:
-    """Mask of ``keys`` found in ``sorted_keys``: a binary search each.
-
-    ``np.isin`` would do, but numpy 2's hash-based path is ~20x slower on millions of
-    uint64 keys than one sort plus ``searchsorted``.
-    """
-    if len(sorted_keys) == 0:
-        return np.zeros(len(keys), dtype=bool)
-    at = np.searchsorted(sorted_keys, keys)
-    at[at == len(sorted_keys)] = 0
-    found: BoolArray = sorted_keys[at] == keys
-    return found
-
-
-def _keys(classes: I32, ids: npt.NDArray[np.uint32]) -> npt.NDArray[np.uint64]:
-    keys: npt.NDArray[np.uint64] = (classes.astype(np.uint64) << np.uint64(32)) | ids.astype(
-        np.uint64
-    )
-    return keys
 
 
 def _sum_by(classes: I32, sizes: npt.NDArray[np.uint32], k: int) -> npt.NDArray[np.int64]:

@@ -243,13 +243,14 @@ def _retainers(
 
     Each edge becomes one uint64 key ``target << 32 | source`` sorted in place, which orders
     the retainers of a node by number and makes duplicates adjacent, at 8 bytes an edge and
-    no index array (an argsort would add 8 bytes an edge and a gather pass).
+    no index array (an argsort would add 8 bytes an edge and a gather pass). Everything after
+    the sort works in place or a chunk at a time: the keys are the biggest array of the
+    whole analysis, and a second array of their size would be the peak of the run.
     """
     n = len(number)
     total = int(np.count_nonzero(essential)) + len(extra_roots)
     keys = np.empty(total, dtype=np.uint64)
     filled = 0
-    # A chunk of edges at a time, so the temporaries stay small next to ``keys``.
     for start in range(0, len(essential), _CHUNK):
         stop = min(start + _CHUNK, len(essential))
         chosen = np.flatnonzero(essential[start:stop]) + start
@@ -262,18 +263,29 @@ def _retainers(
     if len(extra_roots):  # the root (number 0) retains them
         keys[filled:] = extra_roots.astype(np.uint64) << np.uint64(32)
     keys.sort()
-    halves = keys.view(np.uint32).reshape(-1, 2)
-    low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
-    keep = np.empty(len(keys), dtype=bool)
-    if len(keys):
-        keep[0] = True
-        np.not_equal(keys[1:], keys[:-1], out=keep[1:])
-        keep &= halves[:, low] != halves[:, high]  # self-references retain nothing
-    del keys
-    pred_src: I32 = halves[keep, low].view(np.int32)
-    targets = halves[keep, high]
-    del halves, keep
-    pred_first: I64 = np.searchsorted(targets, np.arange(n + 1, dtype=np.uint32)).astype(np.int64)
+    low = 0 if sys.byteorder == "little" else 1  # the source half of a key viewed as 2 uint32
+    # Drop duplicates (two edges from one retainer) and self-references (they retain
+    # nothing), moving the kept keys to the front; writes never pass the chunk being read.
+    kept = 0
+    previous = None
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start : start + _CHUNK]
+        keep = np.empty(len(part), dtype=bool)
+        keep[0] = previous is None or part[0] != previous
+        np.not_equal(part[1:], part[:-1], out=keep[1:])
+        halves = part.view(np.uint32).reshape(-1, 2)
+        keep &= halves[:, 0] != halves[:, 1]
+        previous = part[-1]
+        distinct = part[keep]
+        keys[kept : kept + len(distinct)] = distinct
+        kept += len(distinct)
+    keys = keys[:kept]
+    # Keys are sorted by target: a node's retainers start at the first key >= node << 32.
+    pred_first: I64 = np.searchsorted(keys, np.arange(n + 1, dtype=np.uint64) << np.uint64(32))
+    pred_src = np.empty(kept, dtype=np.int32)
+    for start in range(0, kept, _CHUNK):
+        part = keys[start : start + _CHUNK]
+        pred_src[start : start + len(part)] = part.view(np.uint32)[low::2]
     return pred_first, pred_src
 
 
@@ -297,10 +309,11 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I32:
     single[0] = False
     idom[single] = first_pred[single]
     multi = has_preds & ~single
+    del single, has_preds, pred_count  # before _hard_nodes' temporaries, the peak here
     hard = _hard_nodes(pred_first, pred_src, idom, first_pred, multi)
     easy = multi & ~hard
     idom[easy] = first_pred[easy]
-    del first_pred, single, multi, easy, has_preds, pred_count
+    del first_pred, multi, easy
     todo = np.flatnonzero(hard).astype(np.int64)  # increasing numbers
     del hard
     if todo.size:
@@ -308,8 +321,10 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I32:
     return idom
 
 
-#: Retainer entries examined per numpy step in :func:`_hard_nodes` (bounds its temporaries).
-_CHUNK = 1 << 20
+#: Edges or retainer entries handled per numpy step where a step's temporaries would
+#: otherwise be several times the size of an edge array. Small enough that they stay below
+#: the mmap threshold :mod:`._memory` sets and are reused rather than fresh pages.
+_CHUNK = 1 << 16
 
 
 def _hard_nodes(

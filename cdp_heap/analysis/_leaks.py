@@ -21,18 +21,17 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from ._classes import I32
 from ._compare import (
+    ClassNumbering,
     Comparison,
     compare,
-    contains,
-    measure_comparability,
+    match_objects,
+    partners,
     refuse_if_incomparable,
 )
-from ._compare import unify_classes as _unify
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
-from ._snapshot import HeapSnapshot, load_graph, load_objects
-
-U64 = npt.NDArray[np.uint64]
+from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_objects
 
 
 @attrs.frozen
@@ -105,35 +104,52 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     """
     if len(paths) < 2:
         raise ValueError("find_leaks needs at least two snapshots")
-    # Only the last snapshot is needed as a graph; the others as (class, id) tables.
-    tables = [load_objects(path) for path in paths[:-1]]
-    last = load_graph(paths[-1])
-    counted = np.flatnonzero(last.counted())
-    tables.append(last.objects())
-    names, classes = _unify(tables)
-    for (a, ca), (b, cb) in zip(
-        zip(tables, classes, strict=True),
-        zip(tables[1:], classes[1:], strict=True),
-        strict=False,
-    ):
-        refuse_if_incomparable(measure_comparability(a, ca, b, cb), a.path, b.path)
-    keys = [_keys(c, t.ids) for t, c in zip(tables, classes, strict=True)]
-    survivors = np.sort(keys[1][~contains(np.sort(keys[0]), keys[1])])
-    for later in keys[2:]:
-        survivors = np.sort(later[contains(survivors, later)])
-    leaked_rows = np.flatnonzero(contains(survivors, keys[-1]))
-    del keys, survivors
-    leaked_nodes = counted[leaked_rows]
-    del counted
-    leaked_classes = classes[-1][leaked_rows]
+    # Only the last snapshot is needed as a graph; the others as (class, id, size) tables,
+    # and only two of those at a time: the first (compared with the last at the end) and
+    # the one before the snapshot being read (to check that their ids agree).
+    numbering = ClassNumbering()
+    per_snapshot: list[npt.NDArray[np.int64]] = []
+    first = load_objects(paths[0])
+    first_classes = numbering.of(first)[first.class_ids]
+    per_snapshot.append(np.bincount(first_classes))
+    previous, previous_classes = first, first_classes
+    # The leak set so far: ids and classes of the objects of ``previous`` allocated between
+    # snapshots 1 and 2 that are in every snapshot since (None before snapshot 2).
+    leaked: tuple[npt.NDArray[np.uint32], I32] | None = None
+    last: HeapSnapshot | None = None
+    for index in range(1, len(paths)):
+        if index < len(paths) - 1:
+            table = load_objects(paths[index])
+        else:
+            last = load_graph(paths[index])
+            table = last.objects()
+        classes = numbering.of(table)[table.class_ids]
+        per_snapshot.append(np.bincount(classes))
+        match = match_objects(previous, previous_classes, table, classes)
+        refuse_if_incomparable(match.comparability, previous.path, table.path)
+        if leaked is None:
+            rows = np.flatnonzero(~match.same)  # allocated since snapshot 1
+        else:
+            rows = _still_there(leaked, table, classes)
+        del match
+        leaked = (table.ids[rows], classes[rows])
+        previous, previous_classes = table, classes
+        del table, classes
+    assert last is not None and leaked is not None
+    comparison = compare(first, previous, check=False)
+    # Only the last table is needed now: free the others before the graph work, the peak
+    # of the run.
+    del first, first_classes
+    names = numbering.names
     k = len(names)
+    leaked_rows = rows
+    leaked_classes = previous_classes[leaked_rows]
     count = np.bincount(leaked_classes, minlength=k)
-    size = np.bincount(leaked_classes, weights=tables[-1].self_sizes[leaked_rows], minlength=k)
-    per_snapshot = [np.bincount(c, minlength=k) for c in classes]
+    size = np.bincount(leaked_classes, weights=previous.self_sizes[leaked_rows], minlength=k)
+    per_snapshot = [np.pad(p, (0, k - len(p))) for p in per_snapshot]
     order = sorted(np.flatnonzero(count).tolist(), key=lambda c: (-int(count[c]), names[c]))
-    comparison = compare(tables[0], tables[-1], check=False)
-    # The tables are done with: free them before the graph work, the peak of the run.
-    del tables, classes
+    del previous, previous_classes, leaked
+    leaked_nodes = np.flatnonzero(last.counted())[leaked_rows]
     members = {c: leaked_nodes[leaked_classes == c] for c in order[:top]}
     del leaked_nodes, leaked_classes
     essential = essential_edges(last)
@@ -177,10 +193,16 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     )
 
 
-def _keys(classes: npt.NDArray[np.int32], ids: npt.NDArray[np.uint32]) -> U64:
-    """(class, id) of each row, in row order (ids are unique within a snapshot)."""
-    keys: U64 = (classes.astype(np.uint64) << np.uint64(32)) | ids.astype(np.uint64)
-    return keys
+def _still_there(
+    leaked: tuple[npt.NDArray[np.uint32], I32], table: ObjectTable, classes: I32
+) -> npt.NDArray[np.int64]:
+    """Rows of ``table`` holding a leaked object: one of the ``leaked`` ids, of its class."""
+    ids, leaked_classes = leaked
+    partner = partners(table.ids, ids)
+    found = partner >= 0
+    found[found] = leaked_classes[partner[found]] == classes[found]
+    rows: npt.NDArray[np.int64] = np.flatnonzero(found)
+    return rows
 
 
 def _nearest(members: npt.NDArray[np.int64], paths: ShortestPaths) -> int:

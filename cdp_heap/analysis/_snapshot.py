@@ -85,7 +85,6 @@ class HeapSnapshot:
         self.node_name: U32 = node_column("name")
         self.node_id: U32 = node_column("id")
         self.self_size: U32 = node_column("self_size")
-        edge_counts = node_column("edge_count")
         self.node_count = len(self.node_id)
         if self.node_count == 0:
             raise SnapshotFormatError(f"{path}: the snapshot has no nodes")
@@ -101,9 +100,11 @@ class HeapSnapshot:
             self.node_type, self.node_name, self.node_types, self.strings
         )
         self.edges_loaded = raw.edges is not None
+        # Without edges (load_objects) no node has any, and the edge counts may not have
+        # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
-        np.cumsum(edge_counts, out=self.first_edge[1:])
-        del edge_counts
+        if self.edges_loaded:
+            np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
         split_edges = raw.columns.get("edges")
         if raw.edges is not None:
             edge_fields = _field_list(meta, "edge_fields", _REQUIRED_EDGE_FIELDS, path)
@@ -250,14 +251,8 @@ def load_graph(path: str | Path) -> HeapSnapshot:
     read back on demand (:meth:`HeapSnapshot.edge_label`, :meth:`HeapSnapshot.string`).
     """
     columns: dict[str, dict[str, npt.DTypeLike]] = {
-        # uint8 types: V8 has ~15 node and ~8 edge types (the reader refuses bigger values).
-        "nodes": {
-            "type": np.uint8,
-            "name": np.uint32,
-            "id": np.uint32,
-            "self_size": np.uint32,
-            "edge_count": np.uint32,
-        },
+        # uint8 types: V8 has ~8 edge types (the reader refuses bigger values).
+        "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32},
         "edges": {"type": np.uint8, "to_node": np.uint32},
     }
     raw = read_snapshot(path, string_filter=_class_name_strings, columns=columns)
@@ -265,9 +260,24 @@ def load_graph(path: str | Path) -> HeapSnapshot:
 
 
 def load_objects(path: str | Path) -> ObjectTable:
-    """Read only what a comparison needs; the edges are skipped while reading."""
-    raw = read_snapshot(path, with_edges=False, string_filter=_class_name_strings)
+    """Read only what a comparison needs; the edges are skipped while reading.
+
+    The four node fields it uses are split into their own arrays while reading, like
+    :func:`load_graph` does, instead of keeping the flat array of all of them.
+    """
+    columns: dict[str, dict[str, npt.DTypeLike]] = {"nodes": dict(_OBJECT_COLUMNS)}
+    raw = read_snapshot(path, with_edges=False, string_filter=_class_name_strings, columns=columns)
     return HeapSnapshot(raw, str(path)).objects()
+
+
+#: Node fields a comparison needs, in the narrowest types (V8 has ~15 node types; the
+#: reader refuses bigger values).
+_OBJECT_COLUMNS: dict[str, npt.DTypeLike] = {
+    "type": np.uint8,
+    "name": np.uint32,
+    "id": np.uint32,
+    "self_size": np.uint32,
+}
 
 
 def _class_name_strings(
