@@ -112,6 +112,22 @@ def start_leaky_app(*args: str, node_flags: tuple[str, ...] = ()) -> Target:
     )
 
 
+#: A Deno program with a known class, ``DenoThing``, kept alive 100,000 times.
+DENO_APP = (
+    "class DenoThing { constructor(public n: number) {} }\n"
+    "(globalThis as any).keep = Array.from({ length: 100000 }, (_, i) => new DenoThing(i));\n"
+    "console.error('deno ready');\n"
+    "setInterval(() => {}, 1 << 30);\n"
+)
+
+
+def start_deno_app(directory: Path) -> Target:
+    """``DENO_APP`` under ``deno run --inspect``, once it has run."""
+    script = directory / "app.ts"
+    script.write_text(DENO_APP)
+    return start_deno(script, b"deno ready")
+
+
 def start_deno(script: Path, ready: bytes) -> Target:
     deno = shutil.which("deno")
     assert deno is not None

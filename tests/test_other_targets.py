@@ -14,7 +14,7 @@ import trio
 
 import cdp_heap
 from cdp_heap import MessageTooLarge
-from tests.targets import Chromium, start_deno
+from tests.targets import Chromium, start_deno_app
 
 MiB = 1024 * 1024
 
@@ -59,14 +59,7 @@ async def test_chromium_chunks_exceed_trio_websockets_default(
 
 @pytest.mark.deno
 async def test_deno_snapshot(deno_path: str, tmp_path: Path) -> None:
-    script = tmp_path / "app.ts"
-    script.write_text(
-        "class DenoThing { constructor(public n: number) {} }\n"
-        "(globalThis as any).keep = Array.from({ length: 100000 }, (_, i) => new DenoThing(i));\n"
-        "console.error('deno ready');\n"
-        "setInterval(() => {}, 1 << 30);\n"
-    )
-    target = start_deno(script, b"deno ready")
+    target = start_deno_app(tmp_path)
     try:
         with trio.fail_after(60):
             (info,) = await cdp_heap.list_targets(target.host, target.port)

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 import cdp_heap
-from tests.targets import Chromium, Target, start_deno
+from tests.targets import Chromium, Target, start_deno_app
 
 from .devtools import open_devtools
 from .helpers import call, diff_counts, open_raw, proxy_in_front, run_cdp_heap, wait_for_global
@@ -156,14 +156,7 @@ async def test_chromium_page_behind_the_proxy(chromium: Chromium, tmp_path: Path
 @pytest.mark.deno
 async def test_deno_behind_the_proxy(deno_path: str, tmp_path: Path) -> None:
     """Deno (V8 15, 1 MiB chunks, type "node") behind the proxy: cdp-heap snapshot works."""
-    script = tmp_path / "app.ts"
-    script.write_text(
-        "class DenoThing { constructor(public n: number) {} }\n"
-        "(globalThis as any).keep = Array.from({ length: 100000 }, (_, i) => new DenoThing(i));\n"
-        "console.error('deno ready');\n"
-        "setInterval(() => {}, 1 << 30);\n"
-    )
-    target = start_deno(script, b"deno ready")
+    target = start_deno_app(tmp_path)
     try:
         with trio.fail_after(60):
             async with proxy_in_front(target.host, target.port) as proxy:
