@@ -26,7 +26,7 @@ import os
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -227,18 +227,14 @@ async def save_snapshot(
     if gc:
         await connection.send("HeapProfiler.collectGarbage", session_id=session_id)
     writer = _AtomicWriter(destination)
-    try:
-        async with open_snapshot_stream(
-            connection,
-            method=method,
-            params=params,
-            max_buffer_bytes=max_buffer_bytes,
-            session_id=session_id,
-        ) as stream:
-            statistics = await _write_stream(stream, writer, on_progress)
-        await writer.commit()
-    finally:
-        writer.discard()
+    stream = open_snapshot_stream(
+        connection,
+        method=method,
+        params=params,
+        max_buffer_bytes=max_buffer_bytes,
+        session_id=session_id,
+    )
+    statistics = await _save_stream(stream, writer, on_progress)
     return SavedSnapshot(
         path=destination,
         size=writer.written,
@@ -248,13 +244,30 @@ async def save_snapshot(
     )
 
 
+async def _save_stream(
+    stream: AbstractAsyncContextManager[SnapshotStream],
+    writer: _AtomicWriter,
+    on_progress: Callable[[CaptureProgress], object] | None,
+) -> SnapshotStreamStatistics:
+    """Open ``stream``, write all of it through ``writer`` and commit the file; on any
+    failure or cancellation the temporary file is removed. Shared by :func:`save_snapshot`
+    and allocation tracking's final snapshot."""
+    try:
+        async with stream as opened:
+            statistics = await _write_stream(opened, writer, on_progress)
+        await writer.commit()
+    finally:
+        writer.discard()
+    return statistics
+
+
 async def _write_stream(
     stream: SnapshotStream,
     writer: _AtomicWriter,
     on_progress: Callable[[CaptureProgress], object] | None,
 ) -> SnapshotStreamStatistics:
     """Write every chunk of ``stream`` to ``writer`` (not committed); the stream's final
-    statistics. Shared by :func:`save_snapshot` and allocation tracking's final snapshot."""
+    statistics."""
     if on_progress is not None:
         stream.on_progress(
             lambda p: on_progress(CaptureProgress("building", p.done, p.total, writer.written))

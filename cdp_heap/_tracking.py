@@ -49,7 +49,7 @@ from ._capture import (
     SavedSnapshot,
     SnapshotStream,
     _AtomicWriter,
-    _write_stream,
+    _save_stream,
 )
 from ._connection import CDPConnection
 from ._errors import CDPHeapError, CommandError, ConnectionClosed
@@ -254,17 +254,13 @@ class Tracker:
         destination = Path(path)
         started_at = time.perf_counter()
         writer = _TraceCheckingWriter(destination)
-        try:
-            async with self.stop(
-                report_progress=report_progress or None,
-                capture_numeric_value=capture_numeric_value,
-                expose_internals=expose_internals,
-                max_buffer_bytes=max_buffer_bytes,
-            ) as stream:
-                statistics = await _write_stream(stream, writer, on_progress)
-            await writer.commit()
-        finally:
-            writer.discard()
+        stream = self.stop(
+            report_progress=report_progress or None,
+            capture_numeric_value=capture_numeric_value,
+            expose_internals=expose_internals,
+            max_buffer_bytes=max_buffer_bytes,
+        )
+        statistics = await _save_stream(stream, writer, on_progress)
         return SavedTrackingSnapshot(
             path=destination,
             size=writer.written,
