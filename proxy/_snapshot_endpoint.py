@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 CHUNK_EVENT = "HeapProfiler.addHeapSnapshotChunk"
 _TRUE = ("1", "true", "yes")
+GONE = "client went away"
 
 
 async def serve_snapshot(
@@ -52,7 +53,7 @@ async def serve_snapshot(
         agent = head.header("user-agent")
         label = f"{peer} POST /snapshot" + (f" {agent}" if agent else "")
         client = proxy.add_client(label, peer, role, "http", agent)
-        reason = "client went away"
+        reason = GONE
         try:
             conn = proxy.client_conn(client)
             async with trio.open_nursery() as nursery:
@@ -62,8 +63,6 @@ async def serve_snapshot(
                     proxy.client_message(client, text)
                 reason = await _respond(stream, head, conn, len(commands))
                 nursery.cancel_scope.cancel()
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            reason = "client went away mid-body"
         finally:
             proxy.remove_client(client, reason)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -125,31 +124,48 @@ async def _respond(stream: trio.abc.Stream, head: RequestHead, conn: ClientConn,
     writer.next_event()  # the request
     started = False
 
-    async def send(event: Any) -> bool:
-        with trio.CancelScope() as conn.send_scope:
-            await stream.send_all(writer.send(event) or b"")
+    gone = False
+
+    async def send(data: bytes) -> bool:
+        """Send ``data``; False once the client has gone or the router cut it off.
+
+        The send happens in the nursery of ``serve_snapshot``, so a broken pipe is turned
+        into a return value here rather than escaping as an exception group.
+        """
+        nonlocal gone
+        try:
+            with trio.CancelScope() as conn.send_scope:
+                await stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            gone = True
+            return False
         return not conn.send_scope.cancelled_caught
+
+    def framed(event: Any) -> bytes:
+        return writer.send(event) or b""
 
     while (text := await conn.outbox.get()) is not None:
         message = json.loads(text)
         if message.get("method") == CHUNK_EVENT:
             if not started:
                 started = True
-                if not await send(_response_head()):
+                if not await send(framed(_response_head())):
                     break
-            if not await send(h11.Data(data=message["params"]["chunk"].encode())):
+            if not await send(framed(h11.Data(data=message["params"]["chunk"].encode()))):
                 break
         elif "id" in message and "error" in message:
             error = message["error"].get("message", "error")
             if started:
                 return f"failed mid-body: {error}"  # no final chunk: an incomplete body
-            await stream.send_all(error_response(502, f"snapshot failed: {error}"))
+            await send(error_response(502, f"snapshot failed: {error}"))
             return f"failed: {error}"
         elif message.get("id") == last:
             if not started:
-                await send(_response_head())
-            await send(h11.EndOfMessage())
+                await send(framed(_response_head()))
+            await send(framed(h11.EndOfMessage()))
             return "snapshot sent"
+    if gone:
+        return GONE + " mid-body"
     return conn.outbox.close_reason or "cut off"
 
 

@@ -72,9 +72,14 @@ async def test_separate_runs_through_the_proxy_are_comparable_object_for_object(
     leaky_app: Target, tmp_path: Path
 ) -> None:
     """Two separate sessions through the proxy around leak(N): exactly N new objects of the
-    leaked class and nothing else new or deleted; the same through two direct sessions shows
-    thousands of unchanged objects as new and deleted (the reason the proxy keeps
-    HeapProfiler enabled)."""
+    leaked class and nothing else new or deleted.
+
+    There is no live control through two direct sessions: V8 renumbers objects when a session
+    disables the heap profiler, but in address order, so how many unchanged objects get new
+    ids depends on where the collector put things. Twelve direct pairs around leak(1234) on
+    one process reported 0 to 3,402 unchanged objects as deleted (four of them none). That
+    the proxy never lets HeapProfiler be disabled is tested deterministically in
+    test_router.py::test_enable_is_refcounted_and_heap_profiler_never_disabled."""
     leak = 1234
 
     async def snapshot(url: str, name: str) -> Path:
@@ -103,12 +108,6 @@ async def test_separate_runs_through_the_proxy_are_comparable_object_for_object(
             assert sum(new for new, _ in changes.values()) <= 10, changes
             deleted = sum(deleted for _, deleted in changes.values())
             assert deleted <= 10, f"unchanged objects reported as deleted: {changes}"
-        # Control: the same through the target directly (no proxy running any more).
-        direct_before = await snapshot(leaky_app.ws_url, "direct-before.heapsnapshot")
-        await allocate(leaky_app.ws_url)
-        direct_after = await snapshot(leaky_app.ws_url, "direct-after.heapsnapshot")
-        direct = diff_counts(direct_before, direct_after)
-        assert sum(deleted for _, deleted in direct.values()) > 1000, direct
 
 
 async def test_bad_messages_get_errors_and_other_clients_are_unaffected(

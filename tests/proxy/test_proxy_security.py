@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 import cdp_heap
 from cdp_heap import CommandError, ConnectionFailed
@@ -31,6 +32,8 @@ from proxy import (
     UpstreamSpec,
     serve_proxy,
 )
+from proxy._http import RequestHead
+from proxy._snapshot_endpoint import serve_snapshot
 from tests.targets import Chromium, Target
 
 from .devtools import open_devtools
@@ -399,6 +402,54 @@ async def test_post_snapshot_client_leaving_mid_body_is_drained(
             assert (stats.clients, stats.pending_commands, stats.snapshots_in_flight) == (0, 0, 0)
             gone = [line for line in lines if " audit disconnect " in line and "went away" in line]
             assert len(gone) == 1
+            reply = await http_request(proxy.port, "POST", "/snapshot", BEARER)
+            assert json.loads(reply.body)["snapshot"]["node_count"] > 200000
+
+
+class BreaksAfterSends(trio.abc.SendStream):
+    """A client connection that resets after ``sends`` writes (a broken pipe); it never
+    half-closes, so only the failed send can tell the proxy that it is gone."""
+
+    def __init__(self, sends: int) -> None:
+        self.left = sends
+        self.sent = bytearray()
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await trio.lowlevel.checkpoint()
+        if self.left == 0:
+            raise trio.BrokenResourceError("socket connection broken: [Errno 32] Broken pipe")
+        self.left -= 1
+        self.sent += data
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
+
+
+async def test_post_snapshot_broken_pipe_mid_body_is_drained(
+    node: Callable[..., Target],
+) -> None:
+    """The peer resets while the proxy writes the body: the snapshot is drained upstream, the
+    client is removed with an audit line, and the next snapshot works."""
+    target = node(script=IDLE)
+    request = b"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    head = RequestHead("POST", "/snapshot", (("host", "127.0.0.1"),), request)
+    with trio.fail_after(60):
+        async with guarded(target) as (proxy, lines):
+            async with open_raw(url(proxy, FULL)) as ws:
+                await call(ws, 1, "Runtime.evaluate", expression=BIG_HEAP)
+            client = BreaksAfterSends(sends=2)  # the response head and the first chunk
+            stream = trio.StapledStream(client, trio.testing.MemoryReceiveStream())
+            await serve_snapshot(proxy, stream, head, GUARD.roles[0], "test-peer")
+            assert client.sent.startswith(b"HTTP/1.1 200 ")
+            await proxy.wait_until(lambda: proxy.router.statistics().snapshots_completed == 1)
+            stats = proxy.router.statistics()
+            assert stats.discarded_chunks > 0
+            assert (stats.clients, stats.pending_commands, stats.snapshots_in_flight) == (0, 0, 0)
+            (gone,) = [x for x in lines if " audit disconnect " in x and "test-peer" in x]
+            assert "went away mid-body" in gone
             reply = await http_request(proxy.port, "POST", "/snapshot", BEARER)
             assert json.loads(reply.body)["snapshot"]["node_count"] > 200000
 
