@@ -227,8 +227,23 @@ class Proxy:
     # -- connections -------------------------------------------------------------------------
 
     async def handle_connection(self, stream: trio.abc.Stream) -> None:
-        """One accepted TCP connection: TLS, then an HTTP request or a WebSocket upgrade."""
+        """One accepted TCP connection, served so that nothing it does can end the proxy.
+
+        Every way a client is known to fail is handled where it happens; this is the last
+        line: an unexpected error is logged with its traceback and audited, the connection is
+        closed, and every other client carries on (``trio.serve_listeners`` would otherwise
+        let one connection's exception cancel the whole proxy).
+        """
         peer = _peer(stream)
+        try:
+            await self._handle_connection(stream, peer)
+        except Exception as exc:
+            log.error("connection from %s failed", peer, exc_info=exc)
+            self.audit("error", peer=peer, reason=f"{type(exc).__name__}: {exc}")
+            await trio.aclose_forcefully(stream)
+
+    async def _handle_connection(self, stream: trio.abc.Stream, peer: str) -> None:
+        """TLS, then an HTTP request or a WebSocket upgrade."""
         if self.config.tls is not None:
             secure = trio.SSLStream(stream, self.config.tls, server_side=True)
             try:
@@ -325,7 +340,11 @@ class Proxy:
                 reason = self.upstream.last_error or "target not connected"
                 await request.reject(503, body=f"{reason}; retry shortly\n".encode())
                 return
-            ws = await request.accept()
+            try:
+                ws = await request.accept()
+            except trio_websocket.ConnectionClosed:
+                nursery.cancel_scope.cancel()  # it left during the handshake
+                return
             await self._serve_client(ws, stream, head, peer, role)
             nursery.cancel_scope.cancel()
 

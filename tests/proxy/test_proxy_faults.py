@@ -3,7 +3,11 @@ a target that dies or restarts."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,3 +125,72 @@ async def test_target_killed_detaches_clients_and_restart_reconnects_under_the_s
                     assert reply["result"]["result"]["value"] == 2
             finally:
                 second.kill()
+
+
+async def reset_after(port: int, data: bytes, *, read_first: bool) -> None:
+    """Connect, send ``data``, optionally wait for the answer's first bytes, then reset the
+    connection (SO_LINGER 0: an RST, not a FIN), as a crashing client does."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(data)
+    if read_first:
+        assert await stream.receive_some(65536)
+    stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    await stream.aclose()
+
+
+def upgrade_request(path: str) -> bytes:
+    key = base64.b64encode(os.urandom(16)).decode()
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+async def test_clients_that_crash_mid_handshake_or_mid_frame_do_not_take_the_proxy_down(
+    node: Callable[..., Target],
+) -> None:
+    target = node(script=IDLE)
+    lines: list[str] = []
+    with trio.fail_after(30):
+        async with proxy_in_front(target.host, target.port, audit=lines.append) as proxy:
+            path = f"/{proxy.id}"
+            frame_head = b"\x81\xfe\x10\x00" + os.urandom(4)  # masked text frame, 4096 bytes
+            abusers = [
+                (upgrade_request(path), False),  # reset before the 101
+                (upgrade_request(path), True),  # reset right after it
+                (upgrade_request(path) + frame_head + b"x" * 100, False),  # mid-frame
+                (upgrade_request(path) + b"\x81\xff" + b"\xff" * 12, False),  # 2^64-byte frame
+                (b"POST /snapshot HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n", False),
+                (b"GET /json/list HTTP/1.1\r\nHo", False),  # half a head
+            ]
+            for data, read_first in abusers * 3:
+                await reset_after(proxy.port, data, read_first=read_first)
+            await proxy.wait_until(lambda: proxy.router.statistics().clients == 0)
+            await proxy.wait_until(lambda: proxy.router.statistics().snapshots_in_flight == 0)
+            async with open_raw(proxy.websocket_url) as ws:
+                reply = await call(ws, 1, "Runtime.evaluate", expression="6 * 7")
+                assert reply["result"]["result"]["value"] == 42
+    # Each of these is handled where it happens, not by the last-resort handler below.
+    assert not [line for line in lines if " audit error " in line]
+
+
+async def test_an_unexpected_error_in_one_connection_is_logged_and_the_proxy_goes_on(
+    node: Callable[..., Target], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = node(script=IDLE)
+    lines: list[str] = []
+    with trio.fail_after(30):
+        async with proxy_in_front(target.host, target.port, audit=lines.append) as proxy:
+            with monkeypatch.context() as patch:
+                patch.setattr(proxy, "_http_response", fail_with_a_bug)
+                with pytest.raises(cdp_heap.DiscoveryError, match="bad HTTP answer"):
+                    await http_get_json("127.0.0.1", proxy.port, "/json/list")
+            (error,) = [line for line in lines if " audit error " in line]
+            assert "RuntimeError: a bug" in error
+            assert "a bug" in caplog.text and "Traceback" in caplog.text
+            listed = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+            assert isinstance(listed, list) and len(listed) == 1
+
+
+async def fail_with_a_bug(*args: object) -> bytes:
+    raise RuntimeError("a bug")
