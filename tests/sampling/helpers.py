@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import trio
 
 import cdp_heap
 from cdp_heap import CDPConnection, CommandError
+from tests.targets import Target
 
 #: A script with one known allocating function. ``allocateWidgets(n)`` allocates n small
 #: objects and keeps them; with ``--busy`` it is also called every 10 ms (keeping the last
@@ -40,6 +42,7 @@ if (process.argv.includes('--busy')) {
   setInterval(() => {}, 1 << 30);
 }
 globalThis.ready = true;
+console.error('script ready');
 """
 #: 0-based line of ``function allocateWidgets`` (V8's call frames point at the function).
 WIDGETS_LINE = WIDGETS_JS.splitlines().index("function allocateWidgets(n) {")
@@ -60,6 +63,7 @@ def many_sites_js(functions: int = 2000) -> str:
     )
     lines.append("setInterval(() => {}, 1 << 30);")
     lines.append("globalThis.ready = true;")
+    lines.append("console.error('script ready');")
     return "\n".join(lines) + "\n"
 
 
@@ -67,6 +71,17 @@ def write_script(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.write_text(text)
     return path
+
+
+def start_script(
+    node: Callable[..., Target], directory: Path, name: str, text: str, *args: str
+) -> Target:
+    """``node --inspect`` on ``text`` (one of the scripts above), once the script has run.
+
+    Waiting matters: the inspector answers while Node is still starting, and allocation
+    tracking begun then can crash Node 20 when it stops (scripts/node_tracking_crash.py).
+    """
+    return node(str(write_script(directory, name, text)), *args, ready=b"script ready")
 
 
 async def evaluate(conn: CDPConnection, expression: str) -> Any:

@@ -20,10 +20,10 @@ from .helpers import (
     WIDGETS_JS,
     is_sampling,
     read_count,
+    start_script,
     trace_function_names,
     wait_for_calls,
     wait_for_count,
-    write_script,
 )
 
 TIMEOUT = 30
@@ -32,7 +32,7 @@ TIMEOUT = 30
 @pytest.fixture
 def busy(node: Callable[..., Target], tmp_path: Path) -> Target:
     """The widgets script, allocating from allocateWidgets every 10 ms."""
-    return node(str(write_script(tmp_path, "widgets.js", WIDGETS_JS)), "--busy")
+    return start_script(node, tmp_path, "widgets.js", WIDGETS_JS, "--busy")
 
 
 def cdp_heap_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -120,9 +120,7 @@ def test_sigint_ends_tracking_early_and_saves(
 ) -> None:
     out = tmp_path / "t.heapsnapshot"
     progress = tmp_path / "calls"
-    target = node(
-        str(write_script(tmp_path, "w.js", WIDGETS_JS)), "--busy", "--progress", str(progress)
-    )
+    target = start_script(node, tmp_path, "w.js", WIDGETS_JS, "--busy", "--progress", str(progress))
     proc = started("track", "--url", target.ws_url, "-o", str(out))  # until Ctrl-C
     _read_until(proc, re.compile(rb"Ctrl-C stops early"), TIMEOUT)
     # Allocations while tracking; a second inspector session would stop V8's tracker.

@@ -13,7 +13,7 @@ import pytest
 
 from tests.targets import ROOT, Target
 
-from .helpers import WIDGETS_JS, write_script
+from .helpers import WIDGETS_JS, start_script, write_script
 
 DOC = ROOT / "docs" / "profiling.md"
 EXAMPLES = re.findall(r"```python\n(.*?)```", DOC.read_text(), re.S)
@@ -28,7 +28,7 @@ def test_the_doc_has_both_examples() -> None:
     ("index", "writes"), [(0, "app.heapprofile"), (1, "timeline.heapsnapshot")]
 )
 def test_example_runs(node: Callable[..., Target], tmp_path: Path, index: int, writes: str) -> None:
-    target = node(str(write_script(tmp_path, "w.js", WIDGETS_JS)), "--busy")
+    target = start_script(node, tmp_path, "w.js", WIDGETS_JS, "--busy")
     script = write_script(tmp_path, "example.py", EXAMPLES[index])
     result = subprocess.run(
         [sys.executable, str(script), target.ws_url, "0.5"],

@@ -22,20 +22,14 @@ from cdp_heap import (
 from tests.targets import Target
 
 from .helpers import (
-    WIDGETS_JS,
     WIDGETS_LINE,
     evaluate,
     is_sampling,
     many_sites_js,
-    write_script,
+    start_script,
 )
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture
-def widgets(node: Callable[..., Target], tmp_path: Path) -> Target:
-    return node(str(write_script(tmp_path, "widgets.js", WIDGETS_JS)))
 
 
 async def test_profile_names_the_allocating_function(widgets: Target, tmp_path: Path) -> None:
@@ -154,7 +148,7 @@ async def test_stopped_by_another_client(widgets: Target) -> None:
 
 
 async def test_profile_larger_than_one_mib(node: Callable[..., Target], tmp_path: Path) -> None:
-    target = node(str(write_script(tmp_path, "sites.js", many_sites_js(2000))))
+    target = start_script(node, tmp_path, "sites.js", many_sites_js(2000))
     with trio.fail_after(30):
         async with open_cdp(target.ws_url) as conn:
             async with open_sampling(conn, interval=64, include_collected=True) as sampler:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -23,13 +23,7 @@ from cdp_heap._tracking import Tracker
 from cdp_heap.heap_profiler import HeapProfiler, HeapProfilerEvent
 from tests.targets import Target
 
-from .helpers import WIDGETS_JS, evaluate, has_allocation_tracker, trace_function_names
-from .helpers import write_script as write
-
-
-@pytest.fixture
-def widgets(node: Callable[..., Target], tmp_path: Path) -> Target:
-    return node(str(write(tmp_path, "widgets.js", WIDGETS_JS)))
+from .helpers import evaluate, has_allocation_tracker, trace_function_names
 
 
 async def test_snapshot_traces_name_the_allocating_function(
