@@ -14,16 +14,15 @@ How a capture flows::
   rest of its chunks are discarded by the connection as they arrive, its late reply is
   ignored, and the connection stays usable for the next command.
 
-:func:`save_snapshot` writes to a temporary file in the destination's directory, checks it
-(JSON object boundaries, byte count), fsyncs it and renames it into place: a failed or
-cancelled capture leaves nothing at the destination.
+:func:`save_snapshot` writes through :class:`~cdp_heap._atomic_file.AtomicWriter`: a
+temporary file in the destination's directory, checked (JSON object boundaries, byte
+count), fsynced and renamed into place, so a failed or cancelled capture leaves nothing at
+the destination.
 """
 
 from __future__ import annotations
 
-import errno
 import os
-import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -33,8 +32,8 @@ from typing import Literal
 import attrs
 import trio
 
+from ._atomic_file import AtomicWriter
 from ._connection import CDPConnection, SnapshotProgress, _Pending
-from ._errors import CaptureError
 from ._queue import BoundedQueue, QueueStatistics
 from ._wire import Command, JSONObject
 
@@ -226,7 +225,7 @@ async def save_snapshot(
     }
     if gc:
         await connection.send("HeapProfiler.collectGarbage", session_id=session_id)
-    writer = _AtomicWriter(destination)
+    writer = AtomicWriter(destination)
     stream = open_snapshot_stream(
         connection,
         method=method,
@@ -246,7 +245,7 @@ async def save_snapshot(
 
 async def _save_stream(
     stream: AbstractAsyncContextManager[SnapshotStream],
-    writer: _AtomicWriter,
+    writer: AtomicWriter,
     on_progress: Callable[[CaptureProgress], object] | None,
 ) -> SnapshotStreamStatistics:
     """Open ``stream``, write all of it through ``writer`` and commit the file; on any
@@ -263,7 +262,7 @@ async def _save_stream(
 
 async def _write_stream(
     stream: SnapshotStream,
-    writer: _AtomicWriter,
+    writer: AtomicWriter,
     on_progress: Callable[[CaptureProgress], object] | None,
 ) -> SnapshotStreamStatistics:
     """Write every chunk of ``stream`` to ``writer`` (not committed); the stream's final
@@ -279,89 +278,3 @@ async def _write_stream(
             done, total = (progress.done, progress.total) if progress else (0, 0)
             on_progress(CaptureProgress("writing", done, total, writer.written))
     return stream.statistics()
-
-
-class _AtomicWriter:
-    """A temporary file beside the destination, renamed into place by :meth:`commit`."""
-
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        self.written = 0
-        self._first = b""
-        self._tail = b""
-        self._committed = False
-        directory = destination.parent
-        try:
-            self._fd, temp_name = tempfile.mkstemp(
-                prefix=f".{destination.name}.", suffix=".partial", dir=directory
-            )
-        except OSError as exc:
-            raise _write_error(destination, exc) from exc
-        self._temp = Path(temp_name)
-
-    async def write(self, text: str) -> None:
-        data = text.encode()
-        if not self._first:
-            self._first = data.lstrip()[:1]
-        self._tail = (self._tail + data[-64:])[-64:]
-        try:
-            await trio.to_thread.run_sync(_write_all, self._fd, data)
-        except OSError as exc:
-            raise _write_error(self.destination, exc) from exc
-        self.written += len(data)
-
-    async def commit(self) -> None:
-        """Check the file, flush it to disk and move it to the destination."""
-        if self._first != b"{" or not self._tail.rstrip().endswith(b"}"):
-            raise CaptureError(
-                f"the snapshot for {self.destination} is not a complete JSON object "
-                f"({self.written} bytes); nothing was saved"
-            )
-        try:
-            size = os.fstat(self._fd).st_size
-            if size != self.written:
-                raise CaptureError(
-                    f"{self._temp} holds {size} bytes but {self.written} were written"
-                )
-            await trio.to_thread.run_sync(os.fsync, self._fd)
-            os.close(self._fd)
-            self._fd = -1
-            os.replace(self._temp, self.destination)
-            self._committed = True
-            await trio.to_thread.run_sync(_fsync_directory, self.destination.parent)
-        except OSError as exc:
-            raise _write_error(self.destination, exc) from exc
-
-    def discard(self) -> None:
-        """Remove the temporary file unless it was committed (idempotent)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        if not self._committed:
-            self._temp.unlink(missing_ok=True)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_error(destination: Path, exc: OSError) -> CaptureError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        what = "the disk is full"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        what = "permission denied"
-    elif exc.errno == errno.ENOENT:
-        what = "the directory does not exist"
-    else:
-        what = exc.strerror or str(exc)
-    return CaptureError(f"cannot write {destination}: {what}; nothing was saved")

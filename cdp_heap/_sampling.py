@@ -35,7 +35,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from ._capture import _AtomicWriter
+from ._atomic_file import AtomicWriter
 from ._connection import CDPConnection
 from ._errors import CDPHeapError, CommandError, ProfilerBusy
 from .heap_profiler import HeapProfiler, SamplingHeapProfile
@@ -185,7 +185,7 @@ async def save_profile(profile: SamplingHeapProfile, path: str | os.PathLike[str
     """
     destination = Path(path)
     started = time.perf_counter()
-    writer = _AtomicWriter(destination)
+    writer = AtomicWriter(destination)
     try:
         text = await trio.to_thread.run_sync(_encode, profile)
         for start in range(0, len(text), _WRITE_BATCH):

@@ -43,12 +43,12 @@ from pathlib import Path
 import attrs
 import trio
 
+from ._atomic_file import AtomicWriter
 from ._capture import (
     DEFAULT_MAX_BUFFER_BYTES,
     CaptureProgress,
     SavedSnapshot,
     SnapshotStream,
-    _AtomicWriter,
     _save_stream,
 )
 from ._connection import CDPConnection
@@ -333,7 +333,7 @@ class Tracker:
         return CDPHeapError("tracking has ended")
 
 
-class _TraceCheckingWriter(_AtomicWriter):
+class _TraceCheckingWriter(AtomicWriter):
     """Notices, as the chunks go by, a snapshot whose allocation traces are empty."""
 
     _EMPTY = '"trace_function_infos":[]'
