@@ -176,12 +176,13 @@ class Target:
             if match and self._url is None:
                 self._url = match.group(1)
                 self._found_url.set()
+            if re.search(r"leaky_app pid \d+ ready", line):
+                self._ready.set()
 
     def _drain_stdout(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if "ready" in line:
-                self._ready.set()
+        for _ in self.proc.stdout:
+            pass  # read, so that a chatty app never blocks on a full pipe
 
     def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
