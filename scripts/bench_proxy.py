@@ -1,13 +1,14 @@
 #!/usr/bin/env python
 """Benchmark the proxy against direct connections, in one run, as ratios.
 
-    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 3] [--calls 200]
+    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 200]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect`` and
 ``cdp-heap proxy`` in front of it (a separate process, so that its CPU and memory are its
 own), then measures:
 
-- heap snapshot wall time through the proxy vs direct (median of ROUNDS; target <= 1.10x);
+- heap snapshot wall time through the proxy vs direct (after an untimed warm-up, ROUNDS
+  rounds alternating which goes first; medians; target <= 1.10x);
 - ``Runtime.evaluate 1+1`` round trips at p50 and p99 with 1 and 50 concurrent clients;
 - the proxy's peak RSS (VmHWM) after a client that never reads asked for a snapshot while
   another client took snapshots (target: bounded, under 100 MB).
@@ -134,13 +135,24 @@ async def bench(args: argparse.Namespace) -> None:
         rows: list[tuple[str, str, str, str]] = []
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
-            direct_times, proxy_times, size = [], [], 0
+            # A fresh process's first snapshot is the slowest: warm up, untimed. Then
+            # alternate which way goes first, so drift and load hit both alike.
+            await snapshot_seconds(direct_url, directory / "warm-up.heapsnapshot")
+            times: dict[str, list[float]] = {direct_url: [], proxy_url: []}
+            size = 0
             for i in range(args.rounds):
-                t, size = await snapshot_seconds(direct_url, directory / f"d{i}.heapsnapshot")
-                direct_times.append(t)
-                t, _ = await snapshot_seconds(proxy_url, directory / f"p{i}.heapsnapshot")
-                proxy_times.append(t)
-            d, p = statistics.median(direct_times), statistics.median(proxy_times)
+                order = [direct_url, proxy_url] if i % 2 == 0 else [proxy_url, direct_url]
+                for url in order:
+                    t, size = await snapshot_seconds(url, directory / "round.heapsnapshot")
+                    times[url].append(t)
+            d, p = statistics.median(times[direct_url]), statistics.median(times[proxy_url])
+            print(
+                "snapshot seconds per round: direct "
+                + ", ".join(f"{t:.2f}" for t in times[direct_url])
+                + "; proxy "
+                + ", ".join(f"{t:.2f}" for t in times[proxy_url]),
+                file=sys.stderr,
+            )
             rows.append(
                 (
                     f"snapshot {size / 2**20:.0f} MB, median of {args.rounds}",
@@ -186,7 +198,7 @@ HEADER = ("measure", "direct", "proxy", "ratio")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--heap-mb", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=200)
     trio.run(bench, parser.parse_args())
 
