@@ -84,13 +84,17 @@ def ensure_memlab(directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         print(f"installing memlab into {directory} ...", flush=True)
         env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+        # --prefix: without it npm installs into the nearest parent that has a package.json
+        # or node_modules (bench_capture.py's cache is the parent of the default directory).
         subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "memlab"],
+            ["npm", "install", "--prefix", str(directory), "--no-audit", "--no-fund", "memlab"],
             cwd=directory,
             check=True,
             env=env,
             stdout=subprocess.DEVNULL,
         )
+        if not binary.exists():
+            raise SystemExit(f"npm did not install memlab at {binary}")
     return binary
 
 
