@@ -1,22 +1,27 @@
 #!/usr/bin/env python
 """Benchmark the proxy against direct connections, in one run, as ratios.
 
-    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 200]
+    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 9] [--calls 200]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect`` and
 ``cdp-heap proxy`` in front of it (a separate process, so that its CPU and memory are its
 own), then measures:
 
 - heap snapshot wall time through the proxy vs direct (after an untimed warm-up, ROUNDS
-  rounds alternating which goes first; medians; target <= 1.10x);
+  rounds alternating which goes first; the median times, and the median of each round's
+  proxy/direct ratio, which cancels the machine's drift; target <= 1.10x);
 - ``Runtime.evaluate 1+1`` round trips at p50 and p99 with 1 and 50 concurrent clients;
 - the proxy's peak RSS (VmHWM) after a client that never reads asked for a snapshot while
   another client took snapshots (target: bounded, under 100 MB).
+
+``--pin`` puts the target on one CPU and the proxy and the clients on the others, so that
+the proxy cannot take CPU from the target: what remains is the proxy's own delay.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import select
 import statistics
@@ -36,10 +41,16 @@ import cdp_heap  # noqa: E402
 
 
 def start(
-    argv: list[str], pattern: bytes, timeout: float = 30.0
+    argv: list[str], pattern: bytes, timeout: float = 30.0, cpus: set[int] | None = None
 ) -> tuple[subprocess.Popen[bytes], re.Match[bytes]]:
-    """Start a process and wait for ``pattern`` on its stderr (no guessing of ports)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    """Start a process (on ``cpus`` only, if given) and wait for ``pattern`` on its stderr
+    (no guessing of ports)."""
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
+    )
     assert proc.stderr is not None
     seen = b""
     deadline = time.monotonic() + timeout
@@ -98,6 +109,15 @@ async def slow_client_load(proxy_url: str, directory: Path) -> None:
 
 
 async def bench(args: argparse.Namespace) -> None:
+    target_cpus = client_cpus = None
+    if args.pin:
+        # The target alone on the first CPU; the proxy and the clients share the others.
+        first, *others = sorted(os.sched_getaffinity(0))
+        if not others:
+            raise SystemExit("--pin needs at least two CPUs")
+        target_cpus, client_cpus = {first}, set(others)
+        os.sched_setaffinity(0, client_cpus)
+        print(f"pinned: target on CPU {first}, proxy and clients on {sorted(others)}")
     node, match = start(
         [
             "node",
@@ -109,6 +129,7 @@ async def bench(args: argparse.Namespace) -> None:
             str(args.heap_mb),
         ],
         rb"Debugger listening on (ws://127\.0\.0\.1:(\d+)/\S+)",
+        cpus=target_cpus,
     )
     direct_url, node_port = match.group(1).decode(), int(match.group(2))
     proxy, match = start(
@@ -123,6 +144,7 @@ async def bench(args: argparse.Namespace) -> None:
             "127.0.0.1:0",
         ],
         rb"served at http://127\.0\.0\.1:(\d+)/json/list",
+        cpus=client_cpus,
     )
     try:
         proxy_port = int(match.group(1))
@@ -146,19 +168,24 @@ async def bench(args: argparse.Namespace) -> None:
                     t, size = await snapshot_seconds(url, directory / "round.heapsnapshot")
                     times[url].append(t)
             d, p = statistics.median(times[direct_url]), statistics.median(times[proxy_url])
+            # The machine drifts from round to round far more than the proxy costs, so the
+            # ratio is the median of each round's own proxy/direct pair.
+            paired = [pt / dt for dt, pt in zip(times[direct_url], times[proxy_url], strict=True)]
             print(
                 "snapshot seconds per round: direct "
                 + ", ".join(f"{t:.2f}" for t in times[direct_url])
                 + "; proxy "
-                + ", ".join(f"{t:.2f}" for t in times[proxy_url]),
+                + ", ".join(f"{t:.2f}" for t in times[proxy_url])
+                + "; proxy/direct "
+                + ", ".join(f"{r:.2f}" for r in paired),
                 file=sys.stderr,
             )
             rows.append(
                 (
-                    f"snapshot {size / 2**20:.0f} MB, median of {args.rounds}",
+                    f"snapshot {size / 2**20:.0f} MB, {args.rounds} rounds (paired ratio)",
                     f"{d:.2f} s",
                     f"{p:.2f} s",
-                    f"{p / d:.2f}x",
+                    f"{statistics.median(paired):.2f}x",
                 )
             )
             for clients in (1, 50):
@@ -198,8 +225,14 @@ HEADER = ("measure", "direct", "proxy", "ratio")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--heap-mb", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the target on one CPU and the proxy and clients on the others, to tell "
+        "the proxy's own cost from its competing with the target for CPU",
+    )
     trio.run(bench, parser.parse_args())
 
 
