@@ -233,31 +233,32 @@ async def save_snapshot(
         max_buffer_bytes=max_buffer_bytes,
         session_id=session_id,
     )
-    statistics = await _save_stream(stream, writer, on_progress)
-    return SavedSnapshot(
-        path=destination,
-        size=writer.written,
-        chunks=statistics.chunks,
-        seconds=time.perf_counter() - started_at,
-        peak_buffer_bytes=statistics.buffer.peak_cost,
-    )
+    return await _save_stream(stream, writer, on_progress, started_at)
 
 
 async def _save_stream(
     stream: AbstractAsyncContextManager[SnapshotStream],
     writer: AtomicWriter,
     on_progress: Callable[[CaptureProgress], object] | None,
-) -> SnapshotStreamStatistics:
+    started_at: float,
+) -> SavedSnapshot:
     """Open ``stream``, write all of it through ``writer`` and commit the file; on any
     failure or cancellation the temporary file is removed. Shared by :func:`save_snapshot`
-    and allocation tracking's final snapshot."""
+    and allocation tracking's final snapshot; ``started_at`` is the ``perf_counter()`` the
+    returned ``seconds`` count from."""
     try:
         async with stream as opened:
             statistics = await _write_stream(opened, writer, on_progress)
         await writer.commit()
     finally:
         writer.discard()
-    return statistics
+    return SavedSnapshot(
+        path=writer.destination,
+        size=writer.written,
+        chunks=statistics.chunks,
+        seconds=time.perf_counter() - started_at,
+        peak_buffer_bytes=statistics.buffer.peak_cost,
+    )
 
 
 async def _write_stream(

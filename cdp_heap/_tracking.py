@@ -260,13 +260,9 @@ class Tracker:
             expose_internals=expose_internals,
             max_buffer_bytes=max_buffer_bytes,
         )
-        statistics = await _save_stream(stream, writer, on_progress)
+        saved = await _save_stream(stream, writer, on_progress, started_at)
         return SavedTrackingSnapshot(
-            path=destination,
-            size=writer.written,
-            chunks=statistics.chunks,
-            seconds=time.perf_counter() - started_at,
-            peak_buffer_bytes=statistics.buffer.peak_cost,
+            **attrs.asdict(saved, recurse=False),
             allocation_traces=not (self._track_allocations and writer.no_traces),
         )
 
