@@ -117,6 +117,10 @@ class Run:
     size: int
     #: CPU seconds the target (node, all threads) spent during the run.
     target_cpu_seconds: float = 0.0
+    #: The longest the target's event loop stood still during the run: its pause.
+    target_pause: float = 0.0
+    #: How far the target's resident size rose above where it was before the run (bytes).
+    target_rss_growth: int = 0
     #: cdp-heap only: the time the library itself reported (without interpreter start-up).
     inner_seconds: float | None = None
     #: bash only: the size of the protocol dump it keeps on disk (./out).
@@ -204,6 +208,21 @@ class Target:
         assert match is not None
         return int(match.group(1))
 
+    def reset_peak_rss(self) -> int:
+        """Reset the kernel's peak-RSS mark of the target (``clear_refs`` 5); its RSS now."""
+        Path(f"/proc/{self.proc.pid}/clear_refs").write_text("5")
+        return self._status_kib("VmRSS") * 1024
+
+    def peak_rss(self) -> int:
+        """The target's peak RSS since :meth:`reset_peak_rss` (bytes)."""
+        return self._status_kib("VmHWM") * 1024
+
+    def _status_kib(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return int(line.split()[1])
+        raise BenchError(f"no {key} in /proc/{self.proc.pid}/status")
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the target so far (all its threads)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -239,6 +258,26 @@ def evaluate(url: str, expression: str) -> tuple[Any, float]:
 def heap_used(url: str) -> int:
     value, _ = evaluate(url, "process.memoryUsage().heapUsed")
     return int(value)
+
+
+#: A 5 ms timer in the target that records the longest gap between its ticks: how long the
+#: event loop stood still, i.e. the pause a capture inflicts on the process.
+STALL_START = """(() => {
+  clearInterval(globalThis.__benchStall?.timer);
+  const stall = {max: 0, last: performance.now()};
+  stall.timer = setInterval(() => {
+    const now = performance.now();
+    stall.max = Math.max(stall.max, now - stall.last);
+    stall.last = now;
+  }, 5);
+  globalThis.__benchStall = stall;
+  return true;
+})()"""
+STALL_READ = """(() => {
+  const stall = globalThis.__benchStall;
+  clearInterval(stall.timer);
+  return Math.max(stall.max, performance.now() - stall.last) / 1000;
+})()"""
 
 
 def write_heap_snapshot_expression(path: Path) -> str:
@@ -402,9 +441,13 @@ def bench_heap(
                 if peer == BASH and rnd >= bash_rounds:
                     continue
                 os.sync()
+                evaluate(target.url, STALL_START)
+                rss_before = target.reset_peak_rss()
                 cpu_before = target.cpu_seconds()
                 run, output = RUNNERS[peer](target, workdir, f"{requested_mb}MB", rnd + 1)
                 run.target_cpu_seconds = target.cpu_seconds() - cpu_before
+                run.target_rss_growth = target.peak_rss() - rss_before
+                run.target_pause = float(evaluate(target.url, STALL_READ)[0])
                 parse = peer not in parsed and run.size <= FULL_PARSE_LIMIT
                 check_snapshot(output, parse=parse)
                 if parse:
@@ -414,6 +457,7 @@ def bench_heap(
                 say(
                     f"   round {rnd + 1} {peer:<24} {run.seconds:7.2f} s  "
                     f"{run.size / MB:8.1f} MB  target CPU {run.target_cpu_seconds:5.1f} s"
+                    f"  pause {run.target_pause:5.1f} s  +{run.target_rss_growth / MB:.0f} MB"
                     + (f"  rss {run.max_rss_kib / 1024:.0f} MiB" if run.max_rss_kib else "")
                     + ("  (parsed, ok)" if run.parsed else "  (head/tail ok)")
                 )
@@ -501,6 +545,18 @@ def print_report(results: list[HeapResult], args: argparse.Namespace) -> bool:
         dumps = [run.dump_size for run in result.runs if run.dump_size]
         if dumps:
             say(f"{'':<18} (bash also wrote a {max(dumps) / MB:.0f} MB protocol dump to ./out)")
+    say("")
+    say(f"{'what the target felt':<18} {'peer':<24} {'pause s':>9} {'peak +RSS':>10}")
+    for result in results:
+        for peer in PEERS:
+            runs = [run for run in result.runs if run.peer == peer]
+            if runs:
+                pause = statistics.median(run.target_pause for run in runs)
+                growth = statistics.median(run.target_rss_growth for run in runs)
+                say(f"{result.label:<18} {peer:<24} {pause:>9.2f} {growth / MB:>7.0f} MB")
+    say("pause = the longest the target's event loop stood still during the capture (a 5 ms")
+    say("timer's longest gap); peak +RSS = how far the target's resident size rose above its")
+    say("size before the capture (V8 builds the snapshot in the target's memory). Medians.")
     say("heap = requested size (measured heapUsed in MB); times are medians of wall seconds;")
     say("cdp-heap/peer < 1 means cdp-heap is faster; peak RSS is the client process's ru_maxrss")
     say("(bash: its largest process: websocat, jq, ...; in-process has no client process);")
