@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.targets import ROOT, Target
@@ -48,6 +49,30 @@ def test_snapshot_count_names_the_series(leaky_app: Target, tmp_path: Path) -> N
     names = [Path(line).name for line in result.stdout.split()]
     assert names == ["s-1.heapsnapshot", "s-2.heapsnapshot"]
     assert sorted(p.name for p in tmp_path.iterdir()) == names
+
+
+#: Blocks its JavaScript thread for 4 s, once it has said so.
+BLOCKING_SCRIPT = """
+setInterval(() => {}, 1000);
+setTimeout(() => {
+  console.error('blocking now');
+  require('child_process').execSync('sleep 4');
+}, 0);
+"""
+
+
+def test_a_busy_target_is_explained_while_the_cli_waits(
+    node: Callable[..., Target], tmp_path: Path
+) -> None:
+    target = node(script=BLOCKING_SCRIPT, ready=b"blocking now")
+    out = tmp_path / "busy.heapsnapshot"
+    result = cdp_heap("snapshot", "--url", target.ws_url, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    notice, *rest = result.stderr.splitlines()
+    assert notice.startswith("cdp-heap: the target has not answered for 2 s")
+    assert "JavaScript thread is busy" in notice and "--timeout" in notice
+    assert rest[0].startswith(f"saved {out}")
+    assert json.loads(out.read_text())["snapshot"]["node_count"] > 0
 
 
 def test_unreachable_target_is_one_line_exit_1() -> None:

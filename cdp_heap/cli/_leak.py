@@ -148,13 +148,10 @@ async def run(args: argparse.Namespace) -> int:
 async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
     """Settle, warm up, then snapshot / exercise-or-wait alternately, all in one session."""
     from .._capture import save_snapshot
-    from ..heap_profiler import HeapProfiler
     from ._target import open_target
 
     paths = [directory / f"leak-{i}.heapsnapshot" for i in range(1, args.snapshots + 1)]
-    async with open_target(args) as (_, conn):
-        # Enabled once for the whole session: every snapshot shares V8's object ids.
-        await HeapProfiler(conn).enable()
+    async with open_target(args) as (_, conn):  # one session: comparable object ids
         await trio.sleep(args.settle)
         if args.exercise and not args.no_warmup:
             await _exercise(args.exercise, "warm-up")

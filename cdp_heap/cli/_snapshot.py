@@ -10,7 +10,6 @@ from typing import Any
 import trio
 
 from .._capture import save_snapshot
-from ..heap_profiler import HeapProfiler
 from ._common import (
     UsageError,
     add_command,
@@ -115,9 +114,7 @@ async def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval only makes sense with --count N > 1")
     paths = output_paths(args.output, args.count)
     show_progress = not args.no_progress and sys.stderr.isatty()
-    async with open_target(args) as (_, conn):
-        # Enabled for the whole session, so that every snapshot shares V8's object ids.
-        await HeapProfiler(conn).enable()
+    async with open_target(args) as (_, conn):  # one session: comparable object ids
         for index, path in enumerate(paths):
             if index:
                 await trio.sleep(args.interval)

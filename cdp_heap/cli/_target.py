@@ -5,16 +5,27 @@ from __future__ import annotations
 import argparse
 import os
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+import trio
 
 from .._activate import activate_inspector
 from .._connection import DEFAULT_MAX_MESSAGE_SIZE, CDPConnection, MiB, open_cdp
 from .._discovery import TargetInfo, list_targets, select_target
+from ..heap_profiler import HeapProfiler
 from ._common import UsageError, positive_int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9229
+#: Seconds without an answer to the first command before the CLI says why it is waiting.
+BUSY_NOTICE_AFTER = 2.0
+BUSY_NOTICE = (
+    "cdp-heap: the target has not answered for {seconds:g} s: its JavaScript thread is busy "
+    "(a long synchronous task; the inspector answers between tasks). Still waiting; Ctrl-C "
+    "or --timeout S gives up."
+)
 
 TARGET_HELP = """\
 target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
@@ -70,7 +81,11 @@ def add_connection_arguments(
 
 @asynccontextmanager
 async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInfo, CDPConnection]]:
-    """Resolve the TARGET options and connect to the target."""
+    """Resolve the TARGET options, connect to the target and enable HeapProfiler.
+
+    HeapProfiler stays enabled for the whole session, so that every snapshot taken on this
+    connection shares V8's object ids.
+    """
     target = await resolve_target(args)
     assert target.web_socket_debugger_url is not None
     token = [(b"Authorization", f"Bearer {args.token}".encode())] if args.token else None
@@ -80,7 +95,26 @@ async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInf
         extra_headers=token,
         ssl_context=_ssl_context(args),
     ) as conn:
+        await enable_heap_profiler(conn)
         yield target, conn
+
+
+async def enable_heap_profiler(conn: CDPConnection) -> None:
+    """``HeapProfiler.enable``, saying on stderr why we wait if the target is slow to answer.
+
+    The WebSocket is served by the inspector's own thread, so connecting always works; but
+    every command is carried out on the target's JavaScript thread, between tasks. A target
+    stuck in a long synchronous task answers only when it ends, and without a word the CLI
+    would look hung.
+    """
+    profiler = HeapProfiler(conn)
+    with trio.move_on_after(BUSY_NOTICE_AFTER) as waited:
+        await profiler.enable()
+    if waited.cancelled_caught:
+        # The first enable was abandoned (its late reply is ignored); V8 answers this one
+        # right after it, when the thread is free.
+        print(BUSY_NOTICE.format(seconds=BUSY_NOTICE_AFTER), file=sys.stderr, flush=True)
+        await profiler.enable()
 
 
 def inspector_address(args: argparse.Namespace) -> tuple[str, int]:
