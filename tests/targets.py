@@ -34,6 +34,12 @@ CHROMIUM_FLAGS = (
 )
 
 
+def interruptible() -> None:
+    """In the child: Ctrl-C's default, even if the test runner was started with SIGINT
+    ignored (a background job of a non-interactive shell)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @attrs.define
 class Target:
     proc: subprocess.Popen[bytes]

@@ -9,10 +9,11 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.targets import ROOT, Target
+from tests.targets import ROOT, Target, interruptible, start_leaky_app
 
 
 def cdp_heap(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -125,6 +126,32 @@ def test_timeout_is_exit_1(leaky_app: Target, tmp_path: Path) -> None:
         os.kill(leaky_app.pid, signal.SIGCONT)
     assert result.returncode == 1 and "timed out after 2 s" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_mid_snapshot_leaves_nothing_and_exits_130(tmp_path: Path) -> None:
+    target = start_leaky_app("--heap-mb", "20")  # a ~70 MB snapshot: seconds to stream
+    out = tmp_path / "app.heapsnapshot"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cdp_heap", "snapshot", "--url", target.ws_url, "-o", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            preexec_fn=interruptible,
+        )
+        # Interrupt once chunks are being written: the temporary file has grown.
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 1_000_000 for p in tmp_path.glob(".*.partial")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the capture never started writing"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        target.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr.decode().strip() == "cdp-heap: interrupted" and stdout == b""
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
 
 
 def test_help_explains_comparability() -> None:

@@ -7,6 +7,7 @@ import logging
 import pytest
 import trio
 import trio.testing
+import trio_websocket
 
 from cdp_heap import (
     CommandError,
@@ -14,7 +15,9 @@ from cdp_heap import (
     MessageTooLarge,
     SubscriptionOverflow,
     TargetDetached,
+    open_cdp_stream,
 )
+from cdp_heap._protocol import CDPProtocol
 from tests.fake_target import connected
 
 
@@ -219,3 +222,30 @@ async def test_block_policy_subscription_pushes_back_on_the_reader() -> None:
             got = [(await ticks.receive()).params["n"] for _ in range(4)]
             assert got == [0, 1, 2, 3]
             assert ticks.statistics().dropped == 0
+
+
+async def test_ctrl_c_in_the_reader_comes_out_as_keyboard_interrupt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """trio raises Ctrl-C in whatever task runs when it arrives, often the reader (parsing a
+    chunk); the caller's command then fails too, but the caller sees the interrupt alone."""
+
+    def interrupted(self: CDPProtocol, text: str | bytes) -> None:
+        raise KeyboardInterrupt
+
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+
+            async def target() -> None:
+                request = await trio_websocket.wrap_server_stream(nursery, server_stream)  # type: ignore[arg-type]
+                ws = await request.accept()
+                await ws.get_message()  # the command; Ctrl-C arrives as its reply is read
+                monkeypatch.setattr(CDPProtocol, "receive", interrupted)
+                await ws.send_message('{"id": 1, "result": {}}')
+
+            nursery.start_soon(target)
+            with pytest.raises(KeyboardInterrupt):
+                async with open_cdp_stream(client_stream) as conn:
+                    await conn.send("Runtime.evaluate", {"expression": "1"})
+            nursery.cancel_scope.cancel()

@@ -14,7 +14,7 @@ import pytest
 import trio
 
 from cdp_heap import open_cdp, open_sampling
-from tests.targets import ROOT, Target, _read_until
+from tests.targets import ROOT, Target, _read_until, interruptible
 
 from .helpers import (
     WIDGETS_JS,
@@ -56,6 +56,7 @@ def started() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=interruptible,
         )
         procs.append(proc)
         return proc
