@@ -215,14 +215,31 @@ class Router:
         """The upstream session is gone: detach and close every client, reset all state."""
         if self._protocol is not None:
             self._protocol.connection_lost(ConnectionClosed(reason))
-        detached = encode(Event("Inspector.detached", {"reason": reason}))
-        actions: list[Action] = []
-        for client, state in self._clients.items():
-            if state.policy.allows_event("Inspector.detached"):
-                actions.append(SendToClient(client, detached))
-            actions.append(CloseClient(client, CLOSE_GOING_AWAY, f"target detached: {reason}"))
+        actions = [
+            action
+            for client in self._clients
+            for action in self._detach(client, reason, f"target detached: {reason}")
+        ]
         self._clients.clear()
         self._reset_upstream(None)
+        return actions
+
+    def shut_down(self, reason: str) -> list[Action]:
+        """The proxy is stopping: tell every client (``Inspector.detached``), close it with
+        ``reason`` (code 1001) and undo what it started, as if it had left. The upstream
+        session stays open until the shell closes it, so the undoing reaches the target."""
+        actions: list[Action] = []
+        for client in list(self._clients):
+            actions += self._detach(client, reason, reason)
+            actions += self.remove_client(client)
+        return actions
+
+    def _detach(self, client: ClientId, reason: str, close_reason: str) -> list[Action]:
+        actions: list[Action] = []
+        if self._clients[client].policy.allows_event("Inspector.detached"):
+            detached = encode(Event("Inspector.detached", {"reason": reason}))
+            actions.append(SendToClient(client, detached))
+        actions.append(CloseClient(client, CLOSE_GOING_AWAY, close_reason))
         return actions
 
     @property

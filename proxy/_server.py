@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
 HEAD_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
+#: What clients are told when the proxy stops (close reason and ``Inspector.detached``).
+SHUTDOWN_REASON = "cdp-heap proxy is shutting down"
 
 
 class InsecureListen(ValueError):
@@ -96,6 +98,8 @@ class Proxy:
         self._clients: dict[ClientId, ClientConn] = {}
         self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
         self._changed = trio.lowlevel.ParkingLot()
+        #: Why the proxy is stopping, once :meth:`shut_down` began.
+        self.stopping: str | None = None
 
     # -- observing ---------------------------------------------------------------------------
 
@@ -118,6 +122,25 @@ class Proxy:
         """Wait until ``predicate()`` is true; it is checked after every routed message."""
         while not predicate():
             await self._changed.park()
+
+    def unavailable(self) -> str | None:
+        """Why a new client would be refused (stopping, no target), or ``None``."""
+        if self.stopping is not None:
+            return self.stopping
+        if not self.upstream.connected:
+            return self.upstream.last_error or "target not connected"
+        return None
+
+    async def shut_down(self, reason: str = SHUTDOWN_REASON, grace: float = CLOSE_GRACE) -> None:
+        """Stop serving clients: refuse new ones, send every connected client
+        ``Inspector.detached`` and a close (1001, ``reason``) after what is queued for it,
+        and wait until they have gone, at most ``grace`` seconds. What the clients started
+        (sampling, tracking, a pause) is undone upstream as if they had left. The listener
+        and the upstream session end when the proxy's task is cancelled afterwards."""
+        self.stopping = reason
+        self._perform(self.router.shut_down(reason))
+        with trio.move_on_after(grace):
+            await self.wait_until(lambda: not self._clients)
 
     @property
     def http_address(self) -> str:
@@ -336,9 +359,9 @@ class Proxy:
             if target != self.id:
                 await request.reject(404, body=f"no target {target!r}; see /json/list\n".encode())
                 return
-            if not self.upstream.connected:
-                reason = self.upstream.last_error or "target not connected"
-                await request.reject(503, body=f"{reason}; retry shortly\n".encode())
+            unavailable = self.unavailable()
+            if unavailable is not None:
+                await request.reject(503, body=f"{unavailable}; retry shortly\n".encode())
                 return
             try:
                 ws = await request.accept()

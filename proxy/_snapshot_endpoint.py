@@ -85,9 +85,9 @@ def _refusal(proxy: Proxy, head: RequestHead, role: Role, peer: str) -> bytes | 
             return error_response(
                 403, f"{method} is not allowed by this token's policy ({role.policy.describe()})"
             )
-    if not proxy.upstream.connected:
-        reason = proxy.upstream.last_error or "target not connected"
-        return error_response(503, f"{reason}; retry shortly")
+    unavailable = proxy.unavailable()
+    if unavailable is not None:
+        return error_response(503, f"{unavailable}; retry shortly")
     return None
 
 

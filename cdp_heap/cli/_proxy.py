@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import ssl
 import stat
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +27,8 @@ snapshot runs at a time (others wait their turn), a client's Debugger.disable do
 wipe another's breakpoints, a late DevTools still sees every script, and HeapProfiler
 stays enabled for the proxy's whole life, so snapshots taken by separate runs through the
 proxy are comparable object for object. When the target restarts, the proxy reconnects;
-its URL stays the same.
+its URL stays the same. Ctrl-C or SIGTERM stops it cleanly: every client gets
+Inspector.detached and a close with a reason, and what it started is undone.
 
 Clients discover it like an inspector: http://LISTEN/json/list, or in Chrome open
 chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats.
@@ -300,14 +303,38 @@ async def run(args: argparse.Namespace) -> int:
         audit=audit,
     )
     try:
-        async with trio.open_nursery() as nursery:
-            proxy = await nursery.start(serve_proxy, config)
-            _banner(proxy, spec.address, notes)
-            nursery.start_soon(_report_upstream, proxy)
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                proxy = await nursery.start(serve_proxy, config)
+                _banner(proxy, spec.address, notes)
+                nursery.start_soon(_report_upstream, proxy)
+                code = await _stop_on_signal(proxy, signals)
+                nursery.cancel_scope.cancel()
     finally:
         if audit_file is not sys.stderr:
             audit_file.close()
-    return 0
+    return code
+
+
+async def _stop_on_signal(proxy: Any, signals: AsyncIterator[int]) -> int:
+    """Wait for SIGINT or SIGTERM, then shut down cleanly: clients get
+    ``Inspector.detached`` and a close with a reason instead of a dropped connection, and
+    what they started is undone. A second signal stops at once. Exit code: 0 after SIGTERM
+    (a service manager's stop), 130 after Ctrl-C, as for every command."""
+    received = await signals.__anext__()
+    name = signal.Signals(received).name
+    print(f"cdp-heap proxy: {name}: closing client connections", file=sys.stderr, flush=True)
+    async with trio.open_nursery() as nursery:
+
+        async def second_signal() -> None:
+            await signals.__anext__()
+            nursery.cancel_scope.cancel()
+
+        nursery.start_soon(second_signal)
+        await proxy.shut_down()
+        nursery.cancel_scope.cancel()
+    print("cdp-heap proxy: stopped", file=sys.stderr, flush=True)
+    return 130 if received == signal.SIGINT else 0
 
 
 def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:

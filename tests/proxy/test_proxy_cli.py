@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
+import trio_websocket
 
 from cdp_heap._discovery import http_get_json
 from tests.targets import Target
@@ -142,3 +145,28 @@ async def test_token_files_roles_and_audit_log_file(
     assert [m.group(1) for m in roles if m] == ["profiling-token", "token"]
     assert any(" audit denied " in line and "Runtime.evaluate" in line for line in lines)
     assert not any(full in line or profiling in line for line in lines)
+
+
+async def test_sigterm_closes_clients_with_a_reason_and_exits_0(
+    node: Callable[..., Target],
+) -> None:
+    target = node(script="setInterval(() => {}, 1000)")
+    with trio.fail_after(30):
+        async with run_proxy_cli(
+            "--upstream", f"127.0.0.1:{target.port}", "--listen", "127.0.0.1:0"
+        ) as proxy:
+            (entry,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+            async with open_raw(entry["webSocketDebuggerUrl"]) as ws:
+                assert (await call(ws, 1, "Runtime.evaluate", expression="1"))["result"]
+                proxy.process.send_signal(signal.SIGTERM)
+                detached = json.loads(await ws.get_message())
+                assert detached["method"] == "Inspector.detached"
+                assert detached["params"]["reason"] == "cdp-heap proxy is shutting down"
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    await ws.get_message()
+            assert closed.value.reason.code == 1001
+            assert closed.value.reason.reason == "cdp-heap proxy is shutting down"
+            assert await proxy.process.wait() == 0
+            await proxy.wait_for("cdp-heap proxy: stopped")
+            assert "SIGTERM: closing client connections" in proxy.output
+            assert 'reason="cdp-heap proxy is shutting down"' in proxy.output  # audited

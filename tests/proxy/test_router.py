@@ -272,6 +272,27 @@ def test_upstream_detach_closes_every_client_and_resets() -> None:
     assert (stats.clients, stats.pending_commands, stats.upstream_connected) == (0, 0, False)
 
 
+def test_shut_down_detaches_closes_and_undoes_every_client() -> None:
+    h = Harness()
+    sampler, other = h.connect("sampler"), h.connect("other")
+    h.send(sampler, 1, "HeapProfiler.startSampling")
+    h.reply(h.take_upstream("HeapProfiler.startSampling").id)
+    h.send(other, 7, "Runtime.evaluate", expression="1")
+    h.take_upstream("Runtime.evaluate")
+    h.received(sampler)  # startSampling's reply
+    h.apply(h.router.shut_down("proxy stopping"))
+    for client in (sampler, other):
+        (detached,) = h.received(client)
+        assert detached == {"method": "Inspector.detached", "params": {"reason": "proxy stopping"}}
+        assert h.closed[client] == "proxy stopping"
+    # The sampler's sampling is stopped upstream; the upstream session itself stays open.
+    (stop,) = h.upstream
+    assert stop.method == "HeapProfiler.stopSampling" and h.closed_upstream == []
+    h.reply(stop.id, profile={"head": {}, "samples": []})
+    stats = h.router.statistics()
+    assert (stats.clients, stats.pending_commands, stats.upstream_connected) == (0, 0, True)
+
+
 def test_method_policy_refuses_commands_and_withholds_events() -> None:
     h = Harness()
     full = h.connect()

@@ -49,6 +49,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.upstream: list[Command] = []
         self.chunk_counter = 0
         self.chunk_for: int | None = None  # client whose snapshot is in flight, if known
+        self.shutting_down = False
         self.apply(self.router.upstream_opened())
 
     # -- plumbing ----------------------------------------------------------------------------
@@ -64,7 +65,10 @@ class RouterMachine(RuleBasedStateMachine):
             elif isinstance(action, SendToClient):
                 self.deliver(action.client, json.loads(action.text))
             elif isinstance(action, CloseClient):
-                raise AssertionError("clients are only closed when upstream is lost")
+                assert self.shutting_down, "clients are only closed when the proxy stops"
+                # Closed: from now on it must get nothing (deliver checks departed clients).
+                del self.live[action.client]
+                self.departed.add(action.client)
 
     def deliver(self, client: int, message: dict[str, Any]) -> None:
         assert client not in self.departed, f"message to departed client {client}: {message}"
@@ -94,6 +98,15 @@ class RouterMachine(RuleBasedStateMachine):
         del self.live[client]
         self.departed.add(client)
         self.apply(self.router.remove_client(client))
+
+    @precondition(lambda self: self.live)
+    @rule()
+    def shut_down(self) -> None:
+        """The proxy stops: every client is told, closed and forgotten, in one step."""
+        self.shutting_down = True
+        self.apply(self.router.shut_down("stopping"))
+        self.shutting_down = False
+        assert not self.live
 
     @precondition(lambda self: self.live)
     @rule(data=st.data(), method=st.sampled_from(METHODS), msg_id=st.integers(0, 4))
