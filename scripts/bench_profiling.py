@@ -15,8 +15,10 @@ around it, through ``Runtime.evaluate``) under each way of watching it:
 - allocation tracking with and without allocation stacks (``cdp-heap track`` and
   ``--no-stacks``).
 
-Every way runs once per round, in an order that rotates from round to round, so drift of
-the machine hits them all alike; the slowdown is each way's median over the baseline's.
+Every way runs once per round, in an order shuffled from round to round, so drift of the
+machine hits them all alike; under each way one untimed loop runs first (what the previous
+way left behind, a snapshot or a profile's stop, makes V8 re-optimise for a while), then the
+timed one. The slowdown is each way's median over the baseline's.
 It also prints what each way produced: the profile's size and sample count, or the size
 of the tracking snapshot. Nothing is written into the repository.
 """
@@ -24,6 +26,7 @@ of the tracking snapshot. Nothing is written into the repository.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import statistics
 import subprocess
@@ -123,10 +126,13 @@ async def bench(url: str, ways: list[Way], rounds: int, records: int, workdir: P
     async with cdp_heap.open_cdp(url) as conn:
         for _ in range(3):  # warm up: let V8 optimise the loop before anything is timed
             await loop_ms(conn, records)
+        shuffle = random.Random(1)
         for round_number in range(rounds):
-            shift = round_number % len(ways)
-            for way in ways[shift:] + ways[:shift]:
+            for way in shuffle.sample(ways, len(ways)):
                 async with way.watch(conn, workdir) as produced:
+                    # A tracking snapshot or a profile's stop leaves V8 busy re-optimising
+                    # for a while: settle with one untimed loop under the same watch.
+                    await loop_ms(conn, records)
                     way.times.append(await loop_ms(conn, records))
                 way.output = produced[0] if produced else ""
             print(f"round {round_number + 1}/{rounds} done", file=sys.stderr, flush=True)
@@ -172,10 +178,10 @@ def main() -> None:
         proc.wait()
     baseline = statistics.median(ways[0].times)
     print(f"\n{args.records:,} records per loop, {args.rounds} rounds; medians")
-    print(f"{'while the loop runs':<42} {'loop ms':>9} {'slowdown':>9}  produced")
+    print(f"{'while the loop runs':<46} {'loop ms':>9} {'slowdown':>9}  produced")
     for way in ways:
         median = statistics.median(way.times)
-        print(f"{way.label:<42} {median:>9.0f} {median / baseline:>8.2f}x  {way.output}")
+        print(f"{way.label:<46} {median:>9.0f} {median / baseline:>8.2f}x  {way.output}")
 
 
 if __name__ == "__main__":
