@@ -1,0 +1,56 @@
+"""The benchmark scripts still run, at toy sizes (their numbers are measured by hand: see
+docs/benchmarks.md). A benchmark that silently broke would only be found on the day its
+numbers are needed; two did break that way (a ready line that moved to stderr, an npm
+install that landed in another directory)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.targets import ROOT
+
+
+def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("/usr/bin/time") is None, reason="GNU time measures the clients' peak RSS"
+)
+def test_bench_capture_runs_its_peers_and_measures_the_target() -> None:
+    done = bench(
+        "bench_capture.py", "--sizes", "10", "--rounds", "1", "--progress-pairs", "0",
+        "--peers", "cdp-heap,in-process",
+    )  # fmt: skip
+    # Exit 1 means "a target missed", expected at 10 MB where start-up dominates.
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    # The results table: "10 MB (10)  PEER  RUNS  MEDIAN ...", one row per peer.
+    rows = [line.split() for line in done.stdout.splitlines()]
+    peers = {row[3] for row in rows if row[:2] == ["10", "MB"] and row[2].startswith("(")}
+    assert peers == {"cdp-heap", "in-process"}, done.stdout
+    assert "what the target felt" in done.stdout
+    assert "cdp-heap peak RSS" in done.stdout and "vs in-process" in done.stdout
+
+
+def test_bench_proxy_compares_direct_and_proxied() -> None:
+    done = bench("bench_proxy.py", "--heap-mb", "1", "--rounds", "1", "--calls", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for row in ("(paired ratio)", "1 client(s), p50", "50 client(s), p99", "proxy peak RSS"):
+        assert row in done.stdout
+
+
+def test_bench_profiling_times_every_way() -> None:
+    done = bench("bench_profiling.py", "--rounds", "1", "--records", "20000")
+    assert done.returncode == 0, done.stdout + done.stderr
+    for row in ("nothing", "interval 32768 B", "--include-collected", "tracking with stacks"):
+        assert row in done.stdout
+    assert "samples" in done.stdout and "snapshot" in done.stdout
