@@ -24,8 +24,7 @@ BUSY_NOTICE_AFTER = 2.0
 BUSY_NOTICE = (
     "cdp-heap: the target has not answered for {seconds:g} s: its JavaScript thread is busy "
     "(a long synchronous task, or a snapshot still being written; the inspector answers "
-    "between tasks). Still waiting; Ctrl-C "
-    "or --timeout S gives up."
+    "between tasks). Still waiting; Ctrl-C or --timeout S gives up."
 )
 
 TARGET_HELP = """\
