@@ -54,7 +54,7 @@ class AtomicWriter:
                 prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
             )
         except OSError as exc:
-            raise write_error(destination, exc) from exc
+            raise _write_error(destination, exc) from exc
         self._temp = Path(temp_name)
 
     async def write(self, text: str) -> None:
@@ -71,7 +71,7 @@ class AtomicWriter:
         try:
             await trio.to_thread.run_sync(_write_all, self._fd, data, writeback)
         except OSError as exc:
-            raise write_error(self.destination, exc) from exc
+            raise _write_error(self.destination, exc) from exc
         self.written = end
 
     async def commit(self) -> None:
@@ -94,7 +94,7 @@ class AtomicWriter:
             self._committed = True
             await trio.to_thread.run_sync(_fsync_directory, self.destination.parent)
         except OSError as exc:
-            raise write_error(self.destination, exc) from exc
+            raise _write_error(self.destination, exc) from exc
 
     def discard(self) -> None:
         """Remove the temporary file unless it was committed (idempotent)."""
@@ -121,7 +121,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_error(destination: Path, exc: OSError) -> CaptureError:
+def _write_error(destination: Path, exc: OSError) -> CaptureError:
     """The one-line error for an ``OSError`` while writing ``destination``."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         what = "the disk is full"
