@@ -14,73 +14,84 @@ A minimal capture::
     trio.run(main)
 """
 
-from ._activate import activate_inspector
-from ._capture import (
-    DEFAULT_MAX_BUFFER_BYTES,
-    CaptureProgress,
-    SavedSnapshot,
-    SnapshotStream,
-    SnapshotStreamStatistics,
-    open_snapshot_stream,
-    save_snapshot,
-)
-from ._connection import (
-    CDPConnection,
-    ConnectionStatistics,
-    SnapshotProgress,
-    Subscription,
-    open_cdp,
-    open_cdp_stream,
-)
-from ._discovery import (
-    TargetInfo,
-    VersionInfo,
-    get_protocol,
-    get_version,
-    list_targets,
-    select_target,
-)
-from ._errors import (
-    ActivationError,
-    CaptureError,
-    CDPHeapError,
-    CommandError,
-    ConnectionClosed,
-    ConnectionFailed,
-    DiscoveryError,
-    InspectorUnreachable,
-    MessageTooLarge,
-    ProfilerBusy,
-    ProtocolError,
-    SubscriptionOverflow,
-    TargetDetached,
-)
-from ._limits import DEFAULT_MAX_MESSAGE_SIZE
-from ._queue import Policy, QueueStatistics
-from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
-from ._tracking import (
-    SavedTrackingSnapshot,
-    Tracker,
-    TrackingSample,
-    TrackingStatistics,
-    open_tracking,
-)
-from ._wire import Command, ErrorResponse, Event, Response
-from .heap_profiler import (
-    AddHeapSnapshotChunk,
-    AllocationSite,
-    CallFrame,
-    HeapProfiler,
-    HeapProfilerEvent,
-    HeapStatsUpdate,
-    LastSeenObjectId,
-    RemoteObject,
-    ReportHeapSnapshotProgress,
-    ResetProfiles,
-    SamplingHeapProfile,
-    SamplingHeapProfileNode,
-    SamplingHeapProfileSample,
-)
+# Importing this package imports nothing else: each public name is loaded from its module
+# on first use (PEP 562's module ``__getattr__``), so ``import cdp_heap._wire`` (the sans-IO
+# core) and ``import cdp_heap.analysis`` do not pay for trio and the network stack, and
+# ``cdp-heap --help`` stays fast. tests/test_imports.py holds both. Type checkers see the
+# ordinary imports below, and no ``__getattr__``, so a misspelt name is still an error.
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._activate import activate_inspector
+    from ._capture import (
+        DEFAULT_MAX_BUFFER_BYTES,
+        CaptureProgress,
+        SavedSnapshot,
+        SnapshotStream,
+        SnapshotStreamStatistics,
+        open_snapshot_stream,
+        save_snapshot,
+    )
+    from ._connection import (
+        CDPConnection,
+        ConnectionStatistics,
+        open_cdp,
+        open_cdp_stream,
+    )
+    from ._discovery import (
+        TargetInfo,
+        VersionInfo,
+        get_protocol,
+        get_version,
+        list_targets,
+        select_target,
+    )
+    from ._errors import (
+        ActivationError,
+        CaptureError,
+        CDPHeapError,
+        CommandError,
+        ConnectionClosed,
+        ConnectionFailed,
+        DiscoveryError,
+        InspectorUnreachable,
+        MessageTooLarge,
+        ProfilerBusy,
+        ProtocolError,
+        SubscriptionOverflow,
+        TargetDetached,
+    )
+    from ._handles import SnapshotProgress, Subscription
+    from ._limits import DEFAULT_MAX_MESSAGE_SIZE
+    from ._queue import Policy, QueueStatistics
+    from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
+    from ._tracking import (
+        SavedTrackingSnapshot,
+        Tracker,
+        TrackingSample,
+        TrackingStatistics,
+        open_tracking,
+    )
+    from ._wire import Command, ErrorResponse, Event, Response
+    from .heap_profiler import (
+        AddHeapSnapshotChunk,
+        AllocationSite,
+        CallFrame,
+        HeapProfiler,
+        HeapProfilerEvent,
+        HeapStatsUpdate,
+        LastSeenObjectId,
+        RemoteObject,
+        ReportHeapSnapshotProgress,
+        ResetProfiles,
+        SamplingHeapProfile,
+        SamplingHeapProfileNode,
+        SamplingHeapProfileSample,
+    )
 
 __version__ = "0.1.0"
 
@@ -149,3 +160,84 @@ __all__ = [
     "save_snapshot",
     "select_target",
 ]
+
+#: The module each public name comes from (a test checks it against the imports above).
+_SOURCES: dict[str, str] = {
+    "activate_inspector": "._activate",
+    "DEFAULT_MAX_BUFFER_BYTES": "._capture",
+    "CaptureProgress": "._capture",
+    "SavedSnapshot": "._capture",
+    "SnapshotStream": "._capture",
+    "SnapshotStreamStatistics": "._capture",
+    "open_snapshot_stream": "._capture",
+    "save_snapshot": "._capture",
+    "CDPConnection": "._connection",
+    "ConnectionStatistics": "._connection",
+    "SnapshotProgress": "._handles",
+    "Subscription": "._handles",
+    "open_cdp": "._connection",
+    "open_cdp_stream": "._connection",
+    "TargetInfo": "._discovery",
+    "VersionInfo": "._discovery",
+    "get_protocol": "._discovery",
+    "get_version": "._discovery",
+    "list_targets": "._discovery",
+    "select_target": "._discovery",
+    "ActivationError": "._errors",
+    "CaptureError": "._errors",
+    "CDPHeapError": "._errors",
+    "CommandError": "._errors",
+    "ConnectionClosed": "._errors",
+    "ConnectionFailed": "._errors",
+    "DiscoveryError": "._errors",
+    "InspectorUnreachable": "._errors",
+    "MessageTooLarge": "._errors",
+    "ProfilerBusy": "._errors",
+    "ProtocolError": "._errors",
+    "SubscriptionOverflow": "._errors",
+    "TargetDetached": "._errors",
+    "DEFAULT_MAX_MESSAGE_SIZE": "._limits",
+    "Policy": "._queue",
+    "QueueStatistics": "._queue",
+    "Sampler": "._sampling",
+    "SavedProfile": "._sampling",
+    "load_profile": "._sampling",
+    "open_sampling": "._sampling",
+    "save_profile": "._sampling",
+    "SavedTrackingSnapshot": "._tracking",
+    "Tracker": "._tracking",
+    "TrackingSample": "._tracking",
+    "TrackingStatistics": "._tracking",
+    "open_tracking": "._tracking",
+    "Command": "._wire",
+    "ErrorResponse": "._wire",
+    "Event": "._wire",
+    "Response": "._wire",
+    "AddHeapSnapshotChunk": ".heap_profiler",
+    "AllocationSite": ".heap_profiler",
+    "CallFrame": ".heap_profiler",
+    "HeapProfiler": ".heap_profiler",
+    "HeapProfilerEvent": ".heap_profiler",
+    "HeapStatsUpdate": ".heap_profiler",
+    "LastSeenObjectId": ".heap_profiler",
+    "RemoteObject": ".heap_profiler",
+    "ReportHeapSnapshotProgress": ".heap_profiler",
+    "ResetProfiles": ".heap_profiler",
+    "SamplingHeapProfile": ".heap_profiler",
+    "SamplingHeapProfileNode": ".heap_profiler",
+    "SamplingHeapProfileSample": ".heap_profiler",
+}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        try:
+            source = _SOURCES[name]
+        except KeyError:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+        value = getattr(importlib.import_module(source, __name__), name)
+        globals()[name] = value  # found directly from now on
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -33,9 +33,10 @@ import attrs
 import trio
 
 from ._atomic_file import AtomicWriter
-from ._connection import CDPConnection, SnapshotProgress, _Pending
+from ._connection import CDPConnection, start_command
+from ._handles import PendingCommand, SnapshotProgress
 from ._queue import BoundedQueue, QueueStatistics
-from ._wire import Command, JSONObject
+from ._wire import JSONObject
 
 MiB = 1024 * 1024
 #: Room for ~16 Chromium chunks or ~160 Node chunks: enough to ride out a disk hiccup,
@@ -65,13 +66,9 @@ class SnapshotStream:
     """
 
     def __init__(
-        self,
-        connection: CDPConnection,
-        started: tuple[Command, _Pending],
-        queue: BoundedQueue[str | SnapshotProgress],
+        self, command: PendingCommand, queue: BoundedQueue[str | SnapshotProgress]
     ) -> None:
-        self._connection = connection
-        self._started = started
+        self._command = command
         self._queue = queue
         self._chunks = 0
         self._chars = 0
@@ -81,7 +78,7 @@ class SnapshotStream:
 
     @property
     def command_id(self) -> int:
-        return self._started[0].id
+        return self._command.id
 
     @property
     def complete(self) -> bool:
@@ -114,7 +111,7 @@ class SnapshotStream:
                 break
             except trio.EndOfChannel:
                 if not parts:
-                    self.result = await self._connection._wait(self._started)
+                    self.result = await self._command.wait()
                 break
             if isinstance(part, SnapshotProgress):
                 self._progress = part
@@ -152,13 +149,13 @@ async def open_snapshot_stream(
     queue: BoundedQueue[str | SnapshotProgress] = BoundedQueue(
         max_buffer_bytes, "block", name="heap snapshot stream"
     )
-    started = await connection._start(method, params, session_id, queue)
-    stream = SnapshotStream(connection, started, queue)
+    command = await start_command(connection, method, params, session_id=session_id, sink=queue)
+    stream = SnapshotStream(command, queue)
     try:
         yield stream
     finally:
         if not stream.complete:
-            connection._forget(stream.command_id)
+            command.abandon()
 
 
 CapturePhase = Literal["building", "writing"]
@@ -233,10 +230,10 @@ async def save_snapshot(
         max_buffer_bytes=max_buffer_bytes,
         session_id=session_id,
     )
-    return await _save_stream(stream, writer, on_progress, started_at)
+    return await save_stream(stream, writer, on_progress, started_at)
 
 
-async def _save_stream(
+async def save_stream(
     stream: AbstractAsyncContextManager[SnapshotStream],
     writer: AtomicWriter,
     on_progress: Callable[[CaptureProgress], object] | None,

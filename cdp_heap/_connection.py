@@ -37,6 +37,9 @@ from ._errors import (
     TargetDetached,
 )
 from ._groups import single_exceptions
+from ._handles import PendingCommand as PendingCommand
+from ._handles import SnapshotProgress as SnapshotProgress
+from ._handles import Subscription as Subscription
 from ._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
 from ._protocol import (
     CHUNK_EVENT,
@@ -50,22 +53,12 @@ from ._protocol import (
     SnapshotChunkReceived,
     SnapshotProgressReceived,
 )
-from ._queue import BoundedQueue, Policy, QueueStatistics
+from ._queue import BoundedQueue, Policy
 from ._wire import Command, ErrorResponse, Event, JSONObject, encode
 
 log = logging.getLogger("cdp_heap.connection")
 
 _WS_MESSAGE_TOO_BIG = 1009
-
-
-@attrs.frozen
-class SnapshotProgress:
-    """A ``reportHeapSnapshotProgress`` event: V8 building the snapshot (``done`` of
-    ``total`` objects). Serialization, and so the chunks, start after ``finished``."""
-
-    done: int
-    total: int
-    finished: bool
 
 
 @attrs.frozen
@@ -77,56 +70,12 @@ class ConnectionStatistics:
     bytes_received: int
 
 
-class Subscription:
-    """Events of some methods, in arrival order. Use as an async iterator.
+@attrs.frozen(eq=False)
+class _Route:
+    """Where the reader puts the events of ``methods``: one subscription's queue."""
 
-    Iteration ends when the subscription is closed; it raises the connection's error if the
-    connection closed, and :class:`~cdp_heap.SubscriptionOverflow` if a ``"fail"`` policy
-    queue had to drop events.
-    """
-
-    def __init__(
-        self, connection: CDPConnection, methods: frozenset[str], queue: BoundedQueue[Event]
-    ):
-        self.methods = methods
-        self._connection = connection
-        self._queue = queue
-
-    async def receive(self) -> Event:
-        try:
-            return await self._queue.get()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            error = self._connection.closed
-            if error is not None:
-                raise error from None
-            raise
-
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
-
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            try:
-                yield await self.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-
-    def statistics(self) -> QueueStatistics:
-        return self._queue.statistics()
-
-
-@attrs.define
-class _Pending:
-    done: trio.Event = attrs.Factory(trio.Event)
-    result: outcome.Outcome[JSONObject] | None = None
-    #: Only for snapshot-producing commands: where their chunks go.
-    sink: BoundedQueue[str | SnapshotProgress] | None = None
-
-    def resolve(self, result: outcome.Outcome[JSONObject]) -> None:
-        self.result = result
-        self.done.set()
-        if self.sink is not None:
-            self.sink.close()
+    methods: frozenset[str]
+    queue: BoundedQueue[Event]
 
 
 class CDPConnection:
@@ -137,8 +86,8 @@ class CDPConnection:
         self.max_message_size = max_message_size
         self._ws = ws
         self._protocol = CDPProtocol()
-        self._pending: dict[int, _Pending] = {}
-        self._subscriptions: list[Subscription] = []
+        self._pending: dict[int, PendingCommand] = {}
+        self._routes: list[_Route] = []
         self._messages_received = 0
         self._bytes_received = 0
         self._reader_done = trio.Event()
@@ -158,7 +107,7 @@ class CDPConnection:
         ignored. (The target may still carry the command out: CDP has no way to cancel.)
         """
         pending = await self._start(method, params, session_id)
-        return await self._wait(pending)
+        return await pending.wait()
 
     async def _start(
         self,
@@ -166,9 +115,9 @@ class CDPConnection:
         params: JSONObject | None,
         session_id: str | None,
         sink: BoundedQueue[str | SnapshotProgress] | None = None,
-    ) -> tuple[Command, _Pending]:
+    ) -> PendingCommand:
         command = self._protocol.send_command(method, params, session_id)
-        pending = self._pending[command.id] = _Pending(sink=sink)
+        pending = self._pending[command.id] = PendingCommand(command, self._forget, sink)
         try:
             # Shielded: a frame cancelled half-way would corrupt the stream for everyone.
             # Commands are small, so this does not wait on a peer for long.
@@ -180,17 +129,7 @@ class CDPConnection:
         except BaseException:
             self._forget(command.id)
             raise
-        return command, pending
-
-    async def _wait(self, started: tuple[Command, _Pending]) -> JSONObject:
-        command, pending = started
-        try:
-            await pending.done.wait()
-        except BaseException:
-            self._forget(command.id)
-            raise
-        assert pending.result is not None
-        return pending.result.unwrap()
+        return pending
 
     def _forget(self, command_id: int) -> None:
         """The caller gave up on a command: a late reply (and late chunks) are ignored."""
@@ -218,14 +157,14 @@ class CDPConnection:
             raise TypeError("methods must be a collection of method names, not one string")
         name = f"subscription to {', '.join(sorted(methods))}"
         queue: BoundedQueue[Event] = BoundedQueue(max_buffer, policy, name=name)
-        subscription = Subscription(self, frozenset(methods), queue)
+        route = _Route(frozenset(methods), queue)
         if self.closed is not None:
             queue.close()
-        self._subscriptions.append(subscription)
+        self._routes.append(route)
         try:
-            yield subscription
+            yield Subscription(route.methods, queue, lambda: self.closed)
         finally:
-            self._subscriptions.remove(subscription)
+            self._routes.remove(route)
             queue.abort()
 
     # -- the reader --------------------------------------------------------------------------
@@ -294,10 +233,10 @@ class CDPConnection:
 
     async def _dispatch_event(self, event: Event) -> None:
         delivered = False
-        for subscription in tuple(self._subscriptions):
-            if event.method in subscription.methods:
+        for route in tuple(self._routes):
+            if event.method in route.methods:
                 delivered = True
-                await subscription._queue.put(event)
+                await route.queue.put(event)
         if not delivered and event.method == CHUNK_EVENT:
             log.warning("a heap snapshot chunk arrived with no snapshot stream or subscriber")
 
@@ -309,8 +248,8 @@ class CDPConnection:
         for pending in self._pending.values():
             pending.resolve(outcome.Error(error))
         self._pending.clear()
-        for subscription in self._subscriptions:
-            subscription._queue.close()
+        for route in self._routes:
+            route.queue.close()
         self._reader_done.set()
 
     def _closed_error(self, exc: trio_websocket.ConnectionClosed) -> ConnectionClosed:
@@ -346,7 +285,7 @@ class CDPConnection:
     def statistics(self) -> ConnectionStatistics:
         return ConnectionStatistics(
             protocol=self._protocol.statistics(),
-            subscriptions=len(self._subscriptions),
+            subscriptions=len(self._routes),
             snapshot_streams=sum(p.sink is not None for p in self._pending.values()),
             messages_received=self._messages_received,
             bytes_received=self._bytes_received,
@@ -357,6 +296,20 @@ class CDPConnection:
         with trio.CancelScope(shield=True), trio.move_on_after(2):
             await self._ws.aclose()
             await self._reader_done.wait()
+
+
+async def start_command(
+    connection: CDPConnection,
+    method: str,
+    params: JSONObject | None = None,
+    *,
+    session_id: str | None = None,
+    sink: BoundedQueue[str | SnapshotProgress] | None = None,
+) -> PendingCommand:
+    """Send a command and return it pending, with ``sink`` to receive its snapshot chunks:
+    the first half of :meth:`CDPConnection.send`, for :mod:`cdp_heap._capture`, which
+    must register where the chunks go before the command is on the wire."""
+    return await connection._start(method, params, session_id, sink)
 
 
 def _outcome_of(command: Command, reply: Any) -> outcome.Outcome[JSONObject]:
@@ -386,45 +339,75 @@ async def open_cdp(
     :class:`~cdp_heap.ConnectionClosed`. Exceptions from the body propagate unchanged
     (not wrapped in an exception group).
     """
-    connected = False
+    async with (
+        _open_websocket(url, ssl_context, extra_headers, max_message_size) as (
+            nursery,
+            ws,
+        ),
+        _run(nursery, ws, url, max_message_size) as connection,
+    ):
+        yield connection
+
+
+@asynccontextmanager
+async def _open_websocket(
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    max_message_size: int,
+) -> AsyncIterator[tuple[trio.Nursery, trio_websocket.WebSocketConnection]]:
+    """The first phase of :func:`open_cdp`: the connection's nursery and an open WebSocket;
+    a failure to get there is :class:`~cdp_heap.ConnectionFailed`.
+
+    trio-websocket raises a rejected handshake from its reader task, into the nursery, so
+    it surfaces only when the nursery exits, after the body. ``handshaken`` tells such a
+    rejection (translated) from one that the body raised (its own business).
+    """
+    handshaken = False
     try:
         async with _nursery() as nursery:
-            try:
-                if url.startswith("wss://"):
-                    ws = await _connect_tls(
-                        nursery, url, ssl_context, extra_headers, max_message_size
-                    )
-                else:
-                    ws = await trio_websocket.connect_websocket_url(
-                        nursery,
-                        url,
-                        extra_headers=extra_headers,
-                        max_message_size=max_message_size,
-                        receive_buffer_size=RECEIVE_BUFFER_SIZE,
-                        message_queue_size=1,
-                    )
-            except (
-                trio_websocket.HandshakeError,
-                OSError,
-                ValueError,
-                trio.BrokenResourceError,
-            ) as exc:
-                if isinstance(exc, trio_websocket.ConnectionRejected):
-                    raise
-                reason = str(exc) or type(exc).__name__
-                raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
-            connected = True
-            async with _run(nursery, ws, url, max_message_size) as connection:
-                yield connection
+            ws = await _handshake(nursery, url, ssl_context, extra_headers, max_message_size)
+            handshaken = True
+            yield nursery, ws
     except trio_websocket.ConnectionRejected as exc:
-        # trio-websocket raises a rejection from its reader task (into our nursery) as
-        # well as, sometimes, from the connect call: either way, before we are connected.
-        if connected:
+        if handshaken:
             raise
         raise ConnectionFailed(
             f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
             + _rejection_hint(exc.status_code)
         ) from None
+
+
+async def _handshake(
+    nursery: trio.Nursery,
+    url: str,
+    ssl_context: ssl.SSLContext | None,
+    extra_headers: list[tuple[bytes, bytes]] | None,
+    max_message_size: int,
+) -> trio_websocket.WebSocketConnection:
+    """Open the WebSocket (TLS first for ``wss://``); :class:`~cdp_heap.ConnectionFailed`
+    if that fails, except a rejection (see :func:`_open_websocket`)."""
+    try:
+        if url.startswith("wss://"):
+            return await _connect_tls(nursery, url, ssl_context, extra_headers, max_message_size)
+        return await trio_websocket.connect_websocket_url(
+            nursery,
+            url,
+            extra_headers=extra_headers,
+            max_message_size=max_message_size,
+            receive_buffer_size=RECEIVE_BUFFER_SIZE,
+            message_queue_size=1,
+        )
+    except trio_websocket.ConnectionRejected:
+        raise
+    except (
+        trio_websocket.HandshakeError,
+        OSError,
+        ValueError,
+        trio.BrokenResourceError,
+    ) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
 
 
 async def _connect_tls(

@@ -49,7 +49,7 @@ from ._capture import (
     CaptureProgress,
     SavedSnapshot,
     SnapshotStream,
-    _save_stream,
+    save_stream,
 )
 from ._connection import CDPConnection
 from ._errors import CDPHeapError, CommandError, ConnectionClosed
@@ -260,7 +260,7 @@ class Tracker:
             expose_internals=expose_internals,
             max_buffer_bytes=max_buffer_bytes,
         )
-        saved = await _save_stream(stream, writer, on_progress, started_at)
+        saved = await save_stream(stream, writer, on_progress, started_at)
         return SavedTrackingSnapshot(
             **attrs.asdict(saved, recurse=False),
             allocation_traces=not (self._track_allocations and writer.no_traces),

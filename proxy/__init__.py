@@ -2,6 +2,13 @@
 
 ``cdp-heap proxy --upstream TARGET`` runs it; :func:`serve_proxy` is the library entry
 point. See docs/proxy.md for what it does and why.
+
+The proxy is built on cdp_heap's sans-IO core (the same wire format, protocol rules and
+limits as the client) and on its discovery (one GET client, one target picker), so it
+imports those private modules by name; tests/test_imports.py allows exactly these:
+
+Friend of: cdp_heap._errors, cdp_heap._wire, cdp_heap._protocol, cdp_heap._limits
+Friend of: cdp_heap._discovery
 """
 
 from ._policy import MethodPolicy

@@ -4,6 +4,10 @@ Each sub-command lives in its own module with a ``register(subparsers)`` functio
 its parser and sets ``run`` to an async function taking the parsed arguments and returning
 an exit code. This module owns only what every command shares: ``--debug``, ``--timeout``,
 the mapping of errors to exit codes (0 ok, 1 the operation failed, 2 usage error).
+
+Building the parser imports every command module, so those import only what registering
+their options needs; a command's implementation (trio, the connection, numpy) is imported
+when it runs. ``cdp-heap --help`` thus loads no trio (tests/test_imports.py holds it).
 """
 
 from __future__ import annotations
@@ -13,10 +17,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-import trio
-
 from .._errors import CDPHeapError
-from .._groups import single_exceptions
 from ._common import UsageError
 
 # Sub-command modules, in the order ``--help`` lists them.
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Only now that a command runs (--help has exited): see the module docstring.
+    import trio
+
+    from .._groups import single_exceptions
+
     if args.debug:
         import logging
 
@@ -76,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run_with_timeout(args: argparse.Namespace) -> int:
+    import trio
+
     timeout = getattr(args, "timeout", None)
     if timeout is None:
         code: int = await args.run(args)

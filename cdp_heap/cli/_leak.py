@@ -9,8 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import trio
-
 from .._errors import CDPHeapError
 from ._common import UsageError, add_timeout_argument, positive_float, positive_int
 from ._diff import load_analysis
@@ -147,6 +145,8 @@ async def run(args: argparse.Namespace) -> int:
 
 async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
     """Settle, warm up, then snapshot / exercise-or-wait alternately, all in one session."""
+    import trio
+
     from .._capture import save_snapshot
     from ._target import open_target
 
@@ -167,6 +167,8 @@ async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
 
 
 async def _exercise(command: str, label: str) -> None:
+    import trio
+
     print(f"exercise ({label}): {command}", file=sys.stderr)
     result = await trio.run_process(command, shell=True, check=False)
     if result.returncode != 0:

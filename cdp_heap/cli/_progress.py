@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .._capture import CaptureProgress
+if TYPE_CHECKING:
+    from .._capture import CaptureProgress
 
 
 def format_bytes(count: float) -> str:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import ssl
 import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
-
-import trio
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ._common import UsageError
+
+if TYPE_CHECKING:
+    import ssl
+
+    from proxy import Guard, Proxy
 
 DESCRIPTION = """\
 Run a DevTools-compatible proxy in front of one inspector target (a Node.js process, a
@@ -203,7 +205,7 @@ def _token(value: str | None, path: str | None, option: str) -> tuple[str | None
         raise UsageError(str(exc)) from None
 
 
-def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Any, list[str]]:
+def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Guard, list[str]]:
     """The access rules from the options, and lines to print (generated tokens)."""
     from proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
 
@@ -252,6 +254,8 @@ def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
         raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_cert is None:
         return None
+    import ssl
+
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
@@ -271,6 +275,8 @@ def _audit_file(path: str | None) -> TextIO:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import trio
+
     from proxy import ProxyConfig, UpstreamSpec, serve_proxy
 
     host, port = parse_listen(args.listen)
@@ -314,11 +320,13 @@ async def run(args: argparse.Namespace) -> int:
     return code
 
 
-async def _stop_on_signal(proxy: Any, signals: AsyncIterator[int]) -> int:
+async def _stop_on_signal(proxy: Proxy, signals: AsyncIterator[int]) -> int:
     """Wait for SIGINT or SIGTERM, then shut down cleanly: clients get
     ``Inspector.detached`` and a close with a reason instead of a dropped connection, and
     what they started is undone. A second signal stops at once. Exit code: 0 after SIGTERM
     (a service manager's stop), 130 after Ctrl-C, as for every command."""
+    import trio
+
     received = await signals.__anext__()
     name = signal.Signals(received).name
     print(f"cdp-heap proxy: {name}: closing client connections", file=sys.stderr, flush=True)
@@ -335,7 +343,7 @@ async def _stop_on_signal(proxy: Any, signals: AsyncIterator[int]) -> int:
     return 130 if received == signal.SIGINT else 0
 
 
-def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:
+def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
     scheme = "https" if proxy.secure else "http"
     address = proxy.http_address
     lines = [f"cdp-heap proxy: {upstream} is served at {scheme}://{address}/json/list"]
@@ -357,7 +365,7 @@ def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
-async def _report_upstream(proxy: Any) -> None:
+async def _report_upstream(proxy: Proxy) -> None:
     """One line on stderr each time the upstream session opens or ends."""
     while True:
         await proxy.wait_until(lambda: proxy.router.upstream_connected)

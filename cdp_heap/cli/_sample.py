@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._sampling import open_sampling, save_profile
-from ..heap_profiler import AllocationSite, SamplingHeapProfile
-from ._collect import collect_until_done
 from ._common import (
     UsageError,
     add_command,
@@ -21,6 +18,9 @@ from ._common import (
 )
 from ._progress import format_bytes
 from ._target import TARGET_HELP, add_connection_arguments, open_target
+
+if TYPE_CHECKING:
+    from ..heap_profiler import AllocationSite, SamplingHeapProfile
 
 DESCRIPTION = """\
 Record which functions allocate memory, with V8's sampling heap profiler, for --duration
@@ -94,6 +94,9 @@ def register(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from .._sampling import open_sampling, save_profile
+    from ._collect import collect_until_done
+
     if args.top < 0:
         raise UsageError("--top must be >= 0")
     path = output_path(args.output, ".heapprofile")

@@ -7,9 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import trio
-
-from .._capture import save_snapshot
 from ._common import (
     UsageError,
     add_command,
@@ -108,6 +105,10 @@ def output_paths(output: Path | None, count: int) -> list[Path]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    import trio
+
+    from .._capture import save_snapshot
+
     if args.interval < 0:
         raise UsageError("--interval must be >= 0")
     if args.interval and args.count == 1:

@@ -1,22 +1,27 @@
-"""The TARGET options every command that talks to a process shares (DESIGN.md section 5)."""
+"""The TARGET options every command that talks to a process shares, and connecting to it.
+
+The options are documented in docs/cli.md ("Choosing the target"). Adding them to a parser
+must stay cheap (every ``cdp-heap`` run builds every parser), so the connection stack is
+imported by the functions that connect, not here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-import ssl
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-import trio
-
-from .._activate import activate_inspector
-from .._connection import CDPConnection, open_cdp
-from .._discovery import TargetInfo, list_targets, select_target
 from .._limits import DEFAULT_MAX_MESSAGE_SIZE, MiB
-from ..heap_profiler import HeapProfiler
 from ._common import UsageError, positive_int
+
+if TYPE_CHECKING:
+    import ssl
+
+    from .._connection import CDPConnection
+    from .._discovery import TargetInfo
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9229
@@ -87,6 +92,8 @@ async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInf
     HeapProfiler stays enabled for the whole session, so that every snapshot taken on this
     connection shares V8's object ids.
     """
+    from .._connection import open_cdp
+
     target = await resolve_target(args)
     assert target.web_socket_debugger_url is not None
     token = [(b"Authorization", f"Bearer {args.token}".encode())] if args.token else None
@@ -108,6 +115,10 @@ async def enable_heap_profiler(conn: CDPConnection) -> None:
     stuck in a long synchronous task answers only when it ends, and without a word the CLI
     would look hung.
     """
+    import trio
+
+    from ..heap_profiler import HeapProfiler
+
     profiler = HeapProfiler(conn)
     with trio.move_on_after(BUSY_NOTICE_AFTER) as waited:
         await profiler.enable()
@@ -132,6 +143,8 @@ def inspector_address(args: argparse.Namespace) -> tuple[str, int]:
 
 async def resolve_target(args: argparse.Namespace) -> TargetInfo:
     """The target the TARGET options designate, activating a --pid first."""
+    from .._discovery import TargetInfo, select_target
+
     if args.url is not None:
         if args.target is not None:
             raise UsageError("--target picks among an inspector's targets; not with --url")
@@ -142,6 +155,9 @@ async def resolve_target(args: argparse.Namespace) -> TargetInfo:
 
 async def discover(args: argparse.Namespace) -> tuple[str, list[TargetInfo]]:
     """The inspector's address (``host:port``) and its targets, activating a --pid first."""
+    from .._activate import activate_inspector
+    from .._discovery import list_targets
+
     if args.pid is not None:
         host, port = await activate_inspector(args.pid)
     else:
@@ -154,6 +170,8 @@ async def discover(args: argparse.Namespace) -> tuple[str, list[TargetInfo]]:
 def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     if args.ca_file is None:
         return None
+    import ssl
+
     try:
         return ssl.create_default_context(cafile=args.ca_file)
     except (OSError, ssl.SSLError) as exc:

@@ -6,7 +6,6 @@ import argparse
 import json
 from typing import Any
 
-from .._discovery import select_target
 from ._common import UsageError, add_timeout_argument
 from ._target import TARGET_HELP, add_target_arguments, discover
 
@@ -30,6 +29,8 @@ def register(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from .._discovery import select_target
+
     if args.url is not None:
         raise UsageError("targets lists an inspector's targets; give --port/--host/--pid")
     where, targets = await discover(args)

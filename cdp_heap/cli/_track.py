@@ -6,13 +6,9 @@ import argparse
 import sys
 from collections import deque
 from contextlib import suppress
-from typing import Any, TextIO
-
-import trio
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._errors import CDPHeapError
-from .._tracking import Tracker, TrackingSample, open_tracking
-from ._collect import collect_until_done
 from ._common import (
     add_command,
     add_output_argument,
@@ -22,6 +18,9 @@ from ._common import (
 )
 from ._progress import CaptureProgressBar, format_bytes
 from ._target import TARGET_HELP, add_connection_arguments, open_target
+
+if TYPE_CHECKING:
+    from .._tracking import Tracker, TrackingSample
 
 DESCRIPTION = """\
 Track the target's heap objects for --duration seconds (or until Ctrl-C), like DevTools'
@@ -80,6 +79,9 @@ def register(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from .._tracking import open_tracking
+    from ._collect import collect_until_done
+
     path = output_path(args.output, ".heapsnapshot")
     show = not args.no_progress and sys.stderr.isatty()
     async with (
@@ -145,6 +147,8 @@ class LiveDisplay:
     async def run(self) -> None:
         """Redraw on new samples, at most every ``MIN_INTERVAL`` s; returns (never raises)
         when tracking or the connection ends: the caller reports that."""
+        import trio
+
         started = trio.current_time()
         with suppress(CDPHeapError):
             async with self.tracker.subscribe(policy="latest") as samples:
