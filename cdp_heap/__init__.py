@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     )
     from ._errors import (
         ActivationError,
+        AlreadyStopped,
         CaptureError,
         CDPHeapError,
         CommandError,
@@ -101,6 +102,7 @@ __all__ = [
     "ActivationError",
     "AddHeapSnapshotChunk",
     "AllocationSite",
+    "AlreadyStopped",
     "CDPConnection",
     "CDPHeapError",
     "CallFrame",
@@ -184,6 +186,7 @@ _SOURCES: dict[str, str] = {
     "list_targets": "._discovery",
     "select_target": "._discovery",
     "ActivationError": "._errors",
+    "AlreadyStopped": "._errors",
     "CaptureError": "._errors",
     "CDPHeapError": "._errors",
     "CommandError": "._errors",

@@ -7,8 +7,11 @@ about failing clearly instead of hanging or doing harm:
 - the signal's default action kills a process that is not Node, so we check the executable
   first;
 - a PID that is gone or belongs to another user is reported as such;
-- if the port already answers, it must be *this* process's inspector (Node titles its
-  target ``NAME[PID]``), otherwise Node could not bind it and we would wait forever;
+- if the port already answers, it must be *this* process's inspector, otherwise Node could
+  not bind it and we would wait forever. The listening socket tells (the process holds
+  it among its file descriptors, in Linux's /proc: docs/decisions.md, D7); the target's
+  title cannot, since Node puts the PID in it only for ``-e`` scripts, so the title is
+  used only where /proc is missing;
 - while waiting for the port, a process that exits is reported at once.
 """
 

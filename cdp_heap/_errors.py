@@ -15,6 +15,7 @@ can catch everything with one clause and still tell the cases apart::
     │   └── ActivationError     SIGUSR1 activation of a Node process failed
     ├── CaptureError            a snapshot capture could not be completed or saved
     ├── ProfilerBusy            another client is sampling the target, or stopped our sampling
+    ├── AlreadyStopped          sampling or tracking has ended: no second stop, no more samples
     └── SubscriptionOverflow    a subscription with policy ``"fail"`` could not keep up
 
 Errors from the operating system that a caller can act on (a full disk, an unwritable
@@ -91,6 +92,13 @@ class CaptureError(CDPHeapError):
 
 class SubscriptionOverflow(CDPHeapError):
     """Events were dropped because a ``policy="fail"`` subscription's buffer was full."""
+
+
+class AlreadyStopped(CDPHeapError):
+    """A sampling or tracking session was asked for more after it ended: a second
+    :meth:`Tracker.stop <cdp_heap.Tracker.stop>`, a second :meth:`Sampler.stop
+    <cdp_heap.Sampler.stop>` whose first one lost the profile (it was cancelled), a
+    :meth:`Tracker.wait_sample <cdp_heap.Tracker.wait_sample>` once tracking is over."""
 
 
 class ProfilerBusy(CDPHeapError):

@@ -31,7 +31,6 @@ from ._wire import (
     MalformedMessage,
     Response,
     decode,
-    encode,
 )
 
 SNAPSHOT_METHODS = frozenset(
@@ -148,12 +147,6 @@ class CDPProtocol:
         if method in SNAPSHOT_METHODS:
             self._snapshot_queues.setdefault(session_id, deque()).append(command.id)
         return command
-
-    def encode_command(
-        self, method: str, params: JSONObject | None = None, session_id: str | None = None
-    ) -> tuple[Command, str]:
-        command = self.send_command(method, params, session_id)
-        return command, encode(command)
 
     def abandon(self, command_id: int) -> None:
         """Forget a pending command whose caller gave up (cancelled).

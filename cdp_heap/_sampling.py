@@ -37,7 +37,7 @@ import trio
 
 from ._atomic_file import AtomicWriter
 from ._connection import CDPConnection
-from ._errors import CDPHeapError, CommandError, ProfilerBusy
+from ._errors import AlreadyStopped, CDPHeapError, CommandError, ProfilerBusy
 from .heap_profiler import HeapProfiler, SamplingHeapProfile
 
 #: How long leaving an :func:`open_sampling` block because of an error or a cancellation
@@ -76,11 +76,12 @@ class Sampler:
 
         Calling it again returns the same profile. Cancellation: once the command is sent
         the target stops sampling whether or not its answer is awaited; a cancelled
-        ``stop()`` just loses the profile.
+        ``stop()`` just loses the profile, and calling it again raises
+        :class:`~cdp_heap.AlreadyStopped`.
         """
         if self._stop_sent:
             if self.profile is None:
-                raise CDPHeapError("sampling was stopped, but its profile was not received")
+                raise AlreadyStopped("sampling was stopped, but its profile was not received")
             return self.profile
         self._stop_sent = True
         self.stopped_at = trio.current_time()

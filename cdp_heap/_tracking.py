@@ -52,7 +52,7 @@ from ._capture import (
     save_stream,
 )
 from ._connection import CDPConnection
-from ._errors import CDPHeapError, CommandError, ConnectionClosed
+from ._errors import AlreadyStopped, CDPHeapError, CommandError, ConnectionClosed
 from ._groups import single_exceptions
 from ._queue import BoundedQueue, Policy
 from .heap_profiler import HeapProfiler, HeapProfilerEvent, HeapStatsUpdate, LastSeenObjectId
@@ -142,7 +142,7 @@ class Tracker:
 
     async def wait_sample(self) -> TrackingSample:
         """Wait for the next sample. Raises the connection's error if it closes first, and
-        :class:`~cdp_heap.CDPHeapError` if tracking has ended."""
+        :class:`~cdp_heap.AlreadyStopped` if tracking has ended."""
         seen = self._samples
         if not self._ended:
             await self._new_sample.wait()
@@ -212,10 +212,11 @@ class Tracker:
         like ``takeHeapSnapshot``), streamed as chunks. Prefer :meth:`save_snapshot`.
 
         Tracking stops on the target as soon as the command is sent, whatever happens to
-        the stream; leaving it early discards the rest of the snapshot.
+        the stream; leaving it early discards the rest of the snapshot. Raises
+        :class:`~cdp_heap.AlreadyStopped` if it was sent already.
         """
         if self._stop_sent:
-            raise RuntimeError("tracking was already stopped")
+            raise AlreadyStopped("tracking was already stopped")
         stream = self._profiler.stop_tracking_heap_objects(
             report_progress=report_progress,
             capture_numeric_value=capture_numeric_value,
@@ -326,7 +327,7 @@ class Tracker:
     def _end_error(self) -> CDPHeapError:
         if self._error is not None:
             return self._error
-        return CDPHeapError("tracking has ended")
+        return AlreadyStopped("tracking has ended")
 
 
 class _TraceCheckingWriter(AtomicWriter):

@@ -79,11 +79,10 @@ class MalformedMessage(ProtocolError):
         self.id = id
 
 
-# JSON-RPC error codes that CDP implementations use.
+# The JSON-RPC error codes this project sends (the proxy, to its clients); CDP targets use
+# the same ones.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 SERVER_ERROR = -32000
 
 

@@ -18,7 +18,7 @@ from cdp_heap._protocol import (
     SnapshotChunkReceived,
     SnapshotProgressReceived,
 )
-from cdp_heap._wire import Command, ErrorResponse, Response, decode
+from cdp_heap._wire import Command, ErrorResponse, Response, decode, encode
 
 TAKE = "HeapProfiler.takeHeapSnapshot"
 
@@ -44,10 +44,11 @@ def chunk(text: str, session: str | None = None) -> str:
 
 def test_ids_are_unique_and_text_is_the_command() -> None:
     protocol = CDPProtocol()
-    first, text = protocol.encode_command("Runtime.evaluate", {"expression": "1"})
+    first = protocol.send_command("Runtime.evaluate", {"expression": "1"})
     second = protocol.send_command("HeapProfiler.enable")
     assert first.id != second.id
-    assert decode(text) == first
+    # What the connection sends: the wire layer's text of the protocol's command.
+    assert decode(encode(first)) == first
     assert protocol.statistics().pending == 2
 
 

@@ -12,6 +12,7 @@ import trio
 
 import cdp_heap
 from cdp_heap import (
+    AlreadyStopped,
     ConnectionClosed,
     HeapProfiler,
     ProfilerBusy,
@@ -112,6 +113,17 @@ async def test_leaving_early_stops_sampling(widgets: Target, how: str) -> None:
             async with open_sampling(conn) as again:
                 assert await is_sampling(widgets.ws_url)
             assert again.profile is not None
+            assert not await is_sampling(widgets.ws_url)
+
+
+async def test_a_cancelled_stop_loses_the_profile_and_says_so(widgets: Target) -> None:
+    with trio.fail_after(20):
+        async with open_cdp(widgets.ws_url) as conn, open_sampling(conn) as sampler:
+            with trio.move_on_after(0):  # the stop is sent (shielded), its answer abandoned
+                await sampler.stop()
+            assert sampler.stopped and sampler.profile is None
+            with pytest.raises(AlreadyStopped, match="profile was not received"):
+                await sampler.stop()
             assert not await is_sampling(widgets.ws_url)
 
 

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from cdp_heap import (
+    AlreadyStopped,
     CDPHeapError,
     ConnectionClosed,
     HeapStatsUpdate,
@@ -161,6 +162,8 @@ async def test_unwritable_destination_keeps_tracking(widgets: Target, tmp_path: 
                 await tracker.save_snapshot(tmp_path / "missing" / "t.heapsnapshot")
             assert not tracker.stopped
             await tracker.save_snapshot(tmp_path / "t.heapsnapshot")
+            with pytest.raises(AlreadyStopped, match="already stopped"):
+                tracker.stop()
     assert (tmp_path / "t.heapsnapshot").stat().st_size > 0
 
 
@@ -191,5 +194,5 @@ async def test_fold_sums_fragments() -> None:
         (97, 4900, 100, 800),
     ]
     assert got[3].updates == ((1, 4, 300), (2, 3, 100))
-    with pytest.raises(CDPHeapError, match="ended"):
+    with pytest.raises(AlreadyStopped, match="ended"):
         await tracker.wait_sample()
