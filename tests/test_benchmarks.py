@@ -8,9 +8,11 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.analysis import builder
 from tests.targets import ROOT
 
 
@@ -54,3 +56,15 @@ def test_bench_profiling_times_every_way() -> None:
     for row in ("nothing", "interval 32768 B", "--include-collected", "tracking with stacks"):
         assert row in done.stdout
     assert "samples" in done.stdout and "snapshot" in done.stdout
+
+
+def test_bench_imports_measures_each_command(tmp_path: Path) -> None:
+    nodes = [builder.Node("synthetic", "(root)", 1, 0), builder.Node("object", "A", 3, 16)]
+    base = builder.write(tmp_path / "a.heapsnapshot", nodes)
+    target = builder.write(tmp_path / "b.heapsnapshot", nodes)
+    done = bench("bench_imports.py", "--rounds", "1", str(base), str(target))
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line[2:20].strip(): line[20:].split() for line in done.stdout.splitlines()[2:]}
+    assert set(rows) == {"--help", "snapshot --help", "diff A B"}, done.stdout
+    # import ms, modules, trio, numpy: --help loads neither; diff needs numpy.
+    assert rows["--help"][2:] == ["no", "no"] and rows["diff A B"][3] == "yes", done.stdout
