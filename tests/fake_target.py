@@ -50,7 +50,7 @@ async def connected(**options: Any) -> AsyncIterator[tuple[CDPConnection, Peer]]
             request = await trio_websocket.wrap_server_stream(
                 nursery,
                 server_stream,
-                max_message_size=2**30,  # type: ignore[arg-type]
+                max_message_size=2**30,
             )
             await peer_ready.send(Peer(await request.accept()))
 

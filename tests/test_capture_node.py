@@ -6,6 +6,7 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -22,16 +23,16 @@ def load(path: Path) -> dict[str, object]:
     return snapshot
 
 
-def ids_of_class(snapshot: dict[str, object], name: str) -> set[int]:
+def ids_of_class(snapshot: dict[str, Any], name: str) -> set[int]:
     """Node ids of the objects whose constructor is ``name`` (read from snapshot.meta)."""
-    meta = snapshot["snapshot"]["meta"]  # type: ignore[index]
-    fields = meta["node_fields"]
+    fields: list[str] = snapshot["snapshot"]["meta"]["node_fields"]
     width, name_at, id_at = len(fields), fields.index("name"), fields.index("id")
-    strings, nodes = snapshot["strings"], snapshot["nodes"]
-    if name not in strings:  # type: ignore[operator]
+    strings: list[str] = snapshot["strings"]
+    nodes: list[int] = snapshot["nodes"]
+    if name not in strings:
         return set()
-    index = strings.index(name)  # type: ignore[attr-defined]
-    return {nodes[i + id_at] for i in range(0, len(nodes), width) if nodes[i + name_at] == index}  # type: ignore[index]
+    index = strings.index(name)
+    return {nodes[i + id_at] for i in range(0, len(nodes), width) if nodes[i + name_at] == index}
 
 
 def leftovers(directory: Path) -> list[str]:

@@ -238,7 +238,7 @@ async def test_ctrl_c_in_the_reader_comes_out_as_keyboard_interrupt(
         async with trio.open_nursery() as nursery:
 
             async def target() -> None:
-                request = await trio_websocket.wrap_server_stream(nursery, server_stream)  # type: ignore[arg-type]
+                request = await trio_websocket.wrap_server_stream(nursery, server_stream)
                 ws = await request.accept()
                 await ws.get_message()  # the command; Ctrl-C arrives as its reply is read
                 monkeypatch.setattr(CDPProtocol, "receive", interrupted)

@@ -44,7 +44,7 @@ async def test_heap_profiler_domain_matches_node(leaky_app: Target) -> None:
         if typed is None:
             missing.append(f"event {event['name']}")
             continue
-        fields = {a.name for a in typed.__attrs_attrs__}  # type: ignore[attr-defined]
+        fields = {a.name for a in typed.__attrs_attrs__}
         missing += [
             f"event field {event['name']}.{p['name']}"
             for p in event.get("parameters", ())

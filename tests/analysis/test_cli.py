@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -138,9 +139,9 @@ def test_html_report_renders_in_chromium(triple: list[Path], tmp_path: Path) -> 
 
 
 @pytest.fixture
-def leaking_app() -> Target:
+def leaking_app() -> Iterator[Target]:
     target = start_node(str(LEAKY_APP), "--leak-per-second", "400", ready=b" ready")
-    yield target  # type: ignore[misc]
+    yield target
     target.kill()
 
 

@@ -103,8 +103,9 @@ async def test_target_killed_detaches_clients_and_restart_reconnects_under_the_s
                 assert detached["method"] == "Inspector.detached"
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await client.get_message()
-                assert closed.value.reason.code == 1001
-                assert "target detached" in (closed.value.reason.reason or "")
+                reason = closed.value.reason
+                assert reason is not None and reason.code == 1001
+                assert "target detached" in (reason.reason or "")
             await proxy.wait_until(lambda: not proxy.router.upstream_connected)
             assert await http_get_json("127.0.0.1", proxy.port, "/json/list") == []
             with pytest.raises(trio_websocket.ConnectionRejected) as refused:

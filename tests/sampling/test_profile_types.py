@@ -59,7 +59,7 @@ def test_json_round_trip_and_deep_trees(tmp_path: Path) -> None:
     deep = head = node(0, frame("f0"), 1)
     for i in range(1, 5000):  # deeper than Python's recursion limit
         child = node(i, frame(f"f{i}"), 1)
-        head["children"].append(child)  # type: ignore[attr-defined]
+        head["children"].append(child)
         head = child
     big = SamplingHeapProfile.from_json({"head": deep, "samples": []})
     assert big.total_size == 5000
