@@ -340,10 +340,7 @@ async def open_cdp(
     (not wrapped in an exception group).
     """
     async with (
-        _open_websocket(url, ssl_context, extra_headers, max_message_size) as (
-            nursery,
-            ws,
-        ),
+        _open_websocket(url, ssl_context, extra_headers, max_message_size) as (nursery, ws),
         _run(nursery, ws, url, max_message_size) as connection,
     ):
         yield connection
@@ -359,9 +356,10 @@ async def _open_websocket(
     """The first phase of :func:`open_cdp`: the connection's nursery and an open WebSocket;
     a failure to get there is :class:`~cdp_heap.ConnectionFailed`.
 
-    trio-websocket raises a rejected handshake from its reader task, into the nursery, so
-    it surfaces only when the nursery exits, after the body. ``handshaken`` tells such a
-    rejection (translated) from one that the body raised (its own business).
+    trio-websocket raises a rejected handshake from its reader task, into the nursery (and
+    sometimes from the connect call as well), so it may surface only when the nursery
+    exits, after the body. ``handshaken`` tells such a rejection (translated) from one that
+    the body raised (its own business).
     """
     handshaken = False
     try:
