@@ -234,13 +234,19 @@ _SOURCES: dict[str, str] = {
 if not TYPE_CHECKING:
 
     def __getattr__(name: str) -> object:
+        source = _SOURCES.get(name)
+        if source is not None:
+            value = getattr(importlib.import_module(source, __name__), name)
+            globals()[name] = value  # found directly from now on
+            return value
+        # A submodule (``cdp_heap._sampling.STOP_TIMEOUT`` after a bare ``import cdp_heap``):
+        # the eager package imported most of them as a side effect; this keeps that working.
         try:
-            source = _SOURCES[name]
-        except KeyError:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-        value = getattr(importlib.import_module(source, __name__), name)
-        globals()[name] = value  # found directly from now on
-        return value
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
     def __dir__() -> list[str]:
         return sorted({*globals(), *__all__})

@@ -320,3 +320,10 @@ def test_the_lazy_package_exports_what_it_declares() -> None:
     assert set(cdp_heap.__all__) <= set(dir(cdp_heap))
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         cdp_heap.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_submodules_are_attributes_of_the_lazy_package() -> None:
+    """``import cdp_heap`` then ``cdp_heap._sampling.STOP_TIMEOUT`` (docs/profiling.md)
+    works as it did when the package imported every module up front."""
+    loaded = loaded_after("import cdp_heap\nassert cdp_heap._sampling.STOP_TIMEOUT > 0")
+    assert "cdp_heap._sampling" in loaded
