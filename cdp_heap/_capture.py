@@ -35,10 +35,10 @@ import trio
 from ._atomic_file import AtomicWriter
 from ._connection import CDPConnection, start_command
 from ._handles import PendingCommand, SnapshotProgress
+from ._limits import MiB
 from ._queue import BoundedQueue, QueueStatistics
 from ._wire import JSONObject
 
-MiB = 1024 * 1024
 #: Room for ~16 Chromium chunks or ~160 Node chunks: enough to ride out a disk hiccup,
 #: small next to the snapshot.
 DEFAULT_MAX_BUFFER_BYTES = 16 * MiB

@@ -40,7 +40,9 @@ from ._groups import single_exceptions
 from ._handles import PendingCommand as PendingCommand
 from ._handles import SnapshotProgress as SnapshotProgress
 from ._handles import Subscription as Subscription
-from ._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
+from ._limits import DEFAULT_MAX_MESSAGE_SIZE as DEFAULT_MAX_MESSAGE_SIZE
+from ._limits import RECEIVE_BUFFER_SIZE
+from ._limits import MiB as MiB
 from ._protocol import (
     CHUNK_EVENT,
     CDPProtocol,
