@@ -182,8 +182,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _token(value: str | None, path: str | None, option: str) -> tuple[str | None, bool]:
     """The token given by ``--X VALUE|auto`` or ``--X-file PATH``; and whether generated."""
-    from proxy import generate_token
-    from proxy._security import check_token
+    from proxy import check_token, generate_token
 
     if path is not None:
         try:
@@ -209,8 +208,7 @@ def _token(value: str | None, path: str | None, option: str) -> tuple[str | None
 
 def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Guard, list[str]]:
     """The access rules from the options, and lines to print (generated tokens)."""
-    from proxy import Guard, MethodPolicy, Role, is_loopback
-    from proxy._security import NO_TOKEN
+    from proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
 
     try:
         full = MethodPolicy.parse(args.allow_methods, "--allow-methods")
