@@ -24,6 +24,8 @@ import attrs
 import trio
 import trio_websocket
 
+from cdp_heap._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
+
 from ._audit import AuditSink, audit_line
 from ._http import (
     HTTPError,
@@ -49,11 +51,10 @@ from ._router import (
 from ._security import Guard, Refused, Role, is_loopback
 from ._snapshot_endpoint import serve_snapshot
 from ._targets import UpstreamSpec, rewrite_entry
-from ._upstream import RECEIVE_BUFFER, UpstreamLink
+from ._upstream import UpstreamLink
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
 HEAD_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
 #: What clients are told when the proxy stops (close reason and ``Inspector.detached``).
@@ -69,7 +70,7 @@ class ProxyConfig:
     upstream: UpstreamSpec
     listen_host: str = "127.0.0.1"
     listen_port: int = 9230
-    max_message_size: int = DEFAULT_MAX_MESSAGE
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     client_queue_bytes: int = DEFAULT_LIMIT_BYTES
     retry_interval: float = 0.2
     #: Tokens and their roles, allowed Host names and Origins. Default: no token, loopback.
@@ -355,7 +356,7 @@ class Proxy:
                 ReplayStream(head.raw, stream),
                 message_queue_size=16,
                 max_message_size=self.config.max_message_size,
-                receive_buffer_size=RECEIVE_BUFFER,
+                receive_buffer_size=RECEIVE_BUFFER_SIZE,
             )
             target = path.strip("/")
             if target != self.id:

@@ -18,12 +18,13 @@ from typing import Any
 import trio
 import trio_websocket
 
+from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+
 from ._http import HTTPError
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 
 log = logging.getLogger(__name__)
 
-RECEIVE_BUFFER = 256 * 1024
 UPSTREAM_BACKLOG = 256
 
 
@@ -108,7 +109,7 @@ class UpstreamLink:
                     websocket_path(entry),
                     message_queue_size=64,
                     max_message_size=self.max_message_size,
-                    receive_buffer_size=RECEIVE_BUFFER,
+                    receive_buffer_size=RECEIVE_BUFFER_SIZE,
                 )
             except (
                 OSError,
