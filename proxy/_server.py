@@ -1,12 +1,12 @@
 """The proxy's trio shell: one port for HTTP discovery and WebSocket clients, one upstream.
 
 ``serve_proxy`` listens; each connection is wrapped in TLS if configured, its request head is
-read with h11 (:mod:`proxy._http`) and admitted or refused by the
-:class:`~proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
-documents (or a streamed snapshot, :mod:`proxy._snapshot_endpoint`), WebSocket upgrades are
+read with h11 (:mod:`cdp_heap_proxy._http`) and admitted or refused by the
+:class:`~cdp_heap_proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
+documents (or a streamed snapshot, :mod:`cdp_heap_proxy._snapshot_endpoint`), WebSocket upgrades are
 handed to trio-websocket. Every message and every connect/disconnect goes through the
-:class:`~proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
-without ever waiting: client messages go to bounded :class:`~proxy._outbox.Outbox` queues,
+:class:`~cdp_heap_proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
+without ever waiting: client messages go to bounded :class:`~cdp_heap_proxy._outbox.Outbox` queues,
 upstream commands to the upstream writer.
 """
 
@@ -95,7 +95,7 @@ class Proxy:
         self.upstream = UpstreamLink(config.upstream, config.max_message_size)
         self.guard = config.effective_guard()
         #: The clients the router routes to: added with the router's, dropped only when the
-        #: router says so (:class:`~proxy._actions.ForgetClient`).
+        #: router says so (:class:`~cdp_heap_proxy._actions.ForgetClient`).
         self._clients: dict[ClientId, ClientConn] = {}
         #: Connections whose task still runs (a forgotten client may still be flushing).
         self._open_connections = 0

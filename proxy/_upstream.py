@@ -1,8 +1,8 @@
 """The proxy's one upstream WebSocket session: find the target, connect, reconnect.
 
 Moves bytes only; every decision is the router's. The reader feeds each upstream message
-to the router and never waits for a client (see :mod:`proxy._outbox`), so V8 is read as fast
-as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
+to the router and never waits for a client (see :mod:`cdp_heap_proxy._outbox`), so V8 is
+read as fast as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
 client readers wait (:meth:`UpstreamLink.wait_room`) while that channel is long, which
 pushes back on clients that flood commands, while the proxy's own few commands (a departed
 client's clean-up) can always be queued without waiting.
