@@ -50,6 +50,7 @@ from ._router import (
 )
 from ._security import Guard, Refused, Role, is_loopback
 from ._snapshot_endpoint import serve_snapshot
+from ._sockets import QuickAckStream
 from ._targets import UpstreamSpec, rewrite_entry
 from ._upstream import UpstreamLink
 
@@ -261,6 +262,8 @@ class Proxy:
         let one connection's exception cancel the whole proxy).
         """
         peer = _peer(stream)
+        if isinstance(stream, trio.SocketStream):
+            stream = QuickAckStream(stream, stream)  # a client's two small writes (D24)
         try:
             await self._handle_connection(stream, peer)
         except Exception as exc:

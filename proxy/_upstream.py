@@ -21,6 +21,7 @@ import trio_websocket
 from cdp_heap._limits import RECEIVE_BUFFER_SIZE
 
 from ._http import HTTPError
+from ._sockets import QuickAckStream
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,11 @@ class UpstreamLink:
         reason = "target closed"
         async with trio.open_nursery() as nursery:
             try:
-                stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+                tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
-                    stream,
+                    # trio-websocket annotates SocketStream; any Stream works.
+                    QuickAckStream(tcp, tcp),  # type: ignore[arg-type]
                     f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
                     websocket_path(entry),
                     message_queue_size=64,
