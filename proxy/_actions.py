@@ -91,6 +91,8 @@ class RouterStatistics:
     upstream_connected: bool
     malformed_from_clients: int
     malformed_from_upstream: int
+    #: Client messages over the client message limit, answered with an error.
+    oversized_from_clients: int
     #: Commands refused by a client's method policy.
     denied_by_policy: int
     #: Chunks of a departed client's (or the proxy's own) snapshot, dropped undecoded.

@@ -39,6 +39,7 @@ This module routes commands, replies, events and snapshots; who enabled what liv
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -99,6 +100,8 @@ __all__ = [
 ]
 
 CLOSE_GOING_AWAY = 1001
+#: The id of a command whose text starts ``{"id": N`` (how clients write them).
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _DEBUGGER: DomainKey = (None, "Debugger")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
@@ -125,6 +128,7 @@ class Router:
         self._next_client: ClientId = 1
         self._malformed_from_clients = 0
         self._malformed_from_upstream = 0
+        self._oversized_from_clients = 0
         self._peak_in_flight = 0
         self._snapshots_completed = 0
         self._fast_discarded_chunks = 0
@@ -191,6 +195,22 @@ class Router:
         if message.method in AUDITED:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
+
+    def client_message_too_large(
+        self, client: ClientId, size: int, prefix: str, limit: int
+    ) -> list[Action]:
+        """A message of ``size`` bytes from ``client`` was over ``limit`` and dropped as it
+        arrived; ``prefix`` is its beginning. It gets an error for the id read from there."""
+        if client not in self._clients:
+            return []
+        self._oversized_from_clients += 1
+        match = _LEADING_ID.match(prefix)
+        msg_id = int(match.group(1)) if match else None
+        message = (
+            f"message of {size} bytes is over the proxy's limit for client messages "
+            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
+        )
+        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
 
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget everything about it
@@ -310,6 +330,7 @@ class Router:
             upstream_connected=self._protocol is not None,
             malformed_from_clients=self._malformed_from_clients,
             malformed_from_upstream=self._malformed_from_upstream,
+            oversized_from_clients=self._oversized_from_clients,
             denied_by_policy=self._denied,
             discarded_chunks=self._fast_discarded_chunks
             + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
