@@ -88,6 +88,11 @@ class RouterStatistics:
     enabled_domains: tuple[str, ...]
     owners: tuple[tuple[str, ClientId], ...]
     replay_cache_entries: int
+    #: Scripts kept for a late ``Debugger.enable`` (collected ones are probed away), and the
+    #: most it keeps.
+    replay_cache_scripts: int
+    replay_cache_script_limit: int
+    script_probes_in_flight: int
     upstream_connected: bool
     malformed_from_clients: int
     malformed_from_upstream: int
