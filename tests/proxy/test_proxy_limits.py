@@ -3,9 +3,7 @@ a CDP error on a connection that stays open, and costs the proxy no more than th
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import struct
 import tracemalloc
 from collections.abc import Callable
@@ -15,30 +13,20 @@ import trio
 from cdp_heap._discovery import http_get_json
 from tests.targets import Target
 
-from .helpers import MiB, call, open_raw, proxy_in_front
+from .helpers import (
+    MiB,
+    call,
+    open_raw,
+    proxy_in_front,
+    raw_websocket,
+    read_text_frame,
+    send_text_frame,
+)
 
 IDLE = "setInterval(() => {}, 1000)"
 LIMIT = 1 * MiB
 MESSAGE = 24 * MiB
 SLICE = b"1" * (64 * 1024)
-
-
-async def raw_websocket(port: int, path: str) -> trio.SocketStream:
-    """A hand-made WebSocket client: it can send a 24 MiB frame without holding it."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    key = base64.b64encode(os.urandom(16)).decode()
-    await stream.send_all(
-        (
-            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await stream.receive_some(4096)
-    assert head.startswith(b"HTTP/1.1 101 "), head
-    return stream
 
 
 async def send_big_text(stream: trio.SocketStream, prefix: bytes, size: int) -> None:
@@ -52,22 +40,6 @@ async def send_big_text(stream: trio.SocketStream, prefix: bytes, size: int) -> 
         await stream.send_all(piece)
         remaining -= len(piece)
     await stream.send_all(suffix)
-
-
-async def read_text_frame(stream: trio.SocketStream) -> str:
-    """The next (small, unmasked) text frame from the proxy."""
-    data = b""
-    while len(data) < 2:
-        data += await stream.receive_some(65536)
-    assert data[0] == 0x81
-    length, start = data[1] & 0x7F, 2
-    if length == 126:
-        while len(data) < 4:
-            data += await stream.receive_some(65536)
-        length, start = struct.unpack("!H", data[2:4])[0], 4
-    while len(data) < start + length:
-        data += await stream.receive_some(65536)
-    return data[start : start + length].decode()
 
 
 async def test_oversized_client_message_gets_an_error_and_costs_at_most_the_limit(
@@ -94,7 +66,7 @@ async def test_oversized_client_message_gets_an_error_and_costs_at_most_the_limi
             assert peak < 2 * LIMIT, f"peak {peak / MiB:.1f} MiB"
             # The connection stays open and usable.
             small = b'{"id":8,"method":"Runtime.evaluate","params":{"expression":"1+1"}}'
-            await stream.send_all(struct.pack("!BB", 0x81, 0x80 | len(small)) + b"\0" * 4 + small)
+            await send_text_frame(stream, small)
             reply = json.loads(await read_text_frame(stream))
             assert reply["id"] == 8 and reply["result"]["result"]["value"] == 2
             await stream.aclose()
