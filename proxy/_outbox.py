@@ -15,6 +15,9 @@ from collections import deque
 import attrs
 import trio
 
+from ._actions import ClientId
+from ._security import Role
+
 DEFAULT_LIMIT_BYTES = 32 * 1024 * 1024
 CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read what it asked for
 CLOSE_NORMAL = 1000
@@ -83,6 +86,21 @@ class Outbox:
         self._bytes -= len(text)
         return text
 
+    async def get_many(self, max_bytes: int) -> list[str] | None:
+        """The next messages to send, at least one and, after the first, no more than
+        ``max_bytes`` in all (one write for what queued up meanwhile); ``None`` once
+        closed and flushed. Cancellation-safe like :meth:`get`."""
+        first = await self.get()
+        if first is None:
+            return None
+        texts, total = [first], len(first)
+        while self._queue and total + len(self._queue[0]) <= max_bytes:
+            text = self._queue.popleft()
+            self._bytes -= len(text)
+            total += len(text)
+            texts.append(text)
+        return texts
+
     def statistics(self) -> OutboxStatistics:
         return OutboxStatistics(
             queued_messages=len(self._queue),
@@ -91,3 +109,18 @@ class Outbox:
             limit_bytes=self._limit,
             closing=self.close_code is not None,
         )
+
+
+@attrs.define
+class ClientConn:
+    """A connected client as the shell sees it (the router knows it by ``id``): what the
+    WebSocket handler and the ``POST /snapshot`` endpoint share with the proxy."""
+
+    id: ClientId
+    label: str
+    peer: str
+    role: Role
+    transport: str  # "websocket" or "http"
+    outbox: Outbox
+    #: The send in progress; a cut-off client's gets a deadline.
+    send_scope: trio.CancelScope | None = None

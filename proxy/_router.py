@@ -5,7 +5,7 @@ the upstream session opens, sends text, is lost) and performs the :data:`Action`
 returns, in order. All routing state lives here so that the rules can be tested with no
 sockets (``tests/proxy/test_router*.py``, including property-based interleavings).
 
-The rules (DESIGN.md section 4, "Proxy routing"):
+The rules (docs/proxy.md describes them for users):
 
 - Every client command gets a fresh upstream id from the one counter of the upstream
   :class:`~cdp_heap._protocol.CDPProtocol`; its reply goes back to that client only, with
@@ -19,7 +19,8 @@ The rules (DESIGN.md section 4, "Proxy routing"):
   only when the last enabler leaves, and never for HeapProfiler, which the proxy enables when
   the upstream session opens and keeps enabled so heap object ids stay comparable across
   clients and runs. A client enabling an already enabled domain first gets the replay of
-  what a fresh session would have been told (:mod:`proxy._domains`, :mod:`proxy._replay`).
+  what a fresh session would have been told (:mod:`cdp_heap_proxy._domains`,
+  :mod:`cdp_heap_proxy._replay`).
 - Heap sampling, heap tracking and CPU profiling belong to the client that started them:
   another client's start or stop gets an error naming the owner; tracking events go to the
   owner only.
@@ -32,13 +33,15 @@ The rules (DESIGN.md section 4, "Proxy routing"):
 - Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
 
 This module routes commands, replies, events and snapshots; who enabled what lives in
-:mod:`proxy._domains`, who owns an activity, a pause or a breakpoint in
-:mod:`proxy._ownership`.
+:mod:`cdp_heap_proxy._domains`, who owns an activity, a pause or a breakpoint in
+:mod:`cdp_heap_proxy._ownership`.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -56,7 +59,6 @@ from cdp_heap._protocol import (
 )
 from cdp_heap._wire import (
     INVALID_REQUEST,
-    PARSE_ERROR,
     SERVER_ERROR,
     Command,
     ErrorResponse,
@@ -73,14 +75,17 @@ from ._actions import (
     ClientId,
     CloseClient,
     CloseUpstream,
+    ForgetClient,
     Route,
     RouterStatistics,
     SendToClient,
     SendUpstream,
 )
+from ._chunks import is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._ownership import STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
+from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
 
 __all__ = [
     "Action",
@@ -88,6 +93,7 @@ __all__ = [
     "ClientId",
     "CloseClient",
     "CloseUpstream",
+    "ForgetClient",
     "Router",
     "RouterStatistics",
     "SendToClient",
@@ -95,6 +101,8 @@ __all__ = [
 ]
 
 CLOSE_GOING_AWAY = 1001
+#: The id of a command whose text starts ``{"id": N`` (how clients write them).
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _DEBUGGER: DomainKey = (None, "Debugger")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
@@ -121,6 +129,7 @@ class Router:
         self._next_client: ClientId = 1
         self._malformed_from_clients = 0
         self._malformed_from_upstream = 0
+        self._oversized_from_clients = 0
         self._peak_in_flight = 0
         self._snapshots_completed = 0
         self._fast_discarded_chunks = 0
@@ -134,6 +143,10 @@ class Router:
         self._ownership = Ownership()
         self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
         self._in_flight: int | None = None
+        #: Probes of cached scripts (upstream id -> script id), and the late clients'
+        #: ``Debugger.enable`` held until they are answered (see :mod:`._replay`).
+        self._probes: dict[int, str] = {}
+        self._held_enables: list[tuple[ClientId, Command]] = []
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -145,11 +158,15 @@ class Router:
         self._clients[client] = _Client(label, policy)
         return client
 
-    def has_client(self, client: ClientId) -> bool:
-        return client in self._clients
-
     def client_label(self, client: ClientId) -> str:
         return f"client #{client} ({self._clients[client].label})"
+
+    def refusal(self, client: ClientId, method: str) -> str | None:
+        """Why ``client``'s method policy refuses ``method`` (``None``: it allows it)."""
+        policy = self._clients[client].policy
+        if policy.allows(method):
+            return None
+        return f"not allowed by this client's method policy ({policy.describe()})"
 
     def client_message(self, client: ClientId, data: str | bytes) -> list[Action]:
         """One WebSocket message from ``client``."""
@@ -161,19 +178,21 @@ class Router:
         try:
             message = decode(data)
         except MalformedMessage as exc:
-            code = PARSE_ERROR if "JSON" in str(exc) else INVALID_REQUEST
-            return self._refuse(client, exc.id, code, str(exc))
-        if not isinstance(message, Command):
-            msg_id = getattr(message, "id", None)
-            what = "has no 'id'" if msg_id is None else "is not a command"
-            return self._refuse(client, msg_id, INVALID_REQUEST, f"message {what}")
+            return self._refuse(client, exc.id, exc.code, str(exc))
+        match message:
+            case Command():
+                pass
+            case Event():
+                return self._refuse(client, None, INVALID_REQUEST, "message has no 'id'")
+            case Response(id=msg_id) | ErrorResponse(id=msg_id):
+                return self._refuse(client, msg_id, INVALID_REQUEST, "message is not a command")
         if message.id in state.pending or message.id in state.queued:
             return self._refuse(
                 client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
             )
-        if not state.policy.allows(message.method):
+        refusal = self.refusal(client, message.method)
+        if refusal is not None:
             self._denied += 1
-            refusal = f"not allowed by this client's method policy ({state.policy.describe()})"
             return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
@@ -182,17 +201,38 @@ class Router:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
 
-    def remove_client(self, client: ClientId) -> list[Action]:
-        """``client`` left: undo what it started and forget everything about it."""
-        state = self._clients.pop(client, None)
-        if state is None or self._protocol is None:
+    def client_message_too_large(
+        self, client: ClientId, size: int, prefix: str, limit: int
+    ) -> list[Action]:
+        """A message of ``size`` bytes from ``client`` was over ``limit`` and dropped as it
+        arrived; ``prefix`` is its beginning. It gets an error for the id read from there."""
+        if client not in self._clients:
             return []
+        self._oversized_from_clients += 1
+        match = _LEADING_ID.match(prefix)
+        msg_id = int(match.group(1)) if match else None
+        message = (
+            f"message of {size} bytes is over the proxy's limit for client messages "
+            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
+        )
+        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
+
+    def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
+        """``client`` left (or is cut off, for ``reason``): forget everything about it
+        (:class:`ForgetClient`) and undo what it started. A client already forgotten gets
+        no actions, so the shell may call this whenever a connection ends."""
+        state = self._clients.pop(client, None)
+        if state is None:
+            return []
+        if self._protocol is None:
+            return [ForgetClient(client, reason)]
         protocol = self._protocol
         for upstream_id in state.pending.values():
             self._routes.pop(upstream_id, None)
             protocol.abandon(upstream_id)  # late reply ignored, snapshot chunks discarded
         self._snapshot_queue = deque(e for e in self._snapshot_queue if e[0] != client)
-        actions: list[Action] = []
+        self._held_enables = [e for e in self._held_enables if e[0] != client]
+        actions: list[Action] = [ForgetClient(client, reason)]
         undo = self._ownership.release(
             client,
             paused=self._domains.replay.paused,
@@ -215,11 +255,11 @@ class Router:
         """The upstream session is gone: detach and close every client, reset all state."""
         if self._protocol is not None:
             self._protocol.connection_lost(ConnectionClosed(reason))
-        actions = [
-            action
-            for client in self._clients
-            for action in self._detach(client, reason, f"target detached: {reason}")
-        ]
+        close_reason = f"target detached: {reason}"
+        actions: list[Action] = []
+        for client in self._clients:
+            actions += self._detach(client, reason, close_reason)
+            actions.append(ForgetClient(client, close_reason))
         self._clients.clear()
         self._reset_upstream(None)
         return actions
@@ -231,7 +271,7 @@ class Router:
         actions: list[Action] = []
         for client in list(self._clients):
             actions += self._detach(client, reason, reason)
-            actions += self.remove_client(client)
+            actions += self.remove_client(client, reason)
         return actions
 
     def _detach(self, client: ClientId, reason: str, close_reason: str) -> list[Action]:
@@ -250,7 +290,7 @@ class Router:
         """One WebSocket message from the upstream target."""
         if self._protocol is None:
             return []
-        if isinstance(text, str) and self._in_flight is not None and _is_plain_chunk(text):
+        if isinstance(text, str) and self._in_flight is not None and is_plain_chunk(text):
             # Fast path for the bulk of a snapshot: no JSON decoding of ~100 KiB-1 MiB chunks.
             # Single flight makes the in-flight command the owner of every top-level chunk.
             route = self._routes.get(self._in_flight)
@@ -293,9 +333,13 @@ class Router:
             enabled_domains=self._domains.names(),
             owners=self._ownership.owners(),
             replay_cache_entries=len(self._domains.replay),
+            replay_cache_scripts=self._domains.replay.scripts,
+            replay_cache_script_limit=MAX_SCRIPTS,
+            script_probes_in_flight=len(self._probes),
             upstream_connected=self._protocol is not None,
             malformed_from_clients=self._malformed_from_clients,
             malformed_from_upstream=self._malformed_from_upstream,
+            oversized_from_clients=self._oversized_from_clients,
             denied_by_policy=self._denied,
             discarded_chunks=self._fast_discarded_chunks
             + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
@@ -307,7 +351,7 @@ class Router:
     def _command(self, client: ClientId, state: _Client, command: Command) -> list[Action]:
         method = command.method
         domain, _, name = method.partition(".")
-        conflict = self._ownership.conflict(client, method)
+        conflict = self._ownership.record(client, method)
         if conflict is not None:
             what, owner = conflict
             return self._error(
@@ -322,9 +366,13 @@ class Router:
             return self._pump_snapshots()
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
-            state.enabled.add(key)
-            replay = self._domains.enable(client, key)
-            return [SendToClient(client, t) for t in replay] + self._forward(client, command)
+            if key == _DEBUGGER and self._domains.is_late(client, key):
+                # Replay only the scripts V8 still has: probe the cache first.
+                state.queued.add(command.id)
+                self._held_enables.append((client, command))
+                probes = self._probe_scripts()
+                return probes if self._probes else self._release_enables()
+            return self._enable(client, state, command, key)
         if name == "disable":
             state.enabled.discard(key)
             if self._domains.disable(client, key):
@@ -332,6 +380,33 @@ class Router:
                 return self._forward(client, command)
             return [self._reply_to(client, Response(command.id, {}, command.session_id))]
         return self._forward(client, command)
+
+    def _enable(
+        self, client: ClientId, state: _Client, command: Command, key: DomainKey
+    ) -> list[Action]:
+        state.enabled.add(key)
+        replay = self._domains.enable(client, key)
+        return [SendToClient(client, t) for t in replay] + self._forward(client, command)
+
+    def _probe_scripts(self) -> list[Action]:
+        """Ask V8 which cached scripts it still has (the answers drop the collected)."""
+        actions: list[Action] = []
+        for script_id in self._domains.replay.start_probe():
+            probe = Command(0, PROBE_METHOD, probe_params(script_id))
+            upstream_id, action = self._send_upstream(None, probe)
+            self._probes[upstream_id] = script_id
+            actions.append(action)
+        return actions
+
+    def _release_enables(self) -> list[Action]:
+        """The probes are answered: the held ``Debugger.enable``s get their replay."""
+        actions: list[Action] = []
+        held, self._held_enables = self._held_enables, []
+        for client, command in held:
+            state = self._clients[client]
+            state.queued.discard(command.id)
+            actions += self._enable(client, state, command, _DEBUGGER)
+        return actions
 
     def _disabled_upstream(self, key: DomainKey) -> list[Action]:
         """Disable ``key`` upstream: its last enabler left."""
@@ -385,6 +460,11 @@ class Router:
     def _reply(self, command: Command, reply: Response | ErrorResponse) -> list[Action]:
         route = self._routes.pop(command.id, None)
         actions: list[Action] = []
+        script_id = self._probes.pop(command.id, None)
+        if script_id is not None:
+            self._domains.replay.probe_answered(script_id, reply)
+            if not self._probes:
+                actions += self._release_enables()
         if command.id == self._in_flight:
             self._snapshot_done()
             actions += self._pump_snapshots()
@@ -407,6 +487,11 @@ class Router:
     def _event(self, event: Event, text: str) -> list[Action]:
         self._domains.observe(event, text)
         self._ownership.observe(event)
+        if self._domains.replay.needs_probe():
+            return self._probe_scripts() + self._event_to_clients(event, text)
+        return self._event_to_clients(event, text)
+
+    def _event_to_clients(self, event: Event, text: str) -> list[Action]:
         tracker = self._ownership.tracking_owner()
         if event.method in TRACKING_EVENTS and tracker is not None:
             return [SendToClient(tracker, text)]
@@ -414,7 +499,7 @@ class Router:
         receivers = self._domains.receivers(key, self._clients)
         return self._deliver(receivers, event.method, text)
 
-    def _deliver(self, clients: Any, method: str, text: str) -> list[Action]:
+    def _deliver(self, clients: Iterable[ClientId], method: str, text: str) -> list[Action]:
         """``text`` (an event) to those of ``clients`` whose policy lets them hear it."""
         return [
             SendToClient(client, text)
@@ -459,11 +544,3 @@ class Router:
     ) -> list[Action]:
         self._malformed_from_clients += 1
         return [SendToClient(client, encode(ErrorResponse(msg_id, code, message)))]
-
-
-_CHUNK_PREFIX = '{"method":"HeapProfiler.addHeapSnapshotChunk","params":{"chunk":"'
-
-
-def _is_plain_chunk(text: str) -> bool:
-    """A top-level chunk event, as Node and Chrome format it (else: the decoding path)."""
-    return text.startswith(_CHUNK_PREFIX) and '"sessionId":' not in text[-200:]

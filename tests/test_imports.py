@@ -5,9 +5,9 @@ Two kinds of check:
 - **Static** (``ast``, no import): every module of ``cdp_heap/`` and ``proxy/`` is read and
   its imports resolved. A module may not import another module's underscore names
   (``from ._connection import _Pending``, or ``_capture._save_stream`` through a module),
-  nor a private module of another top-level package (``proxy._security`` from
+  nor a private module of another top-level package (``cdp_heap_proxy._security`` from
   ``cdp_heap.cli``), unless it declares itself a friend (syntax below). ``cdp_heap`` may not
-  import ``proxy`` except in the CLI's ``proxy`` command.
+  import the proxy (``cdp_heap_proxy``) except in the CLI's ``proxy`` command.
 - **In a subprocess** (``sys.modules`` after the import): the sans-IO core and the proxy's
   router load no trio; the analysis loads no network stack; ``cdp-heap --help`` and
   building the CLI's parsers load neither trio nor numpy; ``cdp-heap diff`` loads no
@@ -39,7 +39,9 @@ import pytest
 from tests.analysis import builder
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cdp_heap", "proxy")
+#: Import name -> source directory: the proxy's source lives in ``proxy/`` but installs as
+#: ``cdp_heap_proxy`` (docs/decisions.md D23).
+PACKAGES = {"cdp_heap": "cdp_heap", "cdp_heap_proxy": "proxy"}
 FRIEND_PREFIX = "Friend of:"
 #: The only module of cdp_heap that may import the proxy: the command that runs it.
 PROXY_COMMAND = "cdp_heap.cli._proxy"
@@ -74,18 +76,24 @@ class Import:
 
 def our_modules() -> list[Module]:
     modules = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    for package, directory in PACKAGES.items():
+        for path in sorted((ROOT / directory).rglob("*.py")):
+            parts = [package, *path.relative_to(ROOT / directory).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
             modules.append(Module(".".join(parts), path))
     return modules
 
 
+def source_path(dotted: str) -> Path:
+    """Where the module or package ``dotted`` (an import name) lives, without a suffix."""
+    top, *rest = dotted.split(".")
+    return ROOT.joinpath(PACKAGES.get(top, top), *rest)
+
+
 def is_module(dotted: str) -> bool:
     """Whether ``dotted`` names a module of ours (a file or a package)."""
-    path = ROOT.joinpath(*dotted.split("."))
+    path = source_path(dotted)
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
@@ -147,7 +155,7 @@ def resolve(module: Module, name: str | None, level: int) -> str:
 def friends_of(module: Module) -> frozenset[str]:
     """The modules ``module`` (or its package's ``__init__``) declares itself a friend of."""
     declared: set[str] = set()
-    for path in {module.path, ROOT.joinpath(*module.package.split("."), "__init__.py")}:
+    for path in {module.path, source_path(module.package) / "__init__.py"}:
         docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
         for line in docstring.splitlines():
             if line.strip().startswith(FRIEND_PREFIX):
@@ -177,7 +185,7 @@ def _violations(module: Module) -> Iterator[str]:
 
 def test_friend_declarations_are_read() -> None:
     """The checker itself: a declared friend passes, an undeclared one is caught."""
-    proxy_router = next(m for m in our_modules() if m.name == "proxy._router")
+    proxy_router = next(m for m in our_modules() if m.name == "cdp_heap_proxy._router")
     assert "cdp_heap._protocol" in friends_of(proxy_router)
     assert any(i.module == "cdp_heap._protocol" for i in imports_of(proxy_router))
     assert not violations(proxy_router)
@@ -187,7 +195,7 @@ def test_the_checker_catches_each_kind(tmp_path: Path) -> None:
     source = textwrap.dedent('''\
         """A module that breaks every rule."""
         from cdp_heap._connection import _Pending
-        from proxy._security import check_token
+        from cdp_heap_proxy._security import check_token
         from cdp_heap import _capture
         _capture._save_stream
         ''')
@@ -196,7 +204,7 @@ def test_the_checker_catches_each_kind(tmp_path: Path) -> None:
     found = violations(Module("cdp_heap.cli._rule_breaker", path))
     assert [v.split(": ", 1)[1].split(",")[0] for v in found] == [
         "uses cdp_heap._connection._Pending",
-        "imports proxy._security",
+        "imports cdp_heap_proxy._security",
         "uses cdp_heap._capture._save_stream",
     ]
 
@@ -212,7 +220,7 @@ def test_cdp_heap_imports_the_proxy_only_in_the_proxy_command() -> None:
         for module in our_modules()
         if module.top == "cdp_heap" and module.name != PROXY_COMMAND
         for item in imports_of(module)
-        if item.module.split(".")[0] == "proxy"
+        if item.module.split(".")[0] == "cdp_heap_proxy"
     ]
     assert not found, "\n".join(found)
 
@@ -253,11 +261,11 @@ PROXY_SANS_IO = ("_router", "_actions", "_domains", "_replay", "_ownership", "_p
 
 
 def test_the_proxy_router_loads_no_trio() -> None:
-    code = "import sys, types\npackage = types.ModuleType('proxy')\n"
-    code += f"package.__path__ = [{str(ROOT / 'proxy')!r}]\nsys.modules['proxy'] = package\n"
-    code += "".join(f"import proxy.{name}\n" for name in PROXY_SANS_IO)
+    code = "import sys, types\npackage = types.ModuleType('cdp_heap_proxy')\n"
+    code += f"package.__path__ = [{str(ROOT / 'proxy')!r}]\nsys.modules['cdp_heap_proxy'] = package\n"
+    code += "".join(f"import cdp_heap_proxy.{name}\n" for name in PROXY_SANS_IO)
     loaded = loaded_after(code)
-    assert "proxy._router" in loaded and "proxy._server" not in loaded
+    assert "cdp_heap_proxy._router" in loaded and "cdp_heap_proxy._server" not in loaded
     assert not loaded & TRIO
 
 
@@ -270,7 +278,7 @@ def test_the_analysis_loads_no_network_stack() -> None:
 def test_building_the_cli_loads_neither_trio_nor_numpy() -> None:
     loaded = loaded_after("import cdp_heap.cli\ncdp_heap.cli.build_parser()")
     assert "cdp_heap.cli._snapshot" in loaded
-    assert not loaded & (TRIO | {"numpy", "proxy", "cdp_heap._connection"})
+    assert not loaded & (TRIO | {"numpy", "cdp_heap_proxy", "cdp_heap._connection"})
 
 
 def test_help_loads_no_trio() -> None:
@@ -288,7 +296,7 @@ def test_diff_loads_no_network_stack(tmp_path: Path) -> None:
     argv = ["diff", str(base), str(target)]
     loaded = loaded_after(f"import cdp_heap.cli\nassert cdp_heap.cli.main({argv!r}) == 0")
     assert "cdp_heap.analysis" in loaded
-    assert not loaded & (NETWORK - {"trio"} | {"proxy"})
+    assert not loaded & (NETWORK - {"trio"} | {"cdp_heap_proxy"})
 
 
 # -- the lazy package ----------------------------------------------------------------------

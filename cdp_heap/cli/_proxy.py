@@ -16,7 +16,7 @@ from ._common import UsageError
 if TYPE_CHECKING:
     import ssl
 
-    from proxy import Guard, Proxy
+    from cdp_heap_proxy import Guard, Proxy
 
 DESCRIPTION = """\
 Run a DevTools-compatible proxy in front of one inspector target (a Node.js process, a
@@ -117,6 +117,15 @@ def register(subparsers: Any) -> None:
         metavar="MB",
         help="close a client that lets more than MB megabytes queue up for it (default 32)",
     )
+    parser.add_argument(
+        "--max-client-message-mb",
+        type=int,
+        default=8,
+        metavar="MB",
+        help="answer a client message larger than MB megabytes with a CDP error instead of "
+        "routing it (default 8; commands are small, and the proxy holds a message a few "
+        "times over while routing it)",
+    )
     security = parser.add_argument_group("security")
     token = security.add_mutually_exclusive_group()
     token.add_argument(
@@ -181,7 +190,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _token(value: str | None, path: str | None, option: str) -> tuple[str | None, bool]:
     """The token given by ``--X VALUE|auto`` or ``--X-file PATH``; and whether generated."""
-    from proxy import check_token, generate_token
+    from cdp_heap_proxy import check_token, generate_token
 
     if path is not None:
         try:
@@ -207,7 +216,7 @@ def _token(value: str | None, path: str | None, option: str) -> tuple[str | None
 
 def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Guard, list[str]]:
     """The access rules from the options, and lines to print (generated tokens)."""
-    from proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
+    from cdp_heap_proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
 
     try:
         full = MethodPolicy.parse(args.allow_methods, "--allow-methods")
@@ -277,9 +286,12 @@ def _audit_file(path: str | None) -> TextIO:
 async def run(args: argparse.Namespace) -> int:
     import trio
 
-    from proxy import ProxyConfig, UpstreamSpec, serve_proxy
+    from cdp_heap_proxy import ProxyConfig, UpstreamSpec, serve_proxy
 
     host, port = parse_listen(args.listen)
+    for option in ("client_queue_mb", "max_client_message_mb"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
     guard, notes = _guard(args, host)  # before anything else: usage errors exit 2 at once
     tls = _tls(args)
     audit_file = _audit_file(args.audit_log)
@@ -302,6 +314,7 @@ async def run(args: argparse.Namespace) -> int:
         host,
         port,
         client_queue_bytes=args.client_queue_mb * 1024 * 1024,
+        max_client_message_size=args.max_client_message_mb * 1024 * 1024,
         guard=guard,
         tls=tls,
         audit=audit,
@@ -309,7 +322,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                proxy = await nursery.start(serve_proxy, config)
+                proxy: Proxy = await nursery.start(serve_proxy, config)
                 _banner(proxy, spec.address, notes)
                 nursery.start_soon(_report_upstream, proxy)
                 code = await _stop_on_signal(proxy, signals)
@@ -355,7 +368,7 @@ def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
     for note in notes:
         lines.append(f"cdp-heap proxy: {note}")
     if not proxy.secure and proxy.guard.requires_token:
-        from proxy import is_loopback
+        from cdp_heap_proxy import is_loopback
 
         if not is_loopback(proxy.config.listen_host):
             lines.append(

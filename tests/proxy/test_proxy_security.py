@@ -23,7 +23,7 @@ import trio.testing
 
 import cdp_heap
 from cdp_heap import CommandError, ConnectionFailed
-from proxy import (
+from cdp_heap_proxy import (
     Guard,
     InsecureListen,
     MethodPolicy,
@@ -33,8 +33,8 @@ from proxy import (
     UpstreamSpec,
     serve_proxy,
 )
-from proxy._http import RequestHead
-from proxy._snapshot_endpoint import serve_snapshot
+from cdp_heap_proxy._http import RequestHead
+from cdp_heap_proxy._snapshot_endpoint import serve_snapshot
 from tests.targets import Chromium, Target
 
 from .devtools import open_devtools
