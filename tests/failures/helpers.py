@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,3 +96,31 @@ def wait_until(condition: Callable[[], bool], proc: subprocess.Popen[bytes], wha
 def partials(directory: Path) -> Iterator[Path]:
     """The atomic writer's temporary files in ``directory``."""
     return directory.glob(".*.partial")
+
+
+def finished(
+    proc: subprocess.Popen[bytes], stdout: bytes, stderr: bytes
+) -> subprocess.CompletedProcess[str]:
+    """A background run, once ``communicate`` returned, as :func:`run_cli` returns it."""
+    assert proc.returncode is not None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout.decode(), stderr.decode())
+
+
+NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+
+
+def run_cli_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cdp_heap ARGS`` as ``nobody``, without CAP_DAC_OVERRIDE, so that file
+    permissions apply (root's would not). Skips the test where that is impossible."""
+    import pytest
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the CLI as a user whom permissions bind")
+    return subprocess.run(
+        [*NOBODY, sys.executable, "-m", "cdp_heap", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=cli_env({"HOME": "/nonexistent"}),
+        cwd="/",
+    )
