@@ -78,9 +78,7 @@ class AtomicWriter:
 
     async def commit(self) -> None:
         """Check the file, flush it to disk and move it to the destination."""
-        if self._json_object and (
-            self._first != b"{" or not self._tail.rstrip().endswith(b"}")
-        ):
+        if self._json_object and (self._first != b"{" or not self._tail.rstrip().endswith(b"}")):
             raise CaptureError(
                 f"what was received for {self.destination} is not a complete JSON object "
                 f"({self.written} bytes); nothing was saved"

@@ -19,6 +19,8 @@ import trio
 from .._errors import CDPHeapError
 from .._groups import single_exceptions
 from ._common import UsageError
+from ._messages import user_message
+from ._outputs import silence_stdout, stdout_closed
 from ._signals import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'cdp-heap COMMAND --help' for the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--debug", action="store_true", help="show full tracebacks and protocol logging"
     )
@@ -55,7 +58,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"{__name__}._{name}")
         module.register(subparsers)
+    # Global options work after the command too (cdp-heap snapshot ... --debug). SUPPRESS:
+    # a command that was not given --debug leaves the value set before it alone.
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show full tracebacks and protocol logging (also before COMMAND)",
+        )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cdp-heap")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -77,9 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cdp-heap: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CDPHeapError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            # Whoever read stdout stopped (``| head -1``): not an error, as for other CLIs.
+            silence_stdout()
+            return 0
         if args.debug:
             raise
-        print(f"cdp-heap: error: {exc}", file=sys.stderr)
+        print(f"cdp-heap: error: {user_message(exc, args)}", file=sys.stderr)
         return 1
     except trio.TooSlowError:
         print(f"cdp-heap: error: timed out after {args.timeout:g} s (--timeout)", file=sys.stderr)

@@ -45,7 +45,7 @@ target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
 
 examples:
   cdp-heap leak --pid 4242 --interval 30
-  cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/"
+  cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/" \\
       --fail-on-growth 1000 --html leak-report.html -o snapshots/
   cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --top 5
 

@@ -11,6 +11,9 @@ as snapshots, so a full disk leaves no truncated file.
 from __future__ import annotations
 
 import errno
+import os
+import select
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,14 +71,49 @@ def output_directory(path: Path, probe_name: str) -> Iterator[Path]:
 
 
 def check_input_files(paths: list[Path]) -> None:
-    """Each of ``paths`` is a readable file, else one line naming it (exit 1)."""
+    """Each of ``paths`` is a readable heap snapshot, else one line naming it (exit 1).
+
+    Only the start of each file is read: what is wrong further in is the reader's to say.
+    A sampling heap profile (``cdp-heap sample``'s ``.heapprofile``) is recognised by its
+    first key, so the user hears what it is rather than a parse error.
+    """
     for path in paths:
         if path.is_dir():
-            raise CDPHeapError(f"cannot read {path}: it is a directory, not a snapshot")
+            raise CDPHeapError(f"cannot read {path}: it is a directory, not a heap snapshot")
         try:
-            path.open("rb").close()
+            with path.open("rb") as file:
+                start = file.read(64)
         except OSError as exc:
             raise CDPHeapError(f"cannot read {path}: {describe(exc)}") from exc
+        if start.lstrip().startswith(b'{"head"'):
+            raise CDPHeapError(
+                f"{path} is a sampling heap profile (from 'cdp-heap sample'), not a heap "
+                "snapshot: 'cdp-heap sample' prints its top allocation sites, DevTools' Memory "
+                "panel loads it (Load profile); diff and leak read .heapsnapshot files"
+            )
+
+
+def stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``cdp-heap diff --json | head -1``)."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no real stdout
+        return True
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
+def silence_stdout() -> None:
+    """Point stdout at the null device, so that the interpreter's final flush of what is
+    still buffered does not fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)
 
 
 def describe(exc: OSError) -> str:
@@ -84,8 +122,6 @@ def describe(exc: OSError) -> str:
         return "the disk is full"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return "permission denied"
-    if exc.errno == errno.ENOENT:
-        return "no such file or directory"
     return exc.strerror or str(exc)
 
 

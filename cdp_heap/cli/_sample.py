@@ -19,7 +19,7 @@ from ._common import (
     positive_float,
     positive_int,
 )
-from ._progress import format_bytes
+from ._progress import format_bytes, plural
 from ._target import TARGET_HELP, add_connection_arguments, open_target
 
 DESCRIPTION = """\
@@ -113,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
     saved = await save_profile(profile, path)
     stopped = "" if reason == "duration" else f" ({reason})"
     print(
-        f"saved {path} ({format_bytes(saved.size)}, {len(profile.samples)} samples "
+        f"saved {path} ({format_bytes(saved.size)}, {plural(len(profile.samples), 'sample')} "
         f"over {seconds:.1f} s{stopped})",
         file=sys.stderr,
     )

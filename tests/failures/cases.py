@@ -63,6 +63,88 @@ FAILURES = (
         2,
     ),
     Failure(
+        "unreachable",
+        "nothing listens at the inspector's address",
+        "cdp-heap: error: cannot reach an inspector at {ADDRESS}: all attempts to connect to "
+        "{ADDRESS} failed (is the process running with --inspect, or use --pid to activate it?)",
+        1,
+    ),
+    Failure(
+        "not-an-inspector",
+        "the port is some other HTTP server",
+        "cdp-heap: error: {ADDRESS} is an HTTP server but not a V8 inspector "
+        "(/json/list answered HTTP 404)",
+        1,
+    ),
+    Failure(
+        "port-out-of-range",
+        "`--port` outside 1-65535",
+        "cdp-heap: error: port {PORT} is out of range",
+        2,
+    ),
+    Failure(
+        "no-such-pid",
+        "`--pid` of no process",
+        "cdp-heap: error: no process with PID {PID}",
+        1,
+    ),
+    Failure(
+        "pid-not-node",
+        "`--pid` of a process that is not Node.js (SIGUSR1 would kill it)",
+        "cdp-heap: error: process {PID} is {EXE}, not Node.js; SIGUSR1 would likely kill it. "
+        "For other runtimes start them with --inspect and use --port",
+        1,
+    ),
+    Failure(
+        "pid-check-refused-as-root",
+        "`--pid` as root, where `/proc/PID/exe` cannot be read (a container)",
+        "cdp-heap: error: cannot check that process {PID} is Node.js: reading /proc/{PID}/exe "
+        "was refused even as root (cdp-heap lacks CAP_SYS_PTRACE, e.g. in a container, or the "
+        "process is not dumpable); or start it with --inspect and use --port",
+        1,
+    ),
+    Failure(
+        "target-died",
+        "the target exits or is killed during a snapshot",
+        "cdp-heap: error: the target went away during the snapshot: it exited, crashed or was "
+        "killed; nothing half-written was kept",
+        1,
+    ),
+    Failure(
+        "timeout",
+        "`--timeout S` expires (e.g. the target is stopped)",
+        "cdp-heap: error: timed out after {S} s (--timeout)",
+        1,
+    ),
+    Failure(
+        "proxy-upstream-unreachable",
+        "a `cdp-heap proxy` whose upstream is unreachable",
+        "cdp-heap: error: no inspectable target at {ADDRESS}: it is a cdp-heap proxy and its "
+        "upstream inspector {UPSTREAM} is unreachable (all attempts to connect to {UPSTREAM} "
+        "failed); the proxy keeps retrying: try again once the target runs",
+        1,
+    ),
+    Failure(
+        "input-missing",
+        "`diff` or `leak --files` of a file that does not exist",
+        "cdp-heap: error: cannot read {FILE}: No such file or directory",
+        1,
+    ),
+    Failure(
+        "input-is-profile",
+        "`diff` or `leak --files` given a `.heapprofile`",
+        "cdp-heap: error: {FILE} is a sampling heap profile (from 'cdp-heap sample'), not a heap "
+        "snapshot: 'cdp-heap sample' prints its top allocation sites, DevTools' Memory panel "
+        "loads it (Load profile); diff and leak read .heapsnapshot files",
+        1,
+    ),
+    Failure(
+        "stdout-closed",
+        "stdout closed by its reader (`cdp-heap diff ... --json \\| head -1`): not an error",
+        "",
+        0,
+    ),
+    Failure(
         "sigterm",
         "SIGTERM (CI time-out, `docker stop`): what is half-written is removed",
         "cdp-heap: terminated",
@@ -84,6 +166,9 @@ def expect(result: subprocess.CompletedProcess[str], key: str, **values: str) ->
     failure = BY_KEY[key]
     lines = result.stderr.strip().splitlines()
     assert result.returncode == failure.code, result.stderr
+    if not failure.message:  # says nothing
+        assert lines == [], result.stderr
+        return
     assert lines and lines[-1] == failure.message.format(**values), result.stderr
 
 
@@ -94,7 +179,8 @@ def markdown_table() -> str:
     ]
     for failure in FAILURES:
         message = failure.message.replace("|", "\\|")
-        rows.append(f"| {failure.situation} | `{message}` | {failure.code} |")
+        shown = f"`{message}`" if message else "(nothing)"
+        rows.append(f"| {failure.situation} | {shown} | {failure.code} |")
     return "\n".join(rows) + "\n"
 
 

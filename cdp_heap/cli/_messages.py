@@ -1,0 +1,32 @@
+"""What the CLI says about an error, when the library's own message speaks to a programmer.
+
+The library's messages are precise about the protocol (``connection to ws://... closed
+(code 1006)``); a user running a command wants to know what happened to *their* target.
+This is the one place that rewords them, so the library stays exact and the CLI plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .._errors import ConnectionClosed, MessageTooLarge, TargetDetached
+
+#: What each command was doing when a connection can close under it.
+_ACTIVITY = {
+    "snapshot": "the snapshot",
+    "sample": "sampling",
+    "track": "tracking",
+    "leak": "the leak hunt",
+}
+
+
+def user_message(exc: BaseException, args: argparse.Namespace) -> str:
+    """The one line printed after ``cdp-heap: error:`` for ``exc``."""
+    if isinstance(exc, ConnectionClosed) and not isinstance(exc, MessageTooLarge | TargetDetached):
+        activity = _ACTIVITY.get(getattr(args, "command", ""), "the command")
+        # The protocol detail (close code, URL) is for --debug, which shows the traceback.
+        return (
+            f"the target went away during {activity}: it exited, crashed or was killed; "
+            "nothing half-written was kept"
+        )
+    return str(exc)
