@@ -16,6 +16,7 @@ from .._errors import CDPHeapError
 from ._common import UsageError, add_timeout_argument, positive_float, positive_int
 from ._diff import load_analysis
 from ._outputs import check_input_files, check_output_file, output_directory, write_text_atomically
+from ._progress import plural
 
 DESCRIPTION = """\
 Find what leaks in a running Node.js process (or Chrome tab, or Deno), the way the Node.js
@@ -211,7 +212,8 @@ async def _report(paths: list[Path], args: argparse.Namespace, *, temporary: boo
         if over:
             names = ", ".join(f"{g.name} (+{g.count})" for g in over[:5])
             print(
-                f"cdp-heap: leak: {len(over)} classes leaked more than {limit} objects: {names}",
+                f"cdp-heap: leak: {plural(len(over), 'class')} leaked more than "
+                f"{plural(limit, 'object')}: {names}",
                 file=sys.stderr,
             )
             return 1

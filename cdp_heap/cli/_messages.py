@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from .._errors import ConnectionClosed, MessageTooLarge, TargetDetached
+from .._errors import ConnectionClosed, DiscoveryError, MessageTooLarge, TargetDetached
 
 #: What each command was doing when a connection can close under it.
 _ACTIVITY = {
@@ -29,4 +29,7 @@ def user_message(exc: BaseException, args: argparse.Namespace) -> str:
             f"the target went away during {activity}: it exited, crashed or was killed; "
             "nothing half-written was kept"
         )
+    if isinstance(exc, DiscoveryError) and "answered HTTP 401" in str(exc):
+        # A cdp-heap proxy started with --token; its own text names the HTTP header.
+        return f"{exc}; with cdp-heap: --token TOKEN or $CDP_HEAP_TOKEN"
     return str(exc)

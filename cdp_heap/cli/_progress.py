@@ -19,8 +19,10 @@ def format_bytes(count: float) -> str:
 
 
 def plural(count: int, noun: str) -> str:
-    """``1 sample``, ``2 samples``, ``1,234 samples``."""
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+    """``1 sample``, ``2 samples``, ``1,234 samples``, ``2 classes``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun}{'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's'}"
 
 
 class CaptureProgressBar:
