@@ -122,3 +122,21 @@ def test_sigterm_mid_leak_removes_its_temporary_directory(big_app: Target, tmp_p
     expect(finished(proc, stdout, stderr), "sigterm")
     assert stdout == b""
     assert list(tmp.iterdir()) == []
+
+
+def test_a_second_sigterm_while_track_saves_aborts_the_save(
+    big_app: Target, tmp_path: Path
+) -> None:
+    out = tmp_path / "t.heapsnapshot"
+    proc = start_cli("track", "--url", big_app.ws_url, "-o", str(out), "--no-stacks")
+    wait_for_output(proc, proc.stderr, rb"Ctrl-C stops early")
+    proc.send_signal(signal.SIGTERM)  # ends tracking: the final snapshot starts
+    wait_until(
+        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        proc,
+        "the final snapshot was being written",
+    )
+    proc.send_signal(signal.SIGTERM)  # and this one aborts it
+    stdout, stderr = proc.communicate(timeout=30)
+    expect(finished(proc, stdout, stderr), "sigterm")
+    assert list(tmp_path.iterdir()) == []
