@@ -70,11 +70,10 @@ class CaptureProgressBar:
             line = f"{self.label} building [{bar}] {fraction:4.0%}"
         else:
             since = self._writing_since if self._writing_since is not None else now
-            rate = progress.bytes_written / max(now - since, 1e-6)
-            line = (
-                f"{self.label} writing {format_bytes(progress.bytes_written)} "
-                f"at {format_bytes(rate)}/s"
-            )
+            line = f"{self.label} writing {format_bytes(progress.bytes_written)}"
+            if now - since >= self.MIN_INTERVAL:  # a rate over no time would be noise
+                rate = progress.bytes_written / (now - since)
+                line += f" at {format_bytes(rate)}/s"
         self.stream.write("\r\x1b[K" + line)
         self.stream.flush()
 
