@@ -45,6 +45,7 @@ class CaptureProgressBar:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty()
         self._clock = clock
+        self._building_seen = clock()
         self._writing_since: float | None = None
         self._last_draw = 0.0
         self._phase = ""
@@ -53,10 +54,14 @@ class CaptureProgressBar:
         if not self.enabled:
             return
         now = self._clock()
-        if progress.phase == "writing" and self._writing_since is None:
+        if progress.phase == "building":
+            self._building_seen = now
+        elif self._writing_since is None:
             # The rate is the transfer's: V8's graph building before the first chunk can
-            # take most of a big capture and would make the disk look slow.
-            self._writing_since = now
+            # take most of a big capture and would make the disk look slow. The first
+            # chunk arrived after the last building event (or, without progress events,
+            # after the bar was made: then the build is in it, unavoidably).
+            self._writing_since = self._building_seen
         # Redraw at most every MIN_INTERVAL, but always when the phase changes, so that a
         # short capture still shows that it went from building to writing.
         if progress.phase == self._phase and now - self._last_draw < self.MIN_INTERVAL:
@@ -70,10 +75,11 @@ class CaptureProgressBar:
             line = f"{self.label} building [{bar}] {fraction:4.0%}"
         else:
             since = self._writing_since if self._writing_since is not None else now
-            line = f"{self.label} writing {format_bytes(progress.bytes_written)}"
-            if now - since >= self.MIN_INTERVAL:  # a rate over no time would be noise
-                rate = progress.bytes_written / (now - since)
-                line += f" at {format_bytes(rate)}/s"
+            rate = progress.bytes_written / max(now - since, 1e-3)
+            line = (
+                f"{self.label} writing {format_bytes(progress.bytes_written)} "
+                f"at {format_bytes(rate)}/s"
+            )
         self.stream.write("\r\x1b[K" + line)
         self.stream.flush()
 

@@ -45,9 +45,11 @@ def test_the_write_rate_leaves_out_the_graph_building_time() -> None:
     bar = CaptureProgressBar("app:", screen, clock=lambda: now[0])
     bar.update(CaptureProgress(phase="building", done=1, total=2, bytes_written=0))
     now[0] = 30.0  # V8 builds the graph for 30 s
-    bar.update(CaptureProgress(phase="writing", done=2, total=2, bytes_written=0))
-    assert screen.getvalue().endswith("app: writing 0 B")  # no rate over no time yet
-    now[0] = 32.0  # then 20 MB arrive in 2 s
+    bar.update(CaptureProgress(phase="building", done=2, total=2, bytes_written=0))
+    now[0] = 31.0  # then 10 MB arrive in 1 s
+    bar.update(CaptureProgress(phase="writing", done=2, total=2, bytes_written=10_000_000))
+    assert screen.getvalue().endswith("app: writing 10.0 MB at 10.0 MB/s")
+    now[0] = 32.0  # and 10 MB more in the next second
     bar.update(CaptureProgress(phase="writing", done=2, total=2, bytes_written=20_000_000))
     assert screen.getvalue().endswith("app: writing 20.0 MB at 10.0 MB/s")
 
