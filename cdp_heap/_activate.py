@@ -143,8 +143,17 @@ def _executable(pid: int) -> str | None:
     try:
         return os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)")
     except PermissionError:
+        # Reading another process's /proc/PID/exe takes ptrace rights: the same user, or
+        # root with CAP_SYS_PTRACE over a dumpable process. Say which one failed.
+        who = (
+            "even as root (cdp-heap lacks CAP_SYS_PTRACE, e.g. in a container, or the process "
+            "is not dumpable)"
+            if os.geteuid() == 0
+            else "(it belongs to another user: run cdp-heap as that user)"
+        )
         raise ActivationError(
-            f"cannot inspect process {pid} (permission denied); run cdp-heap as its user"
+            f"cannot check that process {pid} is Node.js: reading /proc/{pid}/exe was refused "
+            f"{who}; or start it with --inspect and use --port"
         ) from None
     except OSError:
         return None

@@ -39,11 +39,13 @@ class AtomicWriter:
 
     Raises :class:`~cdp_heap.CaptureError` (with the ``OSError`` as its cause) when the
     temporary file cannot be created, so an unwritable destination fails before anything
-    is asked of the target.
+    is asked of the target. ``json_object=False`` (an HTML report) skips the check that the
+    content is one JSON object; the byte count is still checked.
     """
 
-    def __init__(self, destination: Path) -> None:
+    def __init__(self, destination: Path, *, json_object: bool = True) -> None:
         self.destination = destination
+        self._json_object = json_object
         self.written = 0
         self._first = b""
         self._tail = b""
@@ -76,7 +78,7 @@ class AtomicWriter:
 
     async def commit(self) -> None:
         """Check the file, flush it to disk and move it to the destination."""
-        if self._first != b"{" or not self._tail.rstrip().endswith(b"}"):
+        if self._json_object and (self._first != b"{" or not self._tail.rstrip().endswith(b"}")):
             raise CaptureError(
                 f"what was received for {self.destination} is not a complete JSON object "
                 f"({self.written} bytes); nothing was saved"

@@ -225,12 +225,21 @@ async def http_get_json(
         ) from None
     except (h11.RemoteProtocolError, trio.BrokenResourceError) as exc:
         raise DiscoveryError(f"{where} is not an inspector (bad HTTP answer: {exc})") from None
+    if status in (401, 403, 502):  # a cdp-heap proxy says why (a token; its upstream)
+        raise DiscoveryError(f"{where}{path} answered HTTP {status}: {_one_line(body)}")
+    not_inspector = f"{where} is an HTTP server but not a V8 inspector"
     if status != 200:
-        raise DiscoveryError(f"{where}{path} answered HTTP {status}: {body[:200]!r}")
+        raise DiscoveryError(f"{not_inspector} ({path} answered HTTP {status})")
     try:
         return json.loads(body)
     except ValueError:
-        raise DiscoveryError(f"{where}{path} did not answer JSON: {body[:200]!r}") from None
+        raise DiscoveryError(f"{not_inspector} ({path} did not answer JSON)") from None
+
+
+def _one_line(body: bytes, limit: int = 200) -> str:
+    """An HTTP body as text on one line, shortened: for a message, not a bytes repr."""
+    text = " ".join(body.decode("utf-8", "replace").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def http_get(

@@ -262,7 +262,8 @@ PROXY_SANS_IO = ("_router", "_actions", "_domains", "_replay", "_ownership", "_p
 
 def test_the_proxy_router_loads_no_trio() -> None:
     code = "import sys, types\npackage = types.ModuleType('cdp_heap_proxy')\n"
-    code += f"package.__path__ = [{str(ROOT / 'proxy')!r}]\nsys.modules['cdp_heap_proxy'] = package\n"
+    code += f"package.__path__ = [{str(ROOT / 'proxy')!r}]\n"
+    code += "sys.modules['cdp_heap_proxy'] = package\n"
     code += "".join(f"import cdp_heap_proxy.{name}\n" for name in PROXY_SANS_IO)
     loaded = loaded_after(code)
     assert "cdp_heap_proxy._router" in loaded and "cdp_heap_proxy._server" not in loaded

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module with a ``register(subparsers)`` function that adds
 its parser and sets ``run`` to an async function taking the parsed arguments and returning
 an exit code. This module owns only what every command shares: ``--debug``, ``--timeout``,
-the mapping of errors to exit codes (0 ok, 1 the operation failed, 2 usage error).
+the mapping of errors to exit codes (0 ok, 1 the operation failed, 2 usage error, 130
+Ctrl-C, 143 SIGTERM, which behaves as Ctrl-C: see ``_signals``).
 
 Building the parser imports every command module, so those import only what registering
 their options needs; a command's implementation (trio, the connection, numpy) is imported
@@ -19,6 +20,15 @@ from collections.abc import Sequence
 
 from .._errors import CDPHeapError
 from ._common import UsageError
+from ._messages import user_message
+from ._outputs import silence_stdout, stdout_closed
+from ._signals import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    cancelled_by_sigterm,
+    sigterm_as_interrupt,
+    terminated,
+)
 
 # Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -41,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
         epilog="Run 'cdp-heap COMMAND --help' for the options of one command.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--debug", action="store_true", help="show full tracebacks and protocol logging"
     )
@@ -48,7 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"{__name__}._{name}")
         module.register(subparsers)
+    # Global options work after the command too (cdp-heap snapshot ... --debug). SUPPRESS:
+    # a command that was not given --debug leaves the value set before it alone.
+    for command in subparsers.choices.values():
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show full tracebacks and protocol logging (also before COMMAND)",
+        )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cdp-heap")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,17 +93,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        with single_exceptions():
+        with sigterm_as_interrupt(), single_exceptions():
             return trio.run(_run_with_timeout, args)
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
     except KeyboardInterrupt:
+        if terminated():
+            print("cdp-heap: terminated", file=sys.stderr)
+            return EXIT_TERMINATED
         print("cdp-heap: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except (CDPHeapError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            # Whoever read stdout stopped (``| head -1``): not an error, as for other CLIs.
+            silence_stdout()
+            return 0
         if args.debug:
             raise
-        print(f"cdp-heap: error: {exc}", file=sys.stderr)
+        print(f"cdp-heap: error: {user_message(exc, args)}", file=sys.stderr)
         return 1
     except trio.TooSlowError:
         print(f"cdp-heap: error: timed out after {args.timeout:g} s (--timeout)", file=sys.stderr)
@@ -85,12 +121,13 @@ async def _run_with_timeout(args: argparse.Namespace) -> int:
     import trio
 
     timeout = getattr(args, "timeout", None)
-    if timeout is None:
-        code: int = await args.run(args)
-        return code
-    with trio.fail_after(timeout):
-        code = await args.run(args)
-        return code
+    with cancelled_by_sigterm():
+        if timeout is None:
+            code: int = await args.run(args)
+            return code
+        with trio.fail_after(timeout):
+            code = await args.run(args)
+            return code
 
 
 def entry_point() -> None:

@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .._errors import CaptureError
-
 
 class UsageError(Exception):
     """The command line is inconsistent in a way argparse cannot see; exit code 2."""
@@ -62,14 +60,13 @@ def add_output_argument(parser: argparse.ArgumentParser, suffix: str) -> None:
 
 
 def output_path(output: Path | None, suffix: str) -> Path:
-    """``output``, or ``Heap-DATE-TIME<suffix>``.
-
-    Checked before anything is asked of the target: a directory is a usage error (exit 2);
-    a missing parent directory is a failure to write (exit 1), as it would be later.
+    """``output``, or ``Heap-DATE-TIME<suffix>``, checked writable before anything is asked
+    of the target (see :func:`~cdp_heap.cli._outputs.check_output_file`): a directory is a
+    usage error (exit 2); a missing or read-only directory is a failure to write (exit 1),
+    as it would be later, but found before minutes of recording rather than after.
     """
+    from ._outputs import check_output_file  # _outputs uses UsageError from here
+
     path = output if output is not None else Path(time.strftime(f"Heap-%Y%m%d-%H%M%S{suffix}"))
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory; -o wants a file name")
-    if not path.parent.is_dir():
-        raise CaptureError(f"cannot write {path}: the directory does not exist; nothing was saved")
+    check_output_file(path)
     return path

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from .._errors import CDPHeapError
 from ._common import positive_int
+from ._outputs import check_input_files
 
 #: The --sort choices; the same as ``cdp_heap.analysis.SORT_KEYS`` (a test checks), repeated
 #: here so that building the parser does not import numpy.
@@ -101,6 +103,7 @@ def register(subparsers: Any) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    check_input_files([Path(args.base), Path(args.target)])  # a missing file is one line
     analysis = load_analysis()
     comparison = analysis.compare(
         analysis.load_objects(args.base), analysis.load_objects(args.target)

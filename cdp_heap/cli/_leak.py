@@ -9,9 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from .._errors import CDPHeapError
 from ._common import UsageError, add_timeout_argument, positive_float, positive_int
 from ._diff import load_analysis
+from ._outputs import check_input_files, check_output_file, output_directory, write_text_atomically
+from ._progress import plural
 
 DESCRIPTION = """\
 Find what leaks in a running Node.js process (or Chrome tab, or Deno), the way the Node.js
@@ -41,7 +45,7 @@ target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
 
 examples:
   cdp-heap leak --pid 4242 --interval 30
-  cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/"
+  cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/" \\
       --fail-on-growth 1000 --html leak-report.html -o snapshots/
   cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --top 5
 
@@ -133,14 +137,22 @@ async def run(args: argparse.Namespace) -> int:
     if args.files:
         if len(args.files) < 2:
             raise UsageError("--files wants at least two snapshots, oldest first")
-        return _report([Path(f) for f in args.files], args)
-    if args.snapshots < 3:
+    elif args.snapshots < 3:
         raise UsageError("--snapshots must be at least 3 (the leak set needs three)")
+    # Every path is checked before the first snapshot: a report that cannot be written is
+    # found now, not after minutes of capture and analysis.
+    if args.html is not None:
+        check_output_file(args.html, "--html")
+    if args.files:
+        files = [Path(f) for f in args.files]
+        check_input_files(files)
+        return await _report(files, args)
     if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        return _report(await _capture(args, args.output_dir), args)
+        with output_directory(args.output_dir, "leak-1.heapsnapshot") as directory:
+            paths = await _capture(args, directory)
+        return await _report(paths, args)
     with tempfile.TemporaryDirectory(prefix="cdp-heap-leak-") as tmp:
-        return _report(await _capture(args, Path(tmp)), args)
+        return await _report(await _capture(args, Path(tmp)), args, temporary=True)
 
 
 async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
@@ -177,23 +189,34 @@ async def _exercise(command: str, label: str) -> None:
         )
 
 
-def _report(paths: list[Path], args: argparse.Namespace) -> int:
+async def _report(paths: list[Path], args: argparse.Namespace, *, temporary: bool = False) -> int:
     analysis = load_analysis()
     report = analysis.find_leaks(paths, top=args.top, retained=not args.no_retained)
-    if args.html is not None:
-        args.html.write_text(analysis.leak_html(report, top=args.top), encoding="utf-8")
-        print(f"HTML report: {args.html}", file=sys.stderr)
+    if temporary:
+        # The snapshots are removed when the command ends: do not list paths that will
+        # not exist by the time anyone reads the report.
+        report = attrs.evolve(
+            report,
+            snapshots=tuple(
+                f"{Path(p).name} (temporary, removed; -o DIR keeps them)" for p in report.snapshots
+            ),
+        )
+    # The terminal report first: if the HTML cannot be written, the run is not lost.
     if args.json:
-        print(json.dumps(report.to_json(args.top), indent=1))
+        print(json.dumps(report.to_json(args.top), indent=1), flush=True)
     else:
-        print(analysis.leak_text(report, top=args.top))
+        print(analysis.leak_text(report, top=args.top), flush=True)
+    if args.html is not None:
+        await write_text_atomically(args.html, analysis.leak_html(report, top=args.top))
+        print(f"HTML report: {args.html}", file=sys.stderr)
     limit = args.fail_on_growth
     if limit is not None:
         over = [g for g in report.groups if g.count > limit]
         if over:
             names = ", ".join(f"{g.name} (+{g.count})" for g in over[:5])
             print(
-                f"cdp-heap: leak: {len(over)} classes leaked more than {limit} objects: {names}",
+                f"cdp-heap: leak: {plural(len(over), 'class')} leaked more than "
+                f"{plural(limit, 'object')}: {names}",
                 file=sys.stderr,
             )
             return 1

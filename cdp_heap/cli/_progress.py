@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -18,6 +19,13 @@ def format_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 sample``, ``2 samples``, ``1,234 samples``, ``2 classes``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count:,} {noun}{'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's'}"
+
+
 class CaptureProgressBar:
     """Renders :class:`~cdp_heap.CaptureProgress` as ``label [####    ] 45% 12.3 MB 40 MB/s``.
 
@@ -28,18 +36,33 @@ class CaptureProgressBar:
     WIDTH = 24
     MIN_INTERVAL = 0.1
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = self.stream.isatty()
-        self._started = time.monotonic()
+        self._clock = clock
+        self._building_seen = clock()
+        self._writing_since: float | None = None
         self._last_draw = 0.0
         self._phase = ""
 
     def update(self, progress: CaptureProgress) -> None:
         if not self.enabled:
             return
-        now = time.monotonic()
+        now = self._clock()
+        if progress.phase == "building":
+            self._building_seen = now
+        elif self._writing_since is None:
+            # The rate is the transfer's: V8's graph building before the first chunk can
+            # take most of a big capture and would make the disk look slow. The first
+            # chunk arrived after the last building event (or, without progress events,
+            # after the bar was made: then the build is in it, unavoidably).
+            self._writing_since = self._building_seen
         # Redraw at most every MIN_INTERVAL, but always when the phase changes, so that a
         # short capture still shows that it went from building to writing.
         if progress.phase == self._phase and now - self._last_draw < self.MIN_INTERVAL:
@@ -52,7 +75,8 @@ class CaptureProgressBar:
             bar = "#" * filled + " " * (self.WIDTH - filled)
             line = f"{self.label} building [{bar}] {fraction:4.0%}"
         else:
-            rate = progress.bytes_written / max(now - self._started, 1e-6)
+            since = self._writing_since if self._writing_since is not None else now
+            rate = progress.bytes_written / max(now - since, 1e-3)
             line = (
                 f"{self.label} writing {format_bytes(progress.bytes_written)} "
                 f"at {format_bytes(rate)}/s"

@@ -325,6 +325,7 @@ async def run(args: argparse.Namespace) -> int:
                 proxy: Proxy = await nursery.start(serve_proxy, config)
                 _banner(proxy, spec.address, notes)
                 nursery.start_soon(_report_upstream, proxy)
+                nursery.start_soon(_warn_if_unreachable, proxy, spec.address)
                 code = await _stop_on_signal(proxy, signals)
                 nursery.cancel_scope.cancel()
     finally:
@@ -376,6 +377,28 @@ def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
                 "traffic cross the network in clear text"
             )
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+#: Seconds the upstream gets to answer at start before the proxy warns that it does not.
+UPSTREAM_GRACE = 1.0
+
+
+async def _warn_if_unreachable(proxy: Proxy, upstream: str) -> None:
+    """One warning on stderr if the upstream is not attached soon after start: otherwise
+    the proxy looks fine while every client is told there is no target. It keeps retrying;
+    ``_report_upstream`` says when it attaches."""
+    import trio
+
+    with trio.move_on_after(UPSTREAM_GRACE):
+        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        return
+    why = proxy.unavailable() or "target not connected"
+    print(
+        f"cdp-heap proxy: warning: {why}; clients see no target until {upstream} "
+        "answers; still retrying",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _report_upstream(proxy: Proxy) -> None:

@@ -16,7 +16,7 @@ from ._common import (
     positive_float,
     positive_int,
 )
-from ._progress import format_bytes
+from ._progress import format_bytes, plural
 from ._target import TARGET_HELP, add_connection_arguments, open_target
 
 if TYPE_CHECKING:
@@ -105,20 +105,18 @@ async def run(args: argparse.Namespace) -> int:
             conn, interval=args.interval, include_collected=args.include_collected
         ) as sampler:
             until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-            print(
+            notice = (
                 f"sampling {target.title or target.url or target.id} {until}; "
-                "Ctrl-C stops early and saves",
-                file=sys.stderr,
-                flush=True,
+                "Ctrl-C stops early and saves"
             )
-            reason = await collect_until_done(args.duration, conn)
+            reason = await collect_until_done(args.duration, conn, notice=notice)
         profile = sampler.profile
         assert profile is not None
         seconds = (sampler.stopped_at or sampler.started_at) - sampler.started_at
     saved = await save_profile(profile, path)
-    stopped = " (interrupted)" if reason == "interrupted" else ""
+    stopped = "" if reason == "duration" else f" ({reason})"
     print(
-        f"saved {path} ({format_bytes(saved.size)}, {len(profile.samples)} samples "
+        f"saved {path} ({format_bytes(saved.size)}, {plural(len(profile.samples), 'sample')} "
         f"over {seconds:.1f} s{stopped})",
         file=sys.stderr,
     )

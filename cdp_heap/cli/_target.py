@@ -29,8 +29,9 @@ DEFAULT_PORT = 9229
 BUSY_NOTICE_AFTER = 2.0
 BUSY_NOTICE = (
     "cdp-heap: the target has not answered for {seconds:g} s: its JavaScript thread is busy "
-    "(a long synchronous task, or a snapshot still being written; the inspector answers "
-    "between tasks). Still waiting; Ctrl-C or --timeout S gives up."
+    "outside JavaScript (a synchronous call such as execSync, or a snapshot still being "
+    "written), and the inspector answers when it returns. Still waiting; Ctrl-C or "
+    "--timeout S gives up."
 )
 
 TARGET_HELP = """\
@@ -149,8 +150,32 @@ async def resolve_target(args: argparse.Namespace) -> TargetInfo:
         if args.target is not None:
             raise UsageError("--target picks among an inspector's targets; not with --url")
         return TargetInfo.from_url(args.url)
-    _, targets = await discover(args)
+    where, targets = await discover(args)
+    if not targets:
+        await _explain_no_targets(args, where)
     return select_target(targets, args.target)
+
+
+async def _explain_no_targets(args: argparse.Namespace, where: str) -> None:
+    """An empty target list from a ``cdp-heap proxy`` means its upstream is not attached;
+    the proxy's ``/json/version`` (fetched from the upstream) then fails with HTTP 502 and
+    says why. Raise that, rather than a bare "no inspectable target"."""
+    from .._discovery import get_version
+    from .._errors import DiscoveryError
+
+    host, _, port = where.rpartition(":")
+    headers = [("Authorization", f"Bearer {args.token}")] if args.token else []
+    try:
+        await get_version(host, int(port), headers=headers, ssl_context=_ssl_context(args))
+    except DiscoveryError as exc:
+        if "answered HTTP 502: upstream inspector" in str(exc):
+            said = str(exc).split("answered HTTP 502: upstream inspector ", 1)[1]
+            upstream, _, detail = said.partition(": ")
+            raise DiscoveryError(
+                f"no inspectable target at {where}: it is a cdp-heap proxy and its upstream "
+                f"inspector {upstream} is unreachable ({detail}); the proxy keeps retrying: "
+                "try again once the target runs"
+            ) from None
 
 
 async def discover(args: argparse.Namespace) -> tuple[str, list[TargetInfo]]:

@@ -175,7 +175,7 @@ def test_target_exiting_mid_sampling_exits_1(
     busy.kill()
     _, stderr = proc.communicate(timeout=TIMEOUT)
     assert proc.returncode == 1
-    assert stderr.decode().splitlines()[-1].startswith("cdp-heap: error: connection to")
+    assert stderr.decode().splitlines()[-1].startswith("cdp-heap: error: the target went away")
     assert b"Traceback" not in stderr
     assert not out.exists()
 

@@ -16,6 +16,8 @@ const path = require('path');
 const inspector = require('inspector');
 
 const [mode, outDir, nText, mText] = process.argv.slice(2);
+// Like the examples in docs/analysis.md, OUT_DIR need not exist yet.
+require('fs').mkdirSync(outDir, { recursive: true });
 const N = Number(nText);
 const M = Number(mText);
 
