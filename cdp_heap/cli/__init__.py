@@ -22,13 +22,6 @@ from .._errors import CDPHeapError
 from ._common import UsageError
 from ._messages import user_message
 from ._outputs import silence_stdout, stdout_closed
-from ._signals import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
-    cancelled_by_sigterm,
-    sigterm_as_interrupt,
-    terminated,
-)
 
 # Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -87,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import trio
 
     from .._groups import single_exceptions
+    from ._signals import EXIT_INTERRUPTED, EXIT_TERMINATED, sigterm_as_interrupt, terminated
 
     if args.debug:
         import logging
@@ -119,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run_with_timeout(args: argparse.Namespace) -> int:
     import trio
+
+    from ._signals import cancelled_by_sigterm
 
     timeout = getattr(args, "timeout", None)
     with cancelled_by_sigterm():

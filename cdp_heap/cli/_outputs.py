@@ -17,10 +17,21 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .._atomic_file import AtomicWriter
 from .._errors import CaptureError, CDPHeapError
 from ._common import UsageError
+
+if TYPE_CHECKING:
+    from .._atomic_file import AtomicWriter
+
+
+def _atomic_writer() -> type[AtomicWriter]:
+    # Imported when a command runs: the writer brings trio, which building the CLI's parsers
+    # (``cdp-heap --help``) must not load (tests/test_imports.py).
+    from .._atomic_file import AtomicWriter
+
+    return AtomicWriter
 
 
 def check_output_file(path: Path, option: str = "-o") -> None:
@@ -33,12 +44,12 @@ def check_output_file(path: Path, option: str = "-o") -> None:
         raise UsageError(f"{path} is a directory; {option} wants a file name")
     if not path.parent.is_dir():
         raise CaptureError(f"cannot write {path}: the directory does not exist; nothing was saved")
-    AtomicWriter(path).discard()
+    _atomic_writer()(path).discard()
 
 
 async def write_text_atomically(path: Path, text: str) -> None:
     """``path`` holds ``text`` once this returns, and is untouched if it raises."""
-    writer = AtomicWriter(path, json_object=False)
+    writer = _atomic_writer()(path, json_object=False)
     try:
         await writer.write(text)
         await writer.commit()
@@ -63,7 +74,7 @@ def output_directory(path: Path, probe_name: str) -> Iterator[Path]:
         _remove_empty(created)
         raise CaptureError(f"cannot create {path}: {describe(exc)}; nothing was saved") from exc
     try:
-        AtomicWriter(path / probe_name).discard()
+        _atomic_writer()(path / probe_name).discard()
         yield path
     except BaseException:
         _remove_empty(created)
