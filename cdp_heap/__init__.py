@@ -56,6 +56,15 @@ from ._errors import (
     SubscriptionOverflow,
     TargetDetached,
 )
+from ._inprocess import CaptureRoute, choose_route, save_snapshot_in_process
+from ._preflight import (
+    SnapshotCostEstimate,
+    SnapshotWouldNotFit,
+    TargetMemory,
+    check_snapshot_fits,
+    estimate_snapshot_cost,
+    read_target_memory,
+)
 from ._queue import Policy, QueueStatistics
 from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
 from ._tracking import (
@@ -95,6 +104,7 @@ __all__ = [
     "CallFrame",
     "CaptureError",
     "CaptureProgress",
+    "CaptureRoute",
     "Command",
     "CommandError",
     "ConnectionClosed",
@@ -124,18 +134,24 @@ __all__ = [
     "SavedProfile",
     "SavedSnapshot",
     "SavedTrackingSnapshot",
+    "SnapshotCostEstimate",
     "SnapshotProgress",
     "SnapshotStream",
     "SnapshotStreamStatistics",
+    "SnapshotWouldNotFit",
     "Subscription",
     "SubscriptionOverflow",
     "TargetDetached",
     "TargetInfo",
+    "TargetMemory",
     "Tracker",
     "TrackingSample",
     "TrackingStatistics",
     "VersionInfo",
     "activate_inspector",
+    "check_snapshot_fits",
+    "choose_route",
+    "estimate_snapshot_cost",
     "get_protocol",
     "get_version",
     "list_targets",
@@ -145,7 +161,9 @@ __all__ = [
     "open_sampling",
     "open_snapshot_stream",
     "open_tracking",
+    "read_target_memory",
     "save_profile",
     "save_snapshot",
+    "save_snapshot_in_process",
     "select_target",
 ]

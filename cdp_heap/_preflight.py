@@ -29,6 +29,7 @@ smallest headroom the target reported. It is pure (no I/O), so the proxy uses it
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any, Literal
@@ -80,10 +81,15 @@ TARGET_MEMORY_EXPRESSION = """(() => {
       out.heapUsed = m.heapUsed; out.rss = m.rss;
       let granted = false;
       try {
-        granted = Deno.permissions.querySync({name: "sys", kind: "systemMemoryInfo"}).state === "granted";
+        const query = {name: "sys", kind: "systemMemoryInfo"};
+        granted = Deno.permissions.querySync(query).state === "granted";
       } catch (e) {}
-      if (granted) { const s = Deno.systemMemoryInfo(); out.free = s.available; out.total = s.total; }
-    } else if (typeof process === "object" && process && process.release && process.release.name === "node") {
+      if (granted) {
+        const s = Deno.systemMemoryInfo();
+        out.free = s.available; out.total = s.total;
+      }
+    } else if (typeof process === "object" && process && process.release
+               && process.release.name === "node") {
       out.runtime = "node";
       out.pid = process.pid;
       const m = process.memoryUsage();
@@ -161,7 +167,7 @@ def cost_factor(heap_used: int, via: Via = "stream") -> float:
     points = COST_FACTORS[via]
     if heap_used <= points[0][0]:
         return points[0][1]
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
         if heap_used <= x1:
             t = (math.log(heap_used) - math.log(x0)) / (math.log(x1) - math.log(x0))
             return y0 + t * (y1 - y0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import trio
 
 from .._capture import SavedSnapshot, save_snapshot
 from .._connection import CDPConnection
+from .._discovery import TargetInfo
 from .._errors import CaptureError
 from .._inprocess import CaptureRoute, choose_route, save_snapshot_in_process
 from .._preflight import TargetMemory, check_snapshot_fits, read_target_memory
@@ -138,11 +141,15 @@ def notice(line: str) -> None:
     print(f"cdp-heap: {line}", file=sys.stderr, flush=True)
 
 
-async def preflight(conn: CDPConnection, args: argparse.Namespace) -> TargetMemory:
-    """The memory pre-flight for ``leak`` and ``track`` (streamed captures)."""
-    memory = await read_target_memory(conn)
-    await check_snapshot_fits(conn, force=args.force, on_notice=notice, memory=memory)
-    return memory
+@asynccontextmanager
+async def open_checked_target(
+    args: argparse.Namespace,
+) -> AsyncIterator[tuple[TargetInfo, CDPConnection]]:
+    """:func:`open_target` and the memory pre-flight, for ``leak`` and ``track`` (which
+    stream their snapshots): refuses before anything pauses the target, unless --force."""
+    async with open_target(args) as (target, conn):
+        await check_snapshot_fits(conn, force=args.force, on_notice=notice)
+        yield target, conn
 
 
 def route_for(args: argparse.Namespace, memory: TargetMemory, url: str, path: Path) -> CaptureRoute:
