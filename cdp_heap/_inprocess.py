@@ -13,7 +13,8 @@ and rename it exactly as the streaming path does.
    reports holds the socket listening on that port *here* (``/proc/net/tcp*`` inode in
    ``/proc/PID/fd``): a proxy in between, a container with its own PID or network
    namespace, a port forward all fail this test;
-3. it is in our mount namespace (``/proc/PID/ns/mnt``), so the path means the same file;
+3. it is in our mount namespace (``/proc/PID/ns/mnt``) with our root directory
+   (``/proc/PID/root``, no chroot), so a path means the same file to both of us;
 4. its file-system uid/gids (``/proc/PID/status``) may write the destination directory
    and search every directory above it (mode bits; ACLs are not consulted);
 5. it runs as our user, or we may ``chown`` (root): the file must end up ours, mode 0600.
@@ -91,6 +92,12 @@ def choose_route(memory: TargetMemory, url: str, destination: Path) -> CaptureRo
         return CaptureRoute("stream", f"cannot see process {pid}'s mount namespace")
     if theirs != ours:
         return CaptureRoute("stream", f"process {pid} is in another mount namespace")
+    try:
+        chrooted = os.readlink(f"/proc/{pid}/root") != os.readlink("/proc/self/root")
+    except OSError:
+        chrooted = True
+    if chrooted:
+        return CaptureRoute("stream", f"process {pid} has another root directory (chroot)")
     identity = _identity(pid)
     if identity is None:
         return CaptureRoute("stream", f"cannot read process {pid}'s user")
@@ -186,7 +193,10 @@ class _Staging:
         try:
             self.directory = Path(
                 tempfile.mkdtemp(
-                    prefix=f".{destination.name}.", suffix=".partial", dir=destination.parent
+                    prefix=f".{destination.name}.",
+                    suffix=".partial",
+                    # Absolute: the target resolves relative paths against its own cwd.
+                    dir=destination.parent.resolve(),
                 )
             )
         except OSError as exc:
