@@ -3,7 +3,8 @@
 Each sub-command lives in its own module with a ``register(subparsers)`` function that adds
 its parser and sets ``run`` to an async function taking the parsed arguments and returning
 an exit code. This module owns only what every command shares: ``--debug``, ``--timeout``,
-the mapping of errors to exit codes (0 ok, 1 the operation failed, 2 usage error).
+the mapping of errors to exit codes (0 ok, 1 the operation failed, 2 usage error, 130
+Ctrl-C, 143 SIGTERM, which behaves as Ctrl-C: see ``_signals``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ import trio
 from .._errors import CDPHeapError
 from .._groups import single_exceptions
 from ._common import UsageError
+from ._signals import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    cancelled_by_sigterm,
+    sigterm_as_interrupt,
+    terminated,
+)
 
 # Sub-command modules, in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -58,13 +66,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        with single_exceptions():
+        with sigterm_as_interrupt(), single_exceptions():
             return trio.run(_run_with_timeout, args)
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
     except KeyboardInterrupt:
+        if terminated():
+            print("cdp-heap: terminated", file=sys.stderr)
+            return EXIT_TERMINATED
         print("cdp-heap: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except (CDPHeapError, OSError) as exc:
         if args.debug:
             raise
@@ -77,12 +88,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run_with_timeout(args: argparse.Namespace) -> int:
     timeout = getattr(args, "timeout", None)
-    if timeout is None:
-        code: int = await args.run(args)
-        return code
-    with trio.fail_after(timeout):
-        code = await args.run(args)
-        return code
+    with cancelled_by_sigterm():
+        if timeout is None:
+            code: int = await args.run(args)
+            return code
+        with trio.fail_after(timeout):
+            code = await args.run(args)
+            return code
 
 
 def entry_point() -> None:

@@ -102,18 +102,16 @@ async def run(args: argparse.Namespace) -> int:
             conn, interval=args.interval, include_collected=args.include_collected
         ) as sampler:
             until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-            print(
+            notice = (
                 f"sampling {target.title or target.url or target.id} {until}; "
-                "Ctrl-C stops early and saves",
-                file=sys.stderr,
-                flush=True,
+                "Ctrl-C stops early and saves"
             )
-            reason = await collect_until_done(args.duration, conn)
+            reason = await collect_until_done(args.duration, conn, notice=notice)
         profile = sampler.profile
         assert profile is not None
         seconds = (sampler.stopped_at or sampler.started_at) - sampler.started_at
     saved = await save_profile(profile, path)
-    stopped = " (interrupted)" if reason == "interrupted" else ""
+    stopped = "" if reason == "duration" else f" ({reason})"
     print(
         f"saved {path} ({format_bytes(saved.size)}, {len(profile.samples)} samples "
         f"over {seconds:.1f} s{stopped})",

@@ -89,14 +89,14 @@ async def run(args: argparse.Namespace) -> int:
         open_tracking(conn, track_allocations=not args.no_stacks) as tracker,
     ):
         until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-        print(
+        notice = (
             f"tracking {target.title or target.url or target.id} {until}; "
-            "Ctrl-C stops early and saves",
-            file=sys.stderr,
-            flush=True,
+            "Ctrl-C stops early and saves"
         )
         display = LiveDisplay(sys.stderr, tracker)
-        reason = await collect_until_done(args.duration, conn, display.run if show else None)
+        reason = await collect_until_done(
+            args.duration, conn, display.run if show else None, notice=notice
+        )
         display.finish()
         print(summary(tracker.latest, reason), file=sys.stderr)
         bar = CaptureProgressBar(f"{path.name}:")
@@ -119,7 +119,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def summary(sample: TrackingSample | None, reason: str) -> str:
-    stopped = " (interrupted)" if reason == "interrupted" else ""
+    stopped = "" if reason == "duration" else f" ({reason})"
     if sample is None:
         return (
             f"tracking stopped{stopped}; the target sent no heap statistics (Node sends them "

@@ -1,0 +1,113 @@
+"""SIGTERM (CI time-outs, ``docker stop``, ``systemctl stop``) is handled exactly like Ctrl-C:
+the real CLI against a real Node, the signal sent mid-operation."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+
+from tests.sampling.helpers import WIDGETS_JS, is_sampling, start_script, wait_for_calls
+from tests.targets import Target, start_leaky_app
+
+from .helpers import (
+    default_signals,
+    partials,
+    sigint_ignored,
+    start_cli,
+    wait_for_output,
+    wait_until,
+)
+
+TERMINATED = "cdp-heap: terminated"
+
+
+@pytest.fixture(scope="module")
+def big_app() -> Iterator[Target]:
+    """A ~70 MB snapshot: seconds to stream, so there is time to signal mid-write."""
+    target = start_leaky_app("--heap-mb", "20")
+    yield target
+    target.kill()
+
+
+@pytest.fixture
+def busy(node: Callable[..., Target], tmp_path: Path) -> Target:
+    return start_script(node, tmp_path, "widgets.js", WIDGETS_JS, "--busy")
+
+
+@pytest.mark.parametrize("preexec", [default_signals, sigint_ignored], ids=["", "sigint-ignored"])
+def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
+    big_app: Target, tmp_path: Path, preexec: Callable[[], None]
+) -> None:
+    out = tmp_path / "term.heapsnapshot"
+    proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out), preexec=preexec)
+    wait_until(
+        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        proc,
+        "writing began",
+    )
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stderr
+    assert stderr.decode().strip() == TERMINATED and stdout == b""
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
+
+
+def test_sigterm_between_snapshots_of_a_series_keeps_the_saved_ones(
+    big_app: Target, tmp_path: Path
+) -> None:
+    out = tmp_path / "s.heapsnapshot"
+    proc = start_cli(
+        "snapshot", "--url", big_app.ws_url, "--count", "3", "--interval", "600",
+        "-o", str(out), "--no-progress",
+    )  # fmt: skip
+    first = tmp_path / "s-1.heapsnapshot"
+    wait_for_output(proc, proc.stdout, str(first).encode())
+    proc.send_signal(signal.SIGTERM)  # during the 600 s wait
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stderr
+    assert stderr.decode().splitlines()[-1] == TERMINATED
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]
+    assert json.loads(first.read_bytes())["snapshot"]  # the saved one is kept, whole
+
+
+def test_sigterm_mid_sample_stops_sampling_and_saves(busy: Target, tmp_path: Path) -> None:
+    out = tmp_path / "w.heapprofile"
+    proc = start_cli("sample", "--url", busy.ws_url, "-o", str(out))  # until a signal
+    wait_for_output(proc, proc.stderr, rb"Ctrl-C stops early")
+    trio.run(wait_for_calls, busy.ws_url, 20)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert b"(terminated)" in stderr and b"Traceback" not in stderr
+    assert b"allocateWidgets" in stdout
+    assert json.loads(out.read_text())["head"]
+    assert not trio.run(is_sampling, busy.ws_url)  # the target is not left sampling
+
+
+def test_sigterm_mid_track_saves_the_snapshot(busy: Target, tmp_path: Path) -> None:
+    out = tmp_path / "t.heapsnapshot"
+    proc = start_cli("track", "--url", busy.ws_url, "-o", str(out), "--no-stacks")
+    wait_for_output(proc, proc.stderr, rb"Ctrl-C stops early")
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert b"tracking stopped (terminated)" in stderr
+    assert stdout.decode().strip() == str(out)
+    assert json.loads(out.read_text())["snapshot"]
+
+
+def test_sigterm_mid_leak_removes_its_temporary_directory(big_app: Target, tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start_cli("leak", "--url", big_app.ws_url, "--interval", "600", env={"TMPDIR": str(tmp)})
+    wait_for_output(proc, proc.stderr, rb"snapshot 1/3")
+    proc.send_signal(signal.SIGTERM)  # waiting for snapshot 2
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 143, stderr
+    assert stderr.decode().splitlines()[-1] == TERMINATED and stdout == b""
+    assert list(tmp.iterdir()) == []
