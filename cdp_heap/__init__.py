@@ -58,10 +58,13 @@ from ._errors import (
 )
 from ._inprocess import CaptureRoute, choose_route, save_snapshot_in_process
 from ._preflight import (
+    COST_FACTORS,
     SnapshotCostEstimate,
     SnapshotWouldNotFit,
     TargetMemory,
     check_snapshot_fits,
+    cost_factor,
+    estimate_from_memory,
     estimate_snapshot_cost,
     read_target_memory,
 )
@@ -94,6 +97,7 @@ from .heap_profiler import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "COST_FACTORS",
     "DEFAULT_MAX_BUFFER_BYTES",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "ActivationError",
@@ -151,6 +155,8 @@ __all__ = [
     "activate_inspector",
     "check_snapshot_fits",
     "choose_route",
+    "cost_factor",
+    "estimate_from_memory",
     "estimate_snapshot_cost",
     "get_protocol",
     "get_version",
