@@ -64,6 +64,9 @@ class CaptureRoute:
     pid: int | None = None
     uid: int | None = None
     gid: int | None = None
+    #: Evaluate with ``includeCommandLineAPI`` (for its ``require``): only where needed,
+    #: since the console API's objects would otherwise appear in the snapshot.
+    console_require: bool = False
 
 
 def choose_route(memory: TargetMemory, url: str, destination: Path) -> CaptureRoute:
@@ -109,9 +112,8 @@ def choose_route(memory: TargetMemory, url: str, destination: Path) -> CaptureRo
         return CaptureRoute(
             "stream", f"process {pid} runs as uid {uid} and cdp-heap may not chown its file"
         )
-    return CaptureRoute(
-        "in-process", f"process {pid} is local and may write {directory}", pid, uid, gid
-    )
+    reason = f"process {pid} is local and may write {directory}"
+    return CaptureRoute("in-process", reason, pid, uid, gid, memory.needs_console_require)
 
 
 def _listens_on(pid: int, port: int) -> bool:
@@ -322,7 +324,11 @@ async def save_snapshot_in_process(
             expose_internals=bool(expose_internals),
             capture_numeric_value=bool(capture_numeric_value),
         )
-        params = {"expression": expression, "returnByValue": True, "includeCommandLineAPI": True}
+        params = {
+            "expression": expression,
+            "returnByValue": True,
+            "includeCommandLineAPI": route.console_require,
+        }
         with single_exceptions():
             async with trio.open_nursery() as nursery:
                 if on_progress is not None:

@@ -69,7 +69,7 @@ TARGET_MEMORY_EXPRESSION = """(() => {
         const main = process.mainModule;
         if (main && typeof main.require === "function") return main.require(name);
       }
-      if (typeof require === "function") return require(name);
+      if (typeof require === "function") { out.consoleRequire = true; return require(name); }
     } catch (e) {}
     return undefined;
   };
@@ -136,6 +136,9 @@ class TargetMemory:
     pid: int | None = None
     #: Whether the target has ``v8.writeHeapSnapshot`` (Node only).
     can_write_snapshot: bool = False
+    #: Whether reaching Node's built-in modules needs the console's ``require``
+    #: (``includeCommandLineAPI``): an ESM main module on Node < 20.16.
+    needs_console_require: bool = False
 
     @classmethod
     def from_json(cls, value: object, heap_usage: object = None) -> TargetMemory:
@@ -159,6 +162,7 @@ class TargetMemory:
             available=_number(data.get("available")),
             pid=_number(data.get("pid")),
             can_write_snapshot=data.get("writeHeapSnapshot") is True,
+            needs_console_require=data.get("consoleRequire") is True,
         )
 
 
