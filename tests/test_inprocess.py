@@ -302,3 +302,22 @@ def test_progress_on_a_terminal_shows_bytes(app: Target, tmp_path: Path) -> None
     os.close(controller)
     text = screen.decode(errors="replace")
     assert "writing " in text and "written by the target" in text
+
+
+def test_an_esm_target_without_get_builtin_module(tmp_path: Path) -> None:
+    """Node 20 before 20.16 has no process.getBuiltinModule, and an ES module has no
+    process.mainModule: then only the console's require (includeCommandLineAPI) reaches v8."""
+    script = tmp_path / "app.mjs"
+    script.write_text(
+        "delete process.getBuiltinModule;\n"
+        "globalThis.keep = Array.from({length: 1000}, (_, i) => ({i}));\n"
+        "setInterval(() => {}, 1 << 30);\nconsole.error('esm ready');\n"
+    )
+    target = start_inspected(["node", "--inspect=127.0.0.1:0", str(script)], ready=b"esm ready")
+    try:
+        out = tmp_path / "esm.heapsnapshot"
+        line = snapshot_json("--url", target.ws_url, "-o", str(out))
+    finally:
+        target.kill()
+    assert line["via"] == "in-process"
+    assert json.loads(out.read_text())["snapshot"]["node_count"] > 0
