@@ -25,7 +25,6 @@ from ._capture import (
     save_snapshot,
 )
 from ._connection import (
-    DEFAULT_MAX_MESSAGE_SIZE,
     CDPConnection,
     ConnectionStatistics,
     SnapshotProgress,
@@ -57,6 +56,7 @@ from ._errors import (
     TargetDetached,
 )
 from ._inprocess import CaptureRoute, choose_route, save_snapshot_in_process
+from ._limits import DEFAULT_MAX_MESSAGE_SIZE
 from ._preflight import (
     COST_FACTORS,
     SnapshotCostEstimate,

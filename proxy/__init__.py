@@ -6,11 +6,12 @@ point. See docs/proxy.md for what it does and why.
 
 from ._policy import MethodPolicy
 from ._router import Router, RouterStatistics
-from ._security import Guard, Role, generate_token, is_loopback
+from ._security import NO_TOKEN, Guard, Role, check_token, generate_token, is_loopback
 from ._server import InsecureListen, Proxy, ProxyConfig, open_proxy, serve_proxy
 from ._targets import UpstreamSpec
 
 __all__ = [
+    "NO_TOKEN",
     "Guard",
     "InsecureListen",
     "MethodPolicy",
@@ -20,6 +21,7 @@ __all__ = [
     "Router",
     "RouterStatistics",
     "UpstreamSpec",
+    "check_token",
     "generate_token",
     "is_loopback",
     "open_proxy",

@@ -1,8 +1,8 @@
 """The proxy's one upstream WebSocket session: find the target, connect, reconnect.
 
 Moves bytes only; every decision is the router's. The reader feeds each upstream message
-to the router and never waits for a client (see :mod:`proxy._outbox`), so V8 is read as fast
-as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
+to the router and never waits for a client (see :mod:`cdp_heap_proxy._outbox`), so V8 is
+read as fast as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
 client readers wait (:meth:`UpstreamLink.wait_room`) while that channel is long, which
 pushes back on clients that flood commands, while the proxy's own few commands (a departed
 client's clean-up) can always be queued without waiting.
@@ -18,12 +18,14 @@ from typing import Any
 import trio
 import trio_websocket
 
+from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+
 from ._http import HTTPError
+from ._sockets import QuickAckStream
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 
 log = logging.getLogger(__name__)
 
-RECEIVE_BUFFER = 256 * 1024
 UPSTREAM_BACKLOG = 256
 
 
@@ -39,10 +41,19 @@ class UpstreamLink:
         self.last_error: str | None = None
         self._send: trio.MemorySendChannel[str] | None = None
         self._room = trio.lowlevel.ParkingLot()
+        self._reading: trio.CancelScope | None = None
+        self._close_reason = ""
 
     @property
     def connected(self) -> bool:
         return self._send is not None
+
+    def close(self, reason: str) -> None:
+        """End the current session (the reader stops at its next message; the session is
+        closed and :meth:`run` connects again)."""
+        if self._reading is not None:
+            self._close_reason = reason
+            self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
         if self._send is not None:
@@ -61,15 +72,15 @@ class UpstreamLink:
     async def run(
         self,
         on_open: Callable[[], None],
-        on_message: Callable[[str | bytes], bool],
+        on_message: Callable[[str | bytes], None],
         on_lost: Callable[[str], None],
         retry_interval: float,
     ) -> None:
         """Connect, run, reconnect, forever.
 
-        ``on_open`` is called when a session opens, ``on_message`` for each message (it
-        returns ``False`` when the router has detached the session), ``on_lost`` when an
-        open session ends. Cancellation closes the session.
+        ``on_open`` is called when a session opens, ``on_message`` for each message,
+        ``on_lost`` when an open session ends (also after :meth:`close`). Cancellation
+        closes the session.
         """
         while True:
             try:
@@ -85,21 +96,22 @@ class UpstreamLink:
         self,
         entry: Entry,
         on_open: Callable[[], None],
-        on_message: Callable[[str | bytes], bool],
+        on_message: Callable[[str | bytes], None],
         on_lost: Callable[[str], None],
     ) -> str:
         reason = "target closed"
         async with trio.open_nursery() as nursery:
             try:
-                stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+                tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
-                    stream,
+                    # trio-websocket annotates SocketStream; any Stream works.
+                    QuickAckStream(tcp, tcp),  # type: ignore[arg-type]
                     f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
                     websocket_path(entry),
                     message_queue_size=64,
                     max_message_size=self.max_message_size,
-                    receive_buffer_size=RECEIVE_BUFFER,
+                    receive_buffer_size=RECEIVE_BUFFER_SIZE,
                 )
             except (
                 OSError,
@@ -116,14 +128,16 @@ class UpstreamLink:
             self.last_error = None
             nursery.start_soon(self._write, ws, receive)
             try:
-                on_open()
-                while True:
-                    if not on_message(await ws.get_message()):
-                        reason = "target detached"
-                        break
+                with trio.CancelScope() as self._reading:
+                    on_open()
+                    while True:
+                        on_message(await ws.get_message())
+                if self._reading.cancelled_caught:
+                    reason = self._close_reason
             except trio_websocket.ConnectionClosed as exc:
                 reason = _close_text(exc.reason)
             finally:
+                self._reading = None
                 self._send, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)
