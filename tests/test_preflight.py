@@ -17,7 +17,7 @@ import trio
 import cdp_heap
 from cdp_heap import SnapshotCostEstimate, SnapshotWouldNotFit, TargetMemory
 from tests.failures.helpers import cli_env, run_cli
-from tests.proxy.helpers import proxy_in_front
+from tests.proxy.helpers import http_request, proxy_in_front
 from tests.targets import Chromium, Target, start_deno_app, start_node
 
 MB = 1_000_000
@@ -236,6 +236,26 @@ async def test_refused_through_the_proxy(app: Target, tmp_path: Path) -> None:
     assert done.returncode == 1, stderr
     assert "the snapshot may need ~" in stderr and "30 MB available on its machine" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_post_snapshot_refused_with_507_then_forced(app: Target) -> None:
+    await evaluate(app.ws_url, "fake.free = 30000000")
+    try:
+        gcs = "new Promise((r) => setImmediate(() => setImmediate(() => r(probe.majorGCs))))"
+        before = await evaluate(app.ws_url, gcs)
+        with trio.fail_after(60):
+            async with proxy_in_front(app.host, app.port) as proxy:
+                refused = await http_request(proxy.port, "POST", "/snapshot")
+                after = await evaluate(app.ws_url, gcs)
+                forced = await http_request(proxy.port, "POST", "/snapshot?force=1")
+    finally:
+        await evaluate(app.ws_url, "fake.free = null")
+    assert refused.status == 507, refused.text
+    assert refused.text.startswith("the snapshot may need ~")
+    assert "~30 MB available on its machine" in refused.text
+    assert refused.text.strip().endswith("nothing was paused; ?force=1 takes it anyway")
+    assert after == before  # no snapshot's GC: never paused
+    assert forced.status == 200 and json.loads(forced.body)["snapshot"]["node_count"] > 0
 
 
 # -- targets that report too little ---------------------------------------------------------
