@@ -37,7 +37,7 @@ from typing import Any, Literal
 import attrs
 
 from ._connection import CDPConnection
-from ._errors import CaptureError
+from ._errors import CaptureError, CommandError
 
 Via = Literal["stream", "in-process"]
 MB = 1_000_000
@@ -263,23 +263,27 @@ async def read_target_memory(
     connection: CDPConnection, *, session_id: str | None = None
 ) -> TargetMemory:
     """Ask the target what it knows about its memory (one or two cheap commands; nothing is
-    paused). Raises the connection's errors; a target that answers nothing useful gives a
-    :class:`TargetMemory` of ``None``s."""
-    reply = await connection.send(
-        "Runtime.evaluate",
-        {
-            "expression": TARGET_MEMORY_EXPRESSION,
-            "returnByValue": True,
-            "includeCommandLineAPI": True,
-            "silent": True,
-        },
-        session_id=session_id,
-    )
+    paused). Raises the connection's errors; a target that answers nothing useful, or
+    refuses the commands, gives a :class:`TargetMemory` of ``None``s."""
+    params = {
+        "expression": TARGET_MEMORY_EXPRESSION,
+        "returnByValue": True,
+        "includeCommandLineAPI": True,
+        "silent": True,
+    }
+    value: object = None
+    try:
+        reply = await connection.send("Runtime.evaluate", params, session_id=session_id)
+    except CommandError:  # no Runtime domain here, or a proxy's method policy refused it
+        reply = {}
     result = reply.get("result")
     value = result.get("value") if isinstance(result, dict) else None
     memory = TargetMemory.from_json(value)
     if memory.heap_used is None:
-        usage = await connection.send("Runtime.getHeapUsage", session_id=session_id)
+        try:
+            usage = await connection.send("Runtime.getHeapUsage", session_id=session_id)
+        except CommandError:
+            return memory
         memory = TargetMemory.from_json(value, usage)
     return memory
 

@@ -12,8 +12,12 @@ round snapshot that same process once with each peer, rotating the order from ro
 so that drift in the target hits every peer alike:
 
 ``cdp-heap``
-    this project's CLI, ``python -m cdp_heap snapshot --url WS -o FILE``, in a subprocess
-    (wall time includes interpreter start-up; its own "saved ... in S" time is shown too);
+    this project's CLI, ``python -m cdp_heap snapshot --url WS -o FILE --via stream``, in a
+    subprocess (wall time includes interpreter start-up; its own "saved ... in S" time is
+    shown too);
+``cdp-heap:in-process``
+    the same CLI with ``--via in-process``: the target writes the file itself
+    (``v8.writeHeapSnapshot``), cdp-heap checks, fsyncs and renames it (issue 15);
 ``in-process``
     Node's own ``v8.writeHeapSnapshot(FILE)`` in the target, triggered through
     ``Runtime.evaluate`` on an open connection; the time is the evaluate round trip;
@@ -40,10 +44,17 @@ Then it measures what ``reportProgress: true`` costs the target (the CLI asks fo
 events only on a terminal): ``cdp_heap.save_snapshot`` with and without it, alternated, on
 one connection to the same process.
 
+Then, unless ``--no-cost``, what a snapshot costs the target's memory: for each size and
+path (streamed, in-process) a FRESH target takes one snapshot, and its peak RSS growth over
+its heapUsed is the cost factor the pre-flight uses (``cdp_heap.COST_FACTORS``); the rounds'
+growth per heapUsed (later snapshots of one process) is shown beside it.
+
 Printed: per heap size and peer the median wall time, the range, the ratio of cdp-heap's
-median to the peer's, the peer's peak RSS and the snapshot size, then the issue's targets
-with PASS/FAIL (cdp-heap <= 1.0x chrome-remote-interface, <= 1.25x in-process, >= 10x
-faster than bash, peak RSS < 80 MB). ``--json FILE`` also writes every measurement.
+median to the peer's, the peer's peak RSS and the snapshot size; what the target felt
+(pause, peak +RSS, its ratio to heapUsed); the cost factors; then the targets with
+PASS/FAIL (streaming cdp-heap <= 1.03x chrome-remote-interface, ``--via in-process`` <=
+1.05x in-process's wall time and <= 1.03x its pause, >= 10x faster than bash, each
+client's peak RSS < 60 MB). ``--json FILE`` also writes every measurement.
 """
 
 from __future__ import annotations

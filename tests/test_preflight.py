@@ -16,6 +16,7 @@ import trio
 
 import cdp_heap
 from cdp_heap import SnapshotCostEstimate, SnapshotWouldNotFit, TargetMemory
+from cdp_heap_proxy import Guard, MethodPolicy, Role
 from tests.failures.helpers import cli_env, run_cli
 from tests.proxy.helpers import http_request, proxy_in_front
 from tests.targets import Chromium, Target, start_deno_app, start_node
@@ -256,6 +257,25 @@ async def test_post_snapshot_refused_with_507_then_forced(app: Target) -> None:
     assert refused.text.strip().endswith("nothing was paused; ?force=1 takes it anyway")
     assert after == before  # no snapshot's GC: never paused
     assert forced.status == 200 and json.loads(forced.body)["snapshot"]["node_count"] > 0
+
+
+async def test_a_token_that_may_not_evaluate_gets_the_notice(app: Target, tmp_path: Path) -> None:
+    token = "heap-only-0123456789abcdef"
+    guard = Guard(roles=(Role("heap", token, MethodPolicy.parse("HeapProfiler.*")),))
+    out = tmp_path / "t.heapsnapshot"
+    with trio.fail_after(60):
+        async with proxy_in_front(app.host, app.port, guard=guard) as proxy:
+            where = ["--port", str(proxy.port), "--token", token]
+            done = await trio.run_process(
+                [sys.executable, "-m", "cdp_heap", "snapshot", *where, "-o", str(out)],
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                env=cli_env(),
+            )
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr
+    assert "the target does not report its free memory" in stderr and out.exists()
 
 
 # -- targets that report too little ---------------------------------------------------------
