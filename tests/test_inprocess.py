@@ -321,3 +321,18 @@ def test_an_esm_target_without_get_builtin_module(tmp_path: Path) -> None:
         target.kill()
     assert line["via"] == "in-process"
     assert json.loads(out.read_text())["snapshot"]["node_count"] > 0
+
+
+def test_route_streams_for_anything_but_a_local_node(tmp_path: Path) -> None:
+    node = cdp_heap.TargetMemory("node", pid=os.getpid(), can_write_snapshot=True)
+    out = tmp_path / "r.heapsnapshot"
+    for memory, url, reason in [
+        (cdp_heap.TargetMemory("deno", pid=1), "ws://127.0.0.1:9229/x", "not Node.js"),
+        (cdp_heap.TargetMemory("node", pid=1), "ws://127.0.0.1:9229/x", "not Node.js"),
+        (node, "ws://10.1.2.3:9229/x", "reached over the network"),
+        (node, "wss://inspector.example:443/x", "reached over the network"),
+        # This process (pytest) holds no socket listening on port 1.
+        (node, "ws://127.0.0.1:1/x", f"no process {os.getpid()} here holds port 1"),
+    ]:
+        route = cdp_heap.choose_route(memory, url, out)
+        assert route.via == "stream" and reason in route.reason, (memory, url, route)
