@@ -51,8 +51,8 @@ MB = 1_000_000
 #: them the nearest holds. docs/profiling.md has the table these come from.
 COST_FACTORS: dict[Via, tuple[tuple[int, float], ...]] = {
     # The largest of the runs of 2026-12-01 at each size (docs/profiling.md).
-    "stream": ((10 * MB, 8.5), (30 * MB, 8.4), (100 * MB, 8.2)),
-    "in-process": ((10 * MB, 8.4), (30 * MB, 7.8), (100 * MB, 8.2)),
+    "stream": ((10 * MB, 8.5), (30 * MB, 8.4), (100 * MB, 8.2), (500 * MB, 8.5)),
+    "in-process": ((10 * MB, 8.4), (30 * MB, 7.8), (100 * MB, 8.2), (500 * MB, 8.5)),
 }
 #: A ``process.constrainedMemory()`` at or above this means "no limit" (Node 20 returns
 #: 2**64 - 1 when the cgroup says ``max``; later versions return 0).

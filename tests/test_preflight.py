@@ -97,7 +97,7 @@ def test_refusal_names_the_numbers_and_the_container_limit() -> None:
     estimate = cdp_heap.estimate_from_memory(memory)
     assert estimate.fits is False and estimate.headroom == 1200 * MB
     assert estimate.refusal() == (
-        "the snapshot may need ~2.5 GB (8.2x its 300 MB heap in use); the target has "
+        "the snapshot may need ~2.5 GB (8.4x its 300 MB heap in use); the target has "
         "~1.2 GB free under its 4.0 GB container limit; nothing was paused; "
         "--force takes it anyway"
     )
