@@ -133,8 +133,9 @@ def test_ctrl_c_mid_snapshot_leaves_nothing_and_exits_130(tmp_path: Path) -> Non
     out = tmp_path / "app.heapsnapshot"
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cdp_heap", "snapshot", "--url", target.ws_url, "-o", str(out)]
-            + ["--via", "stream"],  # the in-process path has its own test (test_inprocess.py)
+            # --via stream: the in-process path has its own test (test_inprocess.py).
+            [sys.executable, "-m", "cdp_heap", "snapshot", "--url", target.ws_url, "-o", str(out),
+             "--via", "stream"],  # fmt: skip
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
