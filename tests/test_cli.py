@@ -128,14 +128,16 @@ def test_timeout_is_exit_1(leaky_app: Target, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+CLI = (sys.executable, "-m", "cdp_heap")
+
+
 def test_ctrl_c_mid_snapshot_leaves_nothing_and_exits_130(tmp_path: Path) -> None:
     target = start_leaky_app("--heap-mb", "20")  # a ~70 MB snapshot: seconds to stream
     out = tmp_path / "app.heapsnapshot"
     try:
         proc = subprocess.Popen(
             # --via stream: the in-process path has its own test (test_inprocess.py).
-            [sys.executable, "-m", "cdp_heap", "snapshot", "--url", target.ws_url, "-o", str(out),
-             "--via", "stream"],  # fmt: skip
+            [*CLI, "snapshot", "--url", target.ws_url, "-o", str(out), "--via", "stream"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
