@@ -19,7 +19,14 @@ from cdp_heap import SnapshotCostEstimate, SnapshotWouldNotFit, TargetMemory
 from cdp_heap_proxy import Guard, MethodPolicy, Role
 from tests.failures.helpers import cli_env, run_cli
 from tests.proxy.helpers import http_request, proxy_in_front
-from tests.targets import Chromium, Target, start_deno_app, start_node
+from tests.targets import (
+    DENO_APP,
+    Chromium,
+    Target,
+    start_deno_app,
+    start_inspected,
+    start_node,
+)
 
 MB = 1_000_000
 
@@ -317,3 +324,23 @@ def test_deno_without_sys_permission_proceeds_with_one_notice(
     notices = [line for line in result.stderr.splitlines() if "free memory" in line]
     assert len(notices) == 1 and notices[0].startswith("cdp-heap: Deno does not report")
     assert "streamed" in result.stderr and out.stat().st_size > 0
+
+
+@pytest.mark.deno
+async def test_deno_with_sys_permission_reports_its_free_memory(
+    deno_path: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "sys.ts"
+    script.write_text(DENO_APP)
+    argv = [deno_path, "run", "--allow-sys", "--inspect=127.0.0.1:0", str(script)]
+    target = start_inspected(argv, ready=b"deno ready")
+    try:
+        with trio.fail_after(30):
+            async with cdp_heap.open_cdp(target.ws_url) as conn:
+                estimate = await cdp_heap.estimate_snapshot_cost(conn)
+    finally:
+        target.kill()
+    memory = estimate.memory
+    assert memory.runtime == "deno" and memory.pid == target.pid
+    assert memory.heap_used and memory.free and memory.total and memory.free < memory.total
+    assert estimate.fits is True and estimate.headroom_text == "available on its machine"
