@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -127,6 +128,10 @@ async def test_in_process_and_streamed_snapshots_of_one_session_compare(
         assert sum(churn.values()) < 100, churn
 
 
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="running the target as nobody (setpriv) and chowning its file need root",
+)
 def test_a_target_that_may_not_write_the_directory_streams(tmp_path: Path) -> None:
     target = started(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
     try:
