@@ -67,7 +67,19 @@ if TYPE_CHECKING:
         TargetDetached,
     )
     from ._handles import SnapshotProgress, Subscription
+    from ._inprocess import CaptureRoute, choose_route, save_snapshot_in_process
     from ._limits import DEFAULT_MAX_MESSAGE_SIZE
+    from ._preflight import (
+        COST_FACTORS,
+        SnapshotCostEstimate,
+        SnapshotWouldNotFit,
+        TargetMemory,
+        check_snapshot_fits,
+        cost_factor,
+        estimate_from_memory,
+        estimate_snapshot_cost,
+        read_target_memory,
+    )
     from ._queue import Policy, QueueStatistics
     from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
     from ._tracking import (
@@ -97,6 +109,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "COST_FACTORS",
     "DEFAULT_MAX_BUFFER_BYTES",
     "DEFAULT_MAX_MESSAGE_SIZE",
     "ActivationError",
@@ -108,6 +121,7 @@ __all__ = [
     "CallFrame",
     "CaptureError",
     "CaptureProgress",
+    "CaptureRoute",
     "Command",
     "CommandError",
     "ConnectionClosed",
@@ -137,18 +151,26 @@ __all__ = [
     "SavedProfile",
     "SavedSnapshot",
     "SavedTrackingSnapshot",
+    "SnapshotCostEstimate",
     "SnapshotProgress",
     "SnapshotStream",
     "SnapshotStreamStatistics",
+    "SnapshotWouldNotFit",
     "Subscription",
     "SubscriptionOverflow",
     "TargetDetached",
     "TargetInfo",
+    "TargetMemory",
     "Tracker",
     "TrackingSample",
     "TrackingStatistics",
     "VersionInfo",
     "activate_inspector",
+    "check_snapshot_fits",
+    "choose_route",
+    "cost_factor",
+    "estimate_from_memory",
+    "estimate_snapshot_cost",
     "get_protocol",
     "get_version",
     "list_targets",
@@ -158,8 +180,10 @@ __all__ = [
     "open_sampling",
     "open_snapshot_stream",
     "open_tracking",
+    "read_target_memory",
     "save_profile",
     "save_snapshot",
+    "save_snapshot_in_process",
     "select_target",
 ]
 
@@ -199,7 +223,19 @@ _SOURCES: dict[str, str] = {
     "ProtocolError": "._errors",
     "SubscriptionOverflow": "._errors",
     "TargetDetached": "._errors",
+    "CaptureRoute": "._inprocess",
+    "choose_route": "._inprocess",
+    "save_snapshot_in_process": "._inprocess",
     "DEFAULT_MAX_MESSAGE_SIZE": "._limits",
+    "COST_FACTORS": "._preflight",
+    "SnapshotCostEstimate": "._preflight",
+    "SnapshotWouldNotFit": "._preflight",
+    "TargetMemory": "._preflight",
+    "check_snapshot_fits": "._preflight",
+    "cost_factor": "._preflight",
+    "estimate_from_memory": "._preflight",
+    "estimate_snapshot_cost": "._preflight",
+    "read_target_memory": "._preflight",
     "Policy": "._queue",
     "QueueStatistics": "._queue",
     "Sampler": "._sampling",

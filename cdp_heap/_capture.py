@@ -182,6 +182,8 @@ class SavedSnapshot:
     seconds: float
     #: Most bytes the stream's buffer held at once (bounded by ``max_buffer_bytes``).
     peak_buffer_bytes: int
+    #: ``"stream"``: received over the protocol; ``"in-process"``: written by the target.
+    via: str = attrs.field(default="stream", kw_only=True)
 
 
 async def save_snapshot(

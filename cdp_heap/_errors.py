@@ -14,6 +14,7 @@ can catch everything with one clause and still tell the cases apart::
     │   ├── InspectorUnreachable  nothing listens at the inspector's host:port
     │   └── ActivationError     SIGUSR1 activation of a Node process failed
     ├── CaptureError            a snapshot capture could not be completed or saved
+    │   └── SnapshotWouldNotFit the memory pre-flight refused; nothing paused (``_preflight``)
     ├── ProfilerBusy            another client is sampling the target, or stopped our sampling
     ├── AlreadyStopped          sampling or tracking has ended: no second stop, no more samples
     └── SubscriptionOverflow    a subscription with policy ``"fail"`` could not keep up

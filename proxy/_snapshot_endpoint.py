@@ -15,7 +15,8 @@ refused (405): a snapshot pauses the target and can double its heap, and GETs ar
 links, image tags and prefetchers send.
 
 Query options: ``gc=1`` (collect garbage first), ``captureNumericValue=1``,
-``exposeInternals=1``.
+``exposeInternals=1``, ``force=1`` (skip the memory pre-flight, which answers 507 with the
+numbers when the snapshot would not fit in the target's memory: see _snapshot_preflight).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ._http import RequestHead, error_response
 from ._outbox import ClientConn
 from ._router import Router
 from ._security import Role
+from ._snapshot_preflight import refuse_if_too_big
 
 _TRUE = ("1", "true", "yes")
 GONE = "client went away"
@@ -68,7 +70,8 @@ async def serve_snapshot(
         if refusal is not None:
             await stream.send_all(refusal)
             return
-        commands = _commands(parse_qs(head.target.partition("?")[2]))
+        options = parse_qs(head.target.partition("?")[2])
+        commands = _commands(options)
         agent = head.header("user-agent")
         label = f"{peer} POST /snapshot" + (f" {agent}" if agent else "")
         conn = proxy.add_client(label, peer, role, "http", agent)
@@ -76,7 +79,8 @@ async def serve_snapshot(
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_peer, stream, nursery.cancel_scope)
-                refused = await _send_commands(proxy, stream, conn, commands)
+                refused = await refuse_if_too_big(proxy, stream, conn, options)
+                refused = refused or await _send_commands(proxy, stream, conn, commands)
                 reason = refused or await _respond(stream, head, conn, commands[-1].id)
                 nursery.cancel_scope.cancel()
         finally:

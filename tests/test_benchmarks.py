@@ -31,16 +31,21 @@ def bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_bench_capture_runs_its_peers_and_measures_the_target() -> None:
     done = bench(
         "bench_capture.py", "--sizes", "10", "--rounds", "1", "--progress-pairs", "0",
-        "--peers", "cdp-heap,in-process",
+        "--peers", "cdp-heap,cdp-heap:in-process,in-process",
     )  # fmt: skip
     # Exit 1 means "a target missed", expected at 10 MB where start-up dominates.
     assert done.returncode in (0, 1), done.stdout + done.stderr
     # The results table: "10 MB (10)  PEER  RUNS  MEDIAN ...", one row per peer.
     rows = [line.split() for line in done.stdout.splitlines()]
     peers = {row[3] for row in rows if row[:2] == ["10", "MB"] and row[2].startswith("(")}
-    assert peers == {"cdp-heap", "in-process"}, done.stdout
+    assert peers == {"cdp-heap", "cdp-heap:in-process", "in-process"}, done.stdout
     assert "what the target felt" in done.stdout
     assert "cdp-heap peak RSS" in done.stdout and "vs in-process" in done.stdout
+    # The cost factor of a fresh target's first snapshot, per path (its own table).
+    table = done.stdout.partition("What a snapshot costs the target")[2].splitlines()
+    costs = [line.split() for line in table if line.startswith("10 MB")]
+    assert {row[2] for row in costs} == {"stream", "in-process"}, done.stdout
+    assert all(row[-1].endswith("x") and float(row[-1][:-1]) > 0 for row in costs)
 
 
 def test_bench_proxy_compares_direct_and_proxied() -> None:

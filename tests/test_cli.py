@@ -128,12 +128,16 @@ def test_timeout_is_exit_1(leaky_app: Target, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+CLI = (sys.executable, "-m", "cdp_heap")
+
+
 def test_ctrl_c_mid_snapshot_leaves_nothing_and_exits_130(tmp_path: Path) -> None:
     target = start_leaky_app("--heap-mb", "20")  # a ~70 MB snapshot: seconds to stream
     out = tmp_path / "app.heapsnapshot"
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cdp_heap", "snapshot", "--url", target.ws_url, "-o", str(out)],
+            # --via stream: the in-process path has its own test (test_inprocess.py).
+            [*CLI, "snapshot", "--url", target.ws_url, "-o", str(out), "--via", "stream"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -175,6 +179,8 @@ def test_progress_bar_on_a_terminal(leaky_app: Target, tmp_path: Path) -> None:
             str(leaky_app.port),
             "-o",
             str(out),
+            "--via",
+            "stream",  # V8's progress events; the in-process bar is in test_inprocess.py
         ],
         stdout=subprocess.PIPE,
         stderr=terminal,

@@ -54,6 +54,7 @@ exit status: 0 done (and no class grew past --fail-on-growth), 1 a class grew pa
 
 
 def register(subparsers: Any) -> None:
+    from ._snapshot import add_force_argument
     from ._target import add_connection_arguments
 
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -127,6 +128,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip retained sizes (the dominator tree is the slow part on huge heaps)",
     )
+    add_force_argument(parser)
     add_timeout_argument(parser)
     parser.set_defaults(run=run)
 
@@ -160,10 +162,10 @@ async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
     import trio
 
     from .._capture import save_snapshot
-    from ._target import open_target
+    from ._snapshot import open_checked_target
 
     paths = [directory / f"leak-{i}.heapsnapshot" for i in range(1, args.snapshots + 1)]
-    async with open_target(args) as (_, conn):  # one session: comparable object ids
+    async with open_checked_target(args) as (_, conn):  # one session: comparable object ids
         await trio.sleep(args.settle)
         if args.exercise and not args.no_warmup:
             await _exercise(args.exercise, "warm-up")

@@ -17,7 +17,8 @@ from ._common import (
     positive_float,
 )
 from ._progress import CaptureProgressBar, format_bytes
-from ._target import TARGET_HELP, add_connection_arguments, open_target
+from ._snapshot import add_force_argument, open_checked_target
+from ._target import TARGET_HELP, add_connection_arguments
 
 if TYPE_CHECKING:
     from .._tracking import Tracker, TrackingSample
@@ -74,6 +75,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="no live display or progress bar even on a terminal",
     )
+    add_force_argument(parser)
     add_timeout_argument(parser)
     parser.set_defaults(run=run)
 
@@ -85,7 +87,7 @@ async def run(args: argparse.Namespace) -> int:
     path = output_path(args.output, ".heapsnapshot")
     show = not args.no_progress and sys.stderr.isatty()
     async with (
-        open_target(args) as (target, conn),
+        open_checked_target(args) as (target, conn),
         open_tracking(conn, track_allocations=not args.no_stacks) as tracker,
     ):
         until = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"

@@ -46,7 +46,9 @@ def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
     big_app: Target, tmp_path: Path, preexec: Callable[[], None]
 ) -> None:
     out = tmp_path / "term.heapsnapshot"
-    proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out), preexec=preexec)
+    proc = start_cli(
+        "snapshot", "--url", big_app.ws_url, "-o", str(out), "--via", "stream", preexec=preexec
+    )  # streaming's temporary file; the in-process path: tests/test_inprocess.py
     wait_until(
         lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
         proc,
