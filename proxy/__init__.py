@@ -8,7 +8,7 @@ limits as the client) and on its discovery (one GET client, one target picker), 
 imports those private modules by name; tests/test_imports.py allows exactly these:
 
 Friend of: cdp_heap._errors, cdp_heap._wire, cdp_heap._protocol, cdp_heap._limits
-Friend of: cdp_heap._discovery
+Friend of: cdp_heap._discovery, cdp_heap._preflight
 """
 
 from ._policy import MethodPolicy
