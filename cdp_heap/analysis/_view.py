@@ -263,3 +263,26 @@ def _intervals(doms: Dominators) -> tuple[I64, I64]:
 def load_view(path: str | Path, *, raw: bool = False) -> HeapView:
     """Read ``path`` with its whole graph and apply DevTools' rules."""
     return HeapView(load_snapshot(path), raw=raw)
+
+
+def load_objects(
+    path: str | Path,
+    *,
+    raw: bool = False,
+    interfaces: Sequence[Interface] | None = None,
+    retained: bool = False,
+) -> ObjectTable:
+    """The objects of ``path`` as DevTools' Comparison sees them (class keys, shallow sizes).
+
+    ``retained`` also computes each class's retained size (the dominator tree: slower).
+    The graph is dropped before returning; only the table stays.
+    """
+    view = HeapView(load_snapshot(path), raw=raw, interfaces=interfaces)
+    return view_objects(view, retained=retained)
+
+
+def view_objects(view: HeapView, *, retained: bool = False) -> ObjectTable:
+    table = view.objects()
+    if retained:
+        table = attrs.evolve(table, class_retained=view.class_retained())
+    return table
