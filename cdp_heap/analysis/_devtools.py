@@ -34,7 +34,7 @@ import re
 import numpy as np
 import numpy.typing as npt
 
-from ._graph import out_edges
+from ._graph import out_edges, sorted_unique
 from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
 
@@ -81,13 +81,13 @@ def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: Bool
     The starts themselves are in the result whatever ``inside`` says.
     """
     seen = np.zeros(snapshot.node_count, dtype=bool)
-    frontier = np.unique(starts)
+    frontier = sorted_unique(starts.astype(np.int64))
     seen[frontier] = True
     while frontier.size:
         edges = out_edges(snapshot.first_edge, frontier)
         targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
         targets = targets[inside[targets] & ~seen[targets]]
-        frontier = np.unique(targets)
+        frontier = sorted_unique(targets)
         seen[frontier] = True
     return seen
 
@@ -107,9 +107,31 @@ def user_roots(snapshot: HeapSnapshot) -> I64:
     return roots
 
 
+def string_index(snapshot: HeapSnapshot, text: str) -> int:
+    """The index of ``text`` in the snapshot's strings, or -1 (V8 stores each string once)."""
+    try:
+        return snapshot.strings.index(text)
+    except ValueError:
+        return -1
+
+
 def _named(snapshot: HeapSnapshot, nodes: I64, name: str) -> BoolArray:
-    wanted = [i for i, s in enumerate(snapshot.strings) if s == name] if nodes.size else []
-    return np.isin(snapshot.node_name[nodes], wanted) if wanted else np.zeros(len(nodes), bool)
+    index = string_index(snapshot, name)
+    if index < 0:
+        return np.zeros(len(nodes), dtype=bool)
+    named: BoolArray = snapshot.node_name[nodes] == index
+    return named
+
+
+def _named_nodes(snapshot: HeapSnapshot, node_type: str, name: str) -> I64:
+    """Ordinals of the nodes of ``node_type`` called ``name``."""
+    index = string_index(snapshot, name)
+    if index < 0 or node_type not in snapshot.node_types:
+        return np.zeros(0, dtype=np.int64)
+    mask = snapshot.node_name == index
+    mask &= snapshot.node_type == snapshot.node_types.index(node_type)
+    nodes: I64 = np.flatnonzero(mask)
+    return nodes
 
 
 def page_objects(snapshot: HeapSnapshot) -> BoolArray:
@@ -142,13 +164,28 @@ def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
     return mask
 
 
+def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
+    """String index -> (entry, table id) of every string naming half of a WeakMap entry.
+
+    A substring test (C speed) picks the candidates; only those see the regex.
+    """
+    found: dict[int, tuple[str, int]] = {}
+    for index, text in enumerate(snapshot.strings):
+        if _EPHEMERON_MARK in text:
+            match = _EPHEMERON.match(text)
+            if match:
+                found[index] = (match.group("part"), int(match.group("table")))
+    return found
+
+
+_EPHEMERON_MARK = " pair in WeakMap (table @"
+
+
 def _ephemeron_tables(snapshot: HeapSnapshot, names: U32) -> I64:
-    """Per string index: the table id of an ephemeron edge name, or -1 (one regex a name)."""
+    """Per string index: the table id of an ephemeron edge name, or -1."""
     table_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index in np.unique(names).tolist():
-        match = _EPHEMERON.match(snapshot.strings[index])
-        if match:
-            table_of[index] = int(match.group("table"))
+    for index, (_, table) in _ephemeron_names(snapshot).items():
+        table_of[index] = table
     return table_of
 
 
@@ -159,10 +196,8 @@ def ephemeron_parts(snapshot: HeapSnapshot, edges: I64) -> I64:
     internal = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "internal")
     parts: dict[str, int] = {}
     part_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index in np.unique(names[internal]).tolist():
-        match = _EPHEMERON.match(snapshot.strings[index])
-        if match:
-            part_of[index] = parts.setdefault(match.group("part"), len(parts))
+    for index, (part, _) in _ephemeron_names(snapshot).items():
+        part_of[index] = parts.setdefault(part, len(parts))
     result: I64 = np.where(internal, part_of[names], -1)
     return result
 
@@ -215,7 +250,7 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     del sources, first
     np.minimum.at(low, targets, owners)
     np.maximum.at(high, targets, owners)
-    changed = np.unique(targets)
+    changed = sorted_unique(targets.copy())
     while changed.size:
         edges = out_edges(snapshot.first_edge, changed)
         edges = edges[strong[edges]]
@@ -227,7 +262,7 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
         np.minimum.at(low, targets, low[starts])
         np.maximum.at(high, targets, high[starts])
         moved = (low[targets] != before_low) | (high[targets] != before_high)
-        changed = np.unique(targets[moved])
+        changed = sorted_unique(targets[moved])
     owned = internal & (high >= 0) & (low == high)
     owner = low[owned]
     keep = ~type_mask(snapshot.node_type[owner], snapshot.node_types, "synthetic")
@@ -286,7 +321,7 @@ def devtools_distances(snapshot: HeapSnapshot) -> I32:
     roots = user_roots(snapshot)
     if roots.size:
         distance[roots] = 1
-        _bfs(snapshot, distance, np.unique(roots), follow, part, partner_source)
+        _bfs(snapshot, distance, sorted_unique(roots.copy()), follow, part, partner_source)
         distance[snapshot.root] = BASE_SYSTEM_DISTANCE
     else:
         distance[snapshot.root] = 0
@@ -317,7 +352,7 @@ def _bfs(
             keep = ~half
             keep[half] = ok
             targets = targets[keep]
-        frontier = np.unique(targets)
+        frontier = sorted_unique(targets)
         distance[frontier] = level + 1
 
 
@@ -325,23 +360,16 @@ def _followed_edges(snapshot: HeapSnapshot) -> BoolArray:
     """Edges DevTools' distance search may follow (WeakMap halves are decided later)."""
     follow = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
     names = edge_names(snapshot)
-    strings = snapshot.strings
     # The sloppy_function_map of a native context.
-    contexts = np.flatnonzero(
-        type_mask(snapshot.node_type, snapshot.node_types, "hidden")
-        & _named(snapshot, np.arange(snapshot.node_count), "system / NativeContext")
-    )
-    if contexts.size:
+    contexts = _named_nodes(snapshot, "hidden", "system / NativeContext")
+    sloppy = string_index(snapshot, "sloppy_function_map")
+    if contexts.size and sloppy >= 0:
         edges = out_edges(snapshot.first_edge, contexts)
         named = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "element", "hidden")
-        sloppy = [i for i, s in enumerate(strings) if s == "sloppy_function_map"]
-        hit = ~named & np.isin(names[edges], sloppy)
+        hit = ~named & (names[edges] == sloppy)
         follow[edges[hit]] = False
     # Descriptor arrays: keep slots 0, 1 and every index not 1 modulo 3.
-    descriptors = np.flatnonzero(
-        type_mask(snapshot.node_type, snapshot.node_types, "array")
-        & _named(snapshot, np.arange(snapshot.node_count), "(map descriptors)")
-    )
+    descriptors = _named_nodes(snapshot, "array", "(map descriptors)")
     if descriptors.size:
         edges = out_edges(snapshot.first_edge, descriptors)
         indices = _edge_numbers(snapshot, edges)

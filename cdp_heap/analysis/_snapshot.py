@@ -149,12 +149,10 @@ class HeapSnapshot:
         self.edge_to //= np.uint32(nf)
 
     def _read_locations(self, raw: RawSnapshot) -> None:
-        """``location_node``/``location_key``: node ordinals with a constructor location, sorted.
-
-        The key is DevTools' ``scriptId,line,column`` text; ``location_of`` looks one up.
-        """
+        """``location_node``: node ordinals with a constructor location, sorted; and per
+        row of ``location`` that node's ``(script id, line, column)``."""
         self.location_node: I64 = np.zeros(0, dtype=np.int64)
-        self.location_key: list[str] = []
+        self.location: U32 = np.zeros((0, 3), dtype=np.uint32)
         fields = raw.meta.get("location_fields")
         if raw.locations is None or not isinstance(fields, list) or not raw.locations.size:
             return
@@ -162,7 +160,7 @@ class HeapSnapshot:
         if any(f not in fields for f in wanted) or len(raw.locations) % len(fields):
             raise SnapshotFormatError(f"{self.path}: 'locations' does not match its fields")
         records = raw.locations.reshape(-1, len(fields))
-        index, script, line, column = (records[:, fields.index(f)] for f in wanted)
+        index = records[:, fields.index("object_index")]
         nf = self.node_field_count
         if np.any(index % nf) or int(index.max()) >= self.node_count * nf:
             raise SnapshotFormatError(f"{self.path}: a location points to no node")
@@ -172,17 +170,9 @@ class HeapSnapshot:
         nodes = nodes[order]
         last = np.ones(len(nodes), dtype=bool)
         last[:-1] = nodes[1:] != nodes[:-1]
-        chosen = order[last]
         self.location_node = nodes[last]
-        self.location_key = [
-            f"{s},{ln},{c}"
-            for s, ln, c in zip(
-                script[chosen].tolist(),
-                line[chosen].tolist(),
-                column[chosen].tolist(),
-                strict=True,
-            )
-        ]
+        columns = [fields.index(f) for f in wanted[1:]]
+        self.location = np.ascontiguousarray(records[order[last]][:, columns])
 
     @property
     def edge_count(self) -> int:

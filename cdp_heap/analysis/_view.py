@@ -103,7 +103,7 @@ class HeapView:
             plain_class=plain_class,
             interface_names=names,
             location_node=snapshot.location_node,
-            location_key=snapshot.location_key,
+            location=snapshot.location,
         )
         #: The nodes DevTools lists: a shallow size above 0 (after the owned internals moved).
         self.counted: npt.NDArray[np.bool_] = self.self_size > 0
