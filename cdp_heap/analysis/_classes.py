@@ -57,7 +57,6 @@ def classify(
     ``types`` and ``names`` are the nodes' type and name columns. Vectorised: Python code runs
     once per node type and once per distinct constructor name.
     """
-    class_ids = np.zeros(len(types), dtype=np.int32)
     class_names: list[str] = []
     index_of: dict[str, int] = {}
 
@@ -68,8 +67,15 @@ def classify(
             class_names.append(name)
         return found
 
-    named_codes = [i for i, t in enumerate(node_types) if t in _NAMED_TYPES]
-    named = np.isin(types, named_codes) if named_codes else np.zeros(len(types), dtype=bool)
+    # One gather for the fixed names (a class per node type), then the named types.
+    per_type = np.array(
+        [-1 if t in _NAMED_TYPES else intern(class_name_of(t, "")) for t in node_types] or [0],
+        dtype=np.int32,
+    )
+    if len(types) and int(types.max()) >= len(per_type):
+        raise ValueError("a node has a type missing from snapshot.meta")
+    class_ids = per_type[types]
+    named = class_ids < 0
     if named.any():
         name_indices = names[named]
         if len(strings) and int(name_indices.max()) >= len(strings):
@@ -80,12 +86,6 @@ def classify(
         for string_index in np.flatnonzero(used).tolist():
             lookup[string_index] = intern(_tag_class(strings[string_index]))
         class_ids[named] = lookup[name_indices]
-    for code, node_type in enumerate(node_types):
-        if node_type in _NAMED_TYPES:
-            continue
-        of_type = types == code
-        if of_type.any():
-            class_ids[of_type] = intern(class_name_of(node_type, ""))
     return class_ids, class_names
 
 

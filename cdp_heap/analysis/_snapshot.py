@@ -71,12 +71,10 @@ class HeapSnapshot:
         self._index = raw.index
         self._string_kept = raw.string_kept
         self._fetched: dict[tuple[str, int], Any] = {}
-        # One method per phase: the node columns (and their checks), the class names, the
-        # edge columns (and theirs), then where constructors are.
+        # One method per phase: the node columns (and their checks), the edge columns (and
+        # theirs), then where constructors are; the class names by name alone on demand.
         self._read_nodes(raw)
-        self.class_ids, self.class_names = classify(
-            self.node_type, self.node_name, self.node_types, self.strings
-        )
+        self._classes: tuple[I32, list[str]] | None = None
         self._read_edges(raw)
         self._read_locations(raw)
 
@@ -173,6 +171,20 @@ class HeapSnapshot:
         self.location_node = nodes[last]
         columns = [fields.index(f) for f in wanted[1:]]
         self.location = np.ascontiguousarray(records[order[last]][:, columns])
+
+    @property
+    def class_ids(self) -> I32:
+        """Class of every node by name alone (:func:`classify`), computed when first used."""
+        return self._classify()[0]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._classify()[1]
+
+    def _classify(self) -> tuple[I32, list[str]]:
+        if self._classes is None:
+            self._classes = classify(self.node_type, self.node_name, self.node_types, self.strings)
+        return self._classes
 
     @property
     def edge_count(self) -> int:
