@@ -130,11 +130,13 @@ class HeapView:
         tin, tout = _intervals(doms)
         nodes = np.flatnonzero(self.counted)
         classes = self.class_ids[nodes].astype(np.int64)
-        start = tin[nodes]
+        start = tin[nodes].astype(np.int64)
+        del tin
         order = np.lexsort((start, classes))
         nodes, classes, start = nodes[order], classes[order], start[order]
-        span = np.int64(len(tin) + 1)
+        span = np.int64(len(tout) + 1)
         shifted_end = classes * span + tout[nodes]
+        del tout
         running = np.maximum.accumulate(shifted_end)
         covered = np.zeros(len(nodes), dtype=bool)
         covered[1:] = running[:-1] > classes[1:] * span + start[1:]
@@ -229,23 +231,25 @@ def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
     return sorted(rows, key=lambda r: (-getattr(r, field), r.key))
 
 
-def _intervals(doms: Dominators) -> tuple[I64, I64]:
+def _intervals(doms: Dominators) -> tuple[I32, I32]:
     """Each node's preorder interval ``[tin, tout)`` in the dominator tree.
 
     Two passes over ``doms.order`` (dominators first) with Python ints on memoryviews: the
     subtree sizes bottom-up, then each child's start after its earlier siblings' subtrees.
+    int32 throughout (heaps have fewer than 2**31 nodes): these are N-sized arrays.
     """
-    order = doms.order.astype(np.int64)
+    order = doms.order
     n = len(order)
-    number = np.empty(n, dtype=np.int64)
-    number[order] = np.arange(n, dtype=np.int64)
+    number = np.empty(n, dtype=np.int32)
+    number[order] = np.arange(n, dtype=np.int32)
     parent = number[doms.idom[order]]
-    size = np.ones(n, dtype=np.int64)
+    del number
+    size = np.ones(n, dtype=np.int32)
     sizes, parents = size.data, parent.data
     for k in range(n - 1, 0, -1):
         sizes[parents[k]] += sizes[k]
-    start = np.zeros(n, dtype=np.int64)
-    free = np.ones(n, dtype=np.int64)
+    start = np.zeros(n, dtype=np.int32)
+    free = np.ones(n, dtype=np.int32)
     starts, frees = start.data, free.data
     for k in range(1, n):
         p = parents[k]
@@ -253,10 +257,13 @@ def _intervals(doms: Dominators) -> tuple[I64, I64]:
         starts[k] = here
         frees[p] = here + sizes[k]
         frees[k] = here + 1
-    tin = np.empty(n, dtype=np.int64)
+    del free, parent
+    tin = np.empty(n, dtype=np.int32)
     tin[order] = start
-    tout = np.empty(n, dtype=np.int64)
-    tout[order] = start + size
+    start += size
+    del size
+    tout = np.empty(n, dtype=np.int32)
+    tout[order] = start
     return tin, tout
 
 
