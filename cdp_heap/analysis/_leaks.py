@@ -30,8 +30,7 @@ from ._compare import (
     partners,
     refuse_if_incomparable,
 )
-from ._devtools import devtools_essential_edges
-from ._graph import Dominators, ShortestPaths, shortest_paths
+from ._graph import Dominators, ShortestPaths
 from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
 from ._view import HeapView, load_objects
 
@@ -157,8 +156,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     leaked_nodes = np.flatnonzero(last_view.counted)[leaked_rows]
     members = {c: leaked_nodes[leaked_classes == c] for c in order[:top]}
     del leaked_nodes, leaked_classes
-    essential = devtools_essential_edges(last)
-    paths_info = shortest_paths(last, essential) if order else None
+    paths_info = last_view.shortest_paths() if order else None
     nearest: dict[int, int] = {}
     routes: dict[int, list[int]] = {}
     if paths_info is not None:

@@ -29,10 +29,10 @@ from ._devtools import (
     devtools_essential_edges,
     devtools_self_sizes,
 )
-from ._graph import Dominators, dominators, shortest_paths
+from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
 from ._interfaces import Interface, infer_interfaces, match_interfaces
 from ._reader import U32
-from ._snapshot import I64, HeapSnapshot, ObjectTable, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
 
 
 @attrs.frozen
@@ -108,6 +108,8 @@ class HeapView:
         #: The nodes DevTools lists: a shallow size above 0 (after the owned internals moved).
         self.counted: npt.NDArray[np.bool_] = self.self_size > 0
         self._distance: I32 | None = None
+        self._essential: npt.NDArray[np.bool_] | None = None
+        self._paths: ShortestPaths | None = None
         self._dominators: Dominators | None = None
 
     @property
@@ -116,12 +118,24 @@ class HeapView:
             self._distance = devtools_distances(self.snapshot)
         return self._distance
 
+    def essential_edges(self) -> npt.NDArray[np.bool_]:
+        """The edges that retain (DevTools' rule, or the plain one with ``raw``); once."""
+        if self._essential is None:
+            self._essential = devtools_essential_edges(self.snapshot, raw=self.raw)
+        return self._essential
+
+    def shortest_paths(self) -> ShortestPaths:
+        """Shortest retainer paths over the essential edges (computed once)."""
+        if self._paths is None:
+            self._paths = shortest_paths(self.snapshot, self.essential_edges())
+        return self._paths
+
     def dominators(self) -> Dominators:
         """Immediate dominators and retained sizes (computed once)."""
         if self._dominators is None:
-            essential = devtools_essential_edges(self.snapshot, raw=self.raw)
-            paths = shortest_paths(self.snapshot, essential)
-            self._dominators = dominators(self.snapshot, essential, paths, self.self_size)
+            self._dominators = dominators(
+                self.snapshot, self.essential_edges(), self.shortest_paths(), self.self_size
+            )
         return self._dominators
 
     def class_retained(self) -> npt.NDArray[np.int64]:
