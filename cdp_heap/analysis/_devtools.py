@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
@@ -153,15 +154,35 @@ def page_objects(snapshot: HeapSnapshot) -> BoolArray:
 def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
     """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
     source is the table named in the name (DevTools keeps only the key's half)."""
-    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
-    names = edge_names(snapshot)[internal]
-    table_of = _ephemeron_tables(snapshot, names)
-    tables = table_of[names]
-    hit = tables >= 0
-    hit[hit] = snapshot.node_id[sources[internal[hit]]].astype(np.int64) == tables[hit]
+    edges, _, tables = ephemeron_edges(snapshot)
+    hit = snapshot.node_id[sources[edges]].astype(np.int64) == tables
     mask = np.zeros(snapshot.edge_count, dtype=bool)
-    mask[internal[hit]] = True
+    mask[edges[hit]] = True
     return mask
+
+
+def ephemeron_edges(snapshot: HeapSnapshot) -> tuple[I64, I64, I64]:
+    """The halves of WeakMap entries: their edge indices (sorted), a number naming each
+    entry (the two halves share it), and the table id their name gives.
+
+    Only these few edges get per-edge arrays; the rest of the graph is one boolean pass.
+    """
+    found = _ephemeron_names(snapshot)
+    none = np.zeros(0, dtype=np.int64)
+    if not found:
+        return none, none, none
+    named = np.zeros(len(snapshot.strings), dtype=bool)
+    named[list(found)] = True
+    candidates = type_mask(snapshot.edge_type, snapshot.edge_types, "internal")
+    candidates &= named[edge_names(snapshot)]
+    edges: I64 = np.flatnonzero(candidates)
+    entries: dict[str, int] = {}
+    part = np.empty(len(edges), dtype=np.int64)
+    table = np.empty(len(edges), dtype=np.int64)
+    for row, index in enumerate(edge_names(snapshot)[edges].tolist()):
+        entry, table[row] = found[index]
+        part[row] = entries.setdefault(entry, len(entries))
+    return edges, part, table
 
 
 def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
@@ -179,27 +200,6 @@ def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
 
 
 _EPHEMERON_MARK = " pair in WeakMap (table @"
-
-
-def _ephemeron_tables(snapshot: HeapSnapshot, names: U32) -> I64:
-    """Per string index: the table id of an ephemeron edge name, or -1."""
-    table_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index, (_, table) in _ephemeron_names(snapshot).items():
-        table_of[index] = table
-    return table_of
-
-
-def ephemeron_parts(snapshot: HeapSnapshot, edges: I64) -> I64:
-    """For each of ``edges``: a number naming its WeakMap entry (the two halves share it),
-    or -1 when the edge is not half of one."""
-    names = edge_names(snapshot)[edges]
-    internal = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "internal")
-    parts: dict[str, int] = {}
-    part_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index, (part, _) in _ephemeron_names(snapshot).items():
-        part_of[index] = parts.setdefault(part, len(parts))
-    result: I64 = np.where(internal, part_of[names], -1)
-    return result
 
 
 def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> BoolArray:
@@ -303,30 +303,39 @@ def devtools_distances(snapshot: HeapSnapshot) -> I32:
     n = snapshot.node_count
     distance = np.full(n, NO_DISTANCE, dtype=np.int32)
     follow = _followed_edges(snapshot)
-    part = np.full(snapshot.edge_count, -1, dtype=np.int64)
-    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
-    part[internal] = ephemeron_parts(snapshot, internal)
     # Each WeakMap entry's two halves: an edge is followed once the other half's source
     # has a distance no larger than its own (DevTools follows the second one it meets).
-    halves = np.flatnonzero(part >= 0)
-    partner_source = np.full(snapshot.edge_count, -1, dtype=np.int64)
+    halves, part, _ = ephemeron_edges(snapshot)
+    partner_source = np.full(len(halves), -1, dtype=np.int64)
     if halves.size:
-        order = np.argsort(part[halves], kind="stable")
-        halves = halves[order]
-        grouped = part[halves]
+        order = np.argsort(part, kind="stable")
+        grouped = part[order]
         pair = np.flatnonzero(grouped[1:] == grouped[:-1])
         sources = np.searchsorted(snapshot.first_edge, halves, side="right") - 1
-        partner_source[halves[pair]] = sources[pair + 1]
-        partner_source[halves[pair + 1]] = sources[pair]
+        partner_source[order[pair]] = sources[order[pair + 1]]
+        partner_source[order[pair + 1]] = sources[order[pair]]
+    is_half = np.zeros(snapshot.edge_count, dtype=bool)
+    is_half[halves] = True
+    weakmap = _WeakMapHalves(is_half, halves, partner_source)
     roots = user_roots(snapshot)
     if roots.size:
         distance[roots] = 1
-        _bfs(snapshot, distance, sorted_unique(roots.copy()), follow, part, partner_source)
+        _bfs(snapshot, distance, sorted_unique(roots.copy()), follow, weakmap)
         distance[snapshot.root] = BASE_SYSTEM_DISTANCE
     else:
         distance[snapshot.root] = 0
-    _bfs(snapshot, distance, np.array([snapshot.root]), follow, part, partner_source)
+    _bfs(snapshot, distance, np.array([snapshot.root]), follow, weakmap)
     return distance
+
+
+@attrs.frozen(eq=False)
+class _WeakMapHalves:
+    """The WeakMap halves for the distance search: a mask over the edges, the halves'
+    indices (sorted) and, per half, the other half's source (-1: none)."""
+
+    mask: BoolArray
+    edges: I64
+    partner_source: I64
 
 
 def _bfs(
@@ -334,8 +343,7 @@ def _bfs(
     distance: I32,
     frontier: I64,
     follow: BoolArray,
-    part: I64,
-    partner_source: I64,
+    weakmap: _WeakMapHalves,
 ) -> None:
     while frontier.size:
         level = int(distance[frontier[0]])
@@ -344,9 +352,9 @@ def _bfs(
         targets = snapshot.edge_to[edges].astype(np.int64)
         fresh = distance[targets] == NO_DISTANCE
         edges, targets = edges[fresh], targets[fresh]
-        half = part[edges] >= 0
+        half = weakmap.mask[edges]
         if half.any():
-            other = partner_source[edges[half]]
+            other = weakmap.partner_source[np.searchsorted(weakmap.edges, edges[half])]
             ok = other >= 0
             ok[ok] = (distance[other[ok]] != NO_DISTANCE) & (distance[other[ok]] <= level)
             keep = ~half
