@@ -38,8 +38,9 @@ _REQUIRED_EDGE_FIELDS = ("type", "name_or_index", "to_node")
 class ObjectTable:
     """The objects of one snapshot as a comparison sees them: id, self size, class.
 
-    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left out
-    unless they are ``native``. ``class_ids`` index ``class_names``.
+    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left
+    out. ``class_ids`` index ``class_names``. :meth:`HeapView.objects` makes DevTools' table
+    (class keys, owned sizes); :meth:`HeapSnapshot.objects` one by plain class names.
     """
 
     path: str
@@ -191,10 +192,9 @@ class HeapSnapshot:
         return len(self.edge_to)
 
     def counted(self) -> npt.NDArray[np.bool_]:
-        """Mask of the nodes DevTools counts in a summary: self size > 0, or native."""
+        """Mask of the nodes with a self size above 0 (DevTools counts no others, natives
+        included; :class:`HeapView` applies this after moving owned sizes)."""
         mask: npt.NDArray[np.bool_] = self.self_size > 0
-        if "native" in self.node_types:
-            mask |= self.node_type == self.node_types.index("native")
         return mask
 
     def objects(self) -> ObjectTable:

@@ -13,6 +13,7 @@ the Comparison.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import urllib.request
@@ -58,6 +59,17 @@ for (const [key, a] of Object.entries(snapshot.aggregatesWithFilter({}))) {
   out.summary[key] = {name: a.name, count: a.count, distance: a.distance, self: a.self,
                       retained: a.maxRet};
 }
+// The objects of some classes (by name), as the Summary lists them under each class.
+const wanted = (process.env.CDP_HEAP_CLASSES ?? '').split('\n').filter(Boolean);
+out.objects = {};
+for (const [key, a] of Object.entries(snapshot.aggregatesWithFilter({}))) {
+  if (!wanted.includes(a.name)) continue;
+  const node = snapshot.createNode(0);
+  out.objects[key] = a.idxs.map((index) => {
+    node.nodeIndex = index;
+    return [node.id(), node.selfSize(), node.retainedSize(), node.distance()];
+  });
+}
 if (target) {
   const older = await load(base);
   const aggregates = older.aggregatesForDiff(snapshot.interfaceDefinitions());
@@ -92,6 +104,14 @@ class DiffRow:
     size_delta: int
 
 
+@attrs.frozen(order=True)
+class ObjectRow:
+    id: int
+    self_size: int
+    retained_size: int
+    distance: int
+
+
 @attrs.frozen
 class Reference:
     """DevTools' answer for one snapshot (and its comparison with a base, if given)."""
@@ -99,6 +119,8 @@ class Reference:
     total_size: int
     summary: dict[str, SummaryRow]
     comparison: dict[str, DiffRow]
+    #: Per class key, the objects of the classes asked for (in DevTools' order).
+    objects: dict[str, list[ObjectRow]]
 
 
 def fetch_worker(port: int, directory: Path) -> Path:
@@ -131,12 +153,16 @@ def _join(relative: str, target: str) -> str:
     return "/".join(parts)
 
 
-def run_worker(entry: Path, snapshot: Path, base: Path | None = None) -> Reference:
-    """DevTools' Summary of ``snapshot`` and, with ``base``, the Comparison base → snapshot."""
+def run_worker(
+    entry: Path, snapshot: Path, base: Path | None = None, classes: tuple[str, ...] = ()
+) -> Reference:
+    """DevTools' Summary of ``snapshot`` and, with ``base``, the Comparison base → snapshot;
+    the objects of the ``classes`` named."""
     driver = entry.parents[2] / "driver.mjs"
     argv = ["node", str(driver), str(entry)]
     argv += [str(base), str(snapshot)] if base is not None else [str(snapshot)]
-    out = subprocess.run(argv, capture_output=True, check=True, timeout=300).stdout
+    env = dict(os.environ, CDP_HEAP_CLASSES="\n".join(classes))
+    out = subprocess.run(argv, capture_output=True, check=True, timeout=300, env=env).stdout
     document = json.loads(out)
     summary = {
         key: SummaryRow(r["name"], r["count"], r["distance"], r["self"], round(r["retained"]))
@@ -148,4 +174,8 @@ def run_worker(entry: Path, snapshot: Path, base: Path | None = None) -> Referen
         )
         for key, r in document.get("diff", {}).items()
     }
-    return Reference(round(document["total"]), summary, comparison)
+    objects = {
+        key: [ObjectRow(i, size, round(retained), d) for i, size, retained, d in rows]
+        for key, rows in document["objects"].items()
+    }
+    return Reference(round(document["total"]), summary, comparison, objects)

@@ -25,7 +25,14 @@ import trio
 import cdp_heap
 from cdp_heap.analysis import HeapView, compare_files, load_snapshot, load_view
 from cdp_heap.cli import main
-from tests.analysis.devtools_worker import DiffRow, Reference, SummaryRow, fetch_worker, run_worker
+from tests.analysis.devtools_worker import (
+    DiffRow,
+    ObjectRow,
+    Reference,
+    SummaryRow,
+    fetch_worker,
+    run_worker,
+)
 from tests.targets import Chromium, start_deno
 
 APPS = Path(__file__).parent / "apps"
@@ -59,7 +66,7 @@ def node_case_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 @pytest.fixture(scope="module")
 def node_case(worker: Path, node_case_files: tuple[Path, Path]) -> Case:
     base, target = node_case_files
-    return Case(base, target, run_worker(worker, target, base))
+    return Case(base, target, run_worker(worker, target, base, classes=OBJECT_CLASSES))
 
 
 PAGE_SETUP = """
@@ -140,6 +147,8 @@ def deno_case(worker: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 CASES = ("node_case", "page_case", "deno_case")
+#: Classes whose every object is compared with DevTools' (two of them share a name).
+OBJECT_CLASSES = ("Holder", "Twin", "StackOnly", "{a, b}", "WeakValue")
 
 
 def ours_summary(path: Path) -> dict[str, SummaryRow]:
@@ -186,6 +195,22 @@ def test_comparison_equals_devtools_row_for_row(
     ours = ours_comparison(case.base, case.target)
     assert len(case.reference.comparison) > 2
     assert ours == case.reference.comparison
+
+
+@pytest.mark.chromium
+def test_objects_of_a_class_equal_devtools(node_case: Case) -> None:
+    view = load_view(node_case.target)
+    assert set(node_case.reference.objects) == {
+        key
+        for key in view.class_keys
+        if view.class_names[view.class_keys.index(key)] in OBJECT_CLASSES
+        and key in node_case.reference.summary
+    }
+    for key, expected in node_case.reference.objects.items():
+        ours = view.largest([view.class_keys.index(key)], top=10_000)
+        got = sorted(ObjectRow(o.id, o.self_size, o.retained_size, o.distance) for o in ours)
+        assert got == sorted(expected), key
+        assert len(got) == node_case.reference.summary[key].count
 
 
 @pytest.mark.chromium
