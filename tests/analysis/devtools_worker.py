@@ -70,6 +70,14 @@ for (const [key, a] of Object.entries(snapshot.aggregatesWithFilter({}))) {
     return [node.id(), node.selfSize(), node.retainedSize(), node.distance()];
   });
 }
+// What retains some objects (by id): the Retainers panel's first level.
+out.retainers = {};
+for (const id of (process.env.CDP_HEAP_RETAINERS ?? '').split('\n').filter(Boolean)) {
+  const index = snapshot.nodeIndexForId(Number(id));
+  const provider = snapshot.createRetainingEdgesProvider(index);
+  const range = provider.serializeItemsRange(0, 1 << 20);
+  out.retainers[id] = range.items.map((edge) => [edge.node.id, edge.type, edge.node.distance]);
+}
 if (target) {
   const older = await load(base);
   const aggregates = older.aggregatesForDiff(snapshot.interfaceDefinitions());
@@ -121,6 +129,8 @@ class Reference:
     comparison: dict[str, DiffRow]
     #: Per class key, the objects of the classes asked for (in DevTools' order).
     objects: dict[str, list[ObjectRow]]
+    #: Per object id asked for: its retainers' (id, edge type, distance), DevTools' order.
+    retainers: dict[int, list[tuple[int, str, int]]]
 
 
 def fetch_worker(port: int, directory: Path) -> Path:
@@ -154,14 +164,22 @@ def _join(relative: str, target: str) -> str:
 
 
 def run_worker(
-    entry: Path, snapshot: Path, base: Path | None = None, classes: tuple[str, ...] = ()
+    entry: Path,
+    snapshot: Path,
+    base: Path | None = None,
+    classes: tuple[str, ...] = (),
+    retainers_of: tuple[int, ...] = (),
 ) -> Reference:
     """DevTools' Summary of ``snapshot`` and, with ``base``, the Comparison base → snapshot;
-    the objects of the ``classes`` named."""
+    the objects of the ``classes`` named, and the retainers of the objects ``retainers_of``."""
     driver = entry.parents[2] / "driver.mjs"
     argv = ["node", str(driver), str(entry)]
     argv += [str(base), str(snapshot)] if base is not None else [str(snapshot)]
-    env = dict(os.environ, CDP_HEAP_CLASSES="\n".join(classes))
+    env = dict(
+        os.environ,
+        CDP_HEAP_CLASSES="\n".join(classes),
+        CDP_HEAP_RETAINERS="\n".join(map(str, retainers_of)),
+    )
     out = subprocess.run(argv, capture_output=True, check=True, timeout=300, env=env).stdout
     document = json.loads(out)
     summary = {
@@ -178,4 +196,8 @@ def run_worker(
         key: [ObjectRow(i, size, round(retained), d) for i, size, retained, d in rows]
         for key, rows in document["objects"].items()
     }
-    return Reference(round(document["total"]), summary, comparison, objects)
+    retainers = {
+        int(node): [(int(r), str(kind), int(d)) for r, kind, d in rows]
+        for node, rows in document["retainers"].items()
+    }
+    return Reference(round(document["total"]), summary, comparison, objects, retainers)

@@ -23,7 +23,7 @@ import pytest
 import trio
 
 import cdp_heap
-from cdp_heap.analysis import HeapView, compare_files, load_snapshot, load_view
+from cdp_heap.analysis import HeapView, compare_files, load_snapshot, load_view, retainer_tree
 from cdp_heap.cli import main
 from tests.analysis.devtools_worker import (
     DiffRow,
@@ -211,6 +211,26 @@ def test_objects_of_a_class_equal_devtools(node_case: Case) -> None:
         got = sorted(ObjectRow(o.id, o.self_size, o.retained_size, o.distance) for o in ours)
         assert got == sorted(expected), key
         assert len(got) == node_case.reference.summary[key].count
+
+
+@pytest.mark.chromium
+def test_retainers_equal_devtools_retainers_panel(
+    worker: Path, node_case_files: tuple[Path, Path]
+) -> None:
+    _, target = node_case_files
+    view = load_view(target)
+    picked = [view.largest(view.classes_matching(name), top=1)[0].id for name in OBJECT_CLASSES]
+    reference = run_worker(worker, target, retainers_of=tuple(picked))
+    for node_id in picked:
+        node = view.node_of_id(node_id)
+        assert node is not None
+        tree = retainer_tree(view, node, depth=1, width=10_000)
+        ours = [(r.node.id, r.edge_type, r.node.distance) for r in tree.retainers]
+        theirs = reference.retainers[node_id]
+        assert theirs, node_id
+        assert sorted(ours) == sorted(theirs), node_id
+        # Nearest to a global first, as DevTools sorts them.
+        assert [d for _, _, d in ours] == sorted(d for _, _, d in theirs)
 
 
 @pytest.mark.chromium
