@@ -31,6 +31,7 @@ from ._compare import (
     refuse_if_incomparable,
 )
 from ._graph import Dominators, ShortestPaths
+from ._interfaces import infer_interfaces
 from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
 from ._view import HeapView, load_objects
 
@@ -105,13 +106,14 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     """
     if len(paths) < 2:
         raise ValueError("find_leaks needs at least two snapshots")
-    # The last snapshot is needed as a graph, and read first: its plain-object interfaces
-    # name the objects of every snapshot (as DevTools' Comparison uses the target's), so
-    # that one shape is one class throughout. The others become (class, id, size) tables,
+    # The last snapshot's plain-object interfaces name the objects of every snapshot (as
+    # DevTools' Comparison uses the target's), so that one shape is one class throughout:
+    # read it once for them, first. Keeping its graph instead would hold two graphs while
+    # the others are read (each read builds one for DevTools' sizes); one more parse of the
+    # last file keeps the peak at one graph. The others become (class, id, size) tables,
     # and only two of those are kept at a time: the first (compared with the last at the
     # end) and the one before the snapshot being read (to check that their ids agree).
-    last_view = HeapView(load_snapshot(paths[-1]))
-    interfaces = last_view.interfaces
+    interfaces = infer_interfaces(load_snapshot(paths[-1]))
     numbering = ClassNumbering()
     per_snapshot: list[npt.NDArray[np.int64]] = []
     first = load_objects(paths[0], interfaces=interfaces)
@@ -121,11 +123,12 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     # The leak set so far: ids and classes of the objects of ``previous`` allocated between
     # snapshots 1 and 2 that are in every snapshot since (None before snapshot 2).
     leaked: tuple[npt.NDArray[np.uint32], I32] | None = None
-    last = last_view.snapshot
+    last_view: HeapView | None = None
     for index in range(1, len(paths)):
         if index < len(paths) - 1:
             table = load_objects(paths[index], interfaces=interfaces)
         else:
+            last_view = HeapView(load_snapshot(paths[index]), interfaces=interfaces)
             table = last_view.objects()
         classes = numbering.of(table)[table.class_ids]
         per_snapshot.append(np.bincount(classes))
@@ -139,7 +142,8 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
         leaked = (table.ids[rows], classes[rows])
         previous, previous_classes = table, classes
         del table, classes
-    assert leaked is not None
+    assert leaked is not None and last_view is not None
+    last = last_view.snapshot
     comparison = compare(first, previous, check=False)
     # Only the last table is needed now: free the others before the graph work, the peak
     # of the run.
