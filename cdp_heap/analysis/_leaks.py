@@ -32,7 +32,7 @@ from ._compare import (
 )
 from ._graph import Dominators, ShortestPaths
 from ._interfaces import infer_interfaces
-from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
 from ._view import HeapView, load_objects
 
 
@@ -113,7 +113,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     # last file keeps the peak at one graph. The others become (class, id, size) tables,
     # and only two of those are kept at a time: the first (compared with the last at the
     # end) and the one before the snapshot being read (to check that their ids agree).
-    interfaces = infer_interfaces(load_snapshot(paths[-1]))
+    interfaces = infer_interfaces(load_devtools_graph(paths[-1]))
     numbering = ClassNumbering()
     per_snapshot: list[npt.NDArray[np.int64]] = []
     first = load_objects(paths[0], interfaces=interfaces)
@@ -128,7 +128,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
         if index < len(paths) - 1:
             table = load_objects(paths[index], interfaces=interfaces)
         else:
-            last_view = HeapView(load_snapshot(paths[index]), interfaces=interfaces)
+            last_view = HeapView(load_devtools_graph(paths[index]), interfaces=interfaces)
             table = last_view.objects()
         classes = numbering.of(table)[table.class_ids]
         per_snapshot.append(np.bincount(classes))
