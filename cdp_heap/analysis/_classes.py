@@ -57,7 +57,6 @@ def classify(
     ``types`` and ``names`` are the nodes' type and name columns. Vectorised: Python code runs
     once per node type and once per distinct constructor name.
     """
-    class_ids = np.zeros(len(types), dtype=np.int32)
     class_names: list[str] = []
     index_of: dict[str, int] = {}
 
@@ -68,8 +67,15 @@ def classify(
             class_names.append(name)
         return found
 
-    named_codes = [i for i, t in enumerate(node_types) if t in _NAMED_TYPES]
-    named = np.isin(types, named_codes) if named_codes else np.zeros(len(types), dtype=bool)
+    # One gather for the fixed names (a class per node type), then the named types.
+    per_type = np.array(
+        [-1 if t in _NAMED_TYPES else intern(class_name_of(t, "")) for t in node_types] or [0],
+        dtype=np.int32,
+    )
+    if len(types) and int(types.max()) >= len(per_type):
+        raise ValueError("a node has a type missing from snapshot.meta")
+    class_ids = per_type[types]
+    named = class_ids < 0
     if named.any():
         name_indices = names[named]
         if len(strings) and int(name_indices.max()) >= len(strings):
@@ -80,10 +86,66 @@ def classify(
         for string_index in np.flatnonzero(used).tolist():
             lookup[string_index] = intern(_tag_class(strings[string_index]))
         class_ids[named] = lookup[name_indices]
-    for code, node_type in enumerate(node_types):
-        if node_type in _NAMED_TYPES:
-            continue
-        of_type = types == code
-        if of_type.any():
-            class_ids[of_type] = intern(class_name_of(node_type, ""))
     return class_ids, class_names
+
+
+def devtools_classes(
+    snapshot_types: U32,
+    names: U32,
+    node_types: list[str],
+    strings: list[str],
+    *,
+    detached: npt.NDArray[np.bool_] | None,
+    plain: npt.NDArray[np.int64],
+    plain_class: I32,
+    interface_names: list[str],
+    location_node: npt.NDArray[np.int64],
+    location: U32,
+) -> tuple[I32, list[str], list[str]]:
+    """DevTools' class of every node: per node a class id, and per class its key and name.
+
+    On top of :func:`classify`: ``detached`` natives are named ``Detached <name>``; the
+    ``plain`` objects whose ``plain_class`` is an interface (an index in
+    ``interface_names``, -1 for none) are named after it; and an ``object`` node with a
+    constructor location (``location_node``, rows of ``location``) is keyed ``script,line,
+    column,name``, every other node ``,name`` (DevTools' ``classKeyInternal``), so two
+    classes of one name from different scripts are two classes.
+    """
+    class_ids, class_names = classify(snapshot_types, names, node_types, strings)
+    index_of = {name: i for i, name in enumerate(class_names)}
+
+    def intern(name: str) -> int:
+        found = index_of.get(name)
+        if found is None:
+            found = index_of[name] = len(class_names)
+            class_names.append(name)
+        return found
+
+    if detached is not None and detached.any():
+        nodes = np.flatnonzero(detached)
+        used = np.unique(names[nodes])
+        lookup = {int(i): intern(_tag_class("Detached " + strings[int(i)])) for i in used}
+        class_ids[nodes] = [lookup[int(i)] for i in names[nodes].tolist()]
+    if len(plain):
+        named = plain_class >= 0
+        table = np.array([intern(name) for name in interface_names] or [0], dtype=np.int32)
+        class_ids[plain[named]] = table[plain_class[named]]
+    # Keys: the class name, or for objects with a location the location and the name;
+    # Python runs once per distinct (location, class), never per object.
+    keys = [f",{name}" for name in class_names]
+    key_names = list(class_names)
+    if len(location_node) and "object" in node_types:
+        is_object = snapshot_types[location_node] == node_types.index("object")
+        nodes = location_node[is_object]
+        rows = np.column_stack([location[is_object].astype(np.int64), class_ids[nodes]])
+        order = np.lexsort(rows.T[::-1])
+        rows = rows[order]
+        fresh = np.ones(len(rows), dtype=bool)
+        fresh[1:] = np.any(rows[1:] != rows[:-1], axis=1)
+        group = np.cumsum(fresh) - 1
+        first = len(keys)
+        for script, line, column, cls in rows[fresh].tolist():
+            keys.append(f"{script},{line},{column},{class_names[cls]}")
+            key_names.append(class_names[cls])
+        class_ids[nodes[order]] = (first + group).astype(np.int32)
+    return class_ids, keys, key_names

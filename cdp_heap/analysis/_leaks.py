@@ -30,8 +30,10 @@ from ._compare import (
     partners,
     refuse_if_incomparable,
 )
-from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
-from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_objects
+from ._graph import Dominators, ShortestPaths
+from ._interfaces import infer_interfaces
+from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
+from ._view import HeapView, load_objects
 
 
 @attrs.frozen
@@ -104,25 +106,30 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     """
     if len(paths) < 2:
         raise ValueError("find_leaks needs at least two snapshots")
-    # Only the last snapshot is needed as a graph; the others as (class, id, size) tables,
-    # and only two of those at a time: the first (compared with the last at the end) and
-    # the one before the snapshot being read (to check that their ids agree).
+    # The last snapshot's plain-object interfaces name the objects of every snapshot (as
+    # DevTools' Comparison uses the target's), so that one shape is one class throughout:
+    # read it once for them, first. Keeping its graph instead would hold two graphs while
+    # the others are read (each read builds one for DevTools' sizes); one more parse of the
+    # last file keeps the peak at one graph. The others become (class, id, size) tables,
+    # and only two of those are kept at a time: the first (compared with the last at the
+    # end) and the one before the snapshot being read (to check that their ids agree).
+    interfaces = infer_interfaces(load_devtools_graph(paths[-1]))
     numbering = ClassNumbering()
     per_snapshot: list[npt.NDArray[np.int64]] = []
-    first = load_objects(paths[0])
+    first = load_objects(paths[0], interfaces=interfaces)
     first_classes = numbering.of(first)[first.class_ids]
     per_snapshot.append(np.bincount(first_classes))
     previous, previous_classes = first, first_classes
     # The leak set so far: ids and classes of the objects of ``previous`` allocated between
     # snapshots 1 and 2 that are in every snapshot since (None before snapshot 2).
     leaked: tuple[npt.NDArray[np.uint32], I32] | None = None
-    last: HeapSnapshot | None = None
+    last_view: HeapView | None = None
     for index in range(1, len(paths)):
         if index < len(paths) - 1:
-            table = load_objects(paths[index])
+            table = load_objects(paths[index], interfaces=interfaces)
         else:
-            last = load_graph(paths[index])
-            table = last.objects()
+            last_view = HeapView(load_devtools_graph(paths[index]), interfaces=interfaces)
+            table = last_view.objects()
         classes = numbering.of(table)[table.class_ids]
         per_snapshot.append(np.bincount(classes))
         match = match_objects(previous, previous_classes, table, classes)
@@ -135,12 +142,13 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
         leaked = (table.ids[rows], classes[rows])
         previous, previous_classes = table, classes
         del table, classes
-    assert last is not None and leaked is not None
+    assert leaked is not None and last_view is not None
+    last = last_view.snapshot
     comparison = compare(first, previous, check=False)
     # Only the last table is needed now: free the others before the graph work, the peak
     # of the run.
     del first, first_classes
-    names = numbering.names
+    names = numbering.shown
     k = len(names)
     leaked_rows = rows
     leaked_classes = previous_classes[leaked_rows]
@@ -149,11 +157,10 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
     per_snapshot = [np.pad(p, (0, k - len(p))) for p in per_snapshot]
     order = sorted(np.flatnonzero(count).tolist(), key=lambda c: (-int(count[c]), names[c]))
     del previous, previous_classes, leaked
-    leaked_nodes = np.flatnonzero(last.counted())[leaked_rows]
+    leaked_nodes = np.flatnonzero(last_view.counted)[leaked_rows]
     members = {c: leaked_nodes[leaked_classes == c] for c in order[:top]}
     del leaked_nodes, leaked_classes
-    essential = essential_edges(last)
-    paths_info = shortest_paths(last, essential) if order else None
+    paths_info = last_view.shortest_paths() if order else None
     nearest: dict[int, int] = {}
     routes: dict[int, list[int]] = {}
     if paths_info is not None:
@@ -162,7 +169,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
             routes[c] = paths_info.path_to(last, nearest[c])
         on_paths = sorted({e for route in routes.values() for e in route})
         last.prefetch(on_paths, [int(last.edge_to[e]) for e in on_paths])
-    doms = dominators(last, essential, paths_info) if paths_info and retained else None
+    doms = last_view.dominators() if paths_info and retained else None
     groups = []
     for c in order:
         path: tuple[RetainerStep, ...] = ()
@@ -170,7 +177,7 @@ def find_leaks(paths: Sequence[str | Path], *, top: int = 10, retained: bool = T
         group_retained = None
         if c in nearest and paths_info is not None:
             distance = int(paths_info.distance[nearest[c]])
-            path = _describe(last, routes[c])
+            path = _describe(last_view, routes[c])
             if doms is not None:
                 group_retained = _group_retained(last, doms, members[c])
         groups.append(
@@ -212,7 +219,8 @@ def _nearest(members: npt.NDArray[np.int64], paths: ShortestPaths) -> int:
     return int(members[int(np.argmin(distance))])
 
 
-def _describe(snapshot: HeapSnapshot, route: list[int]) -> tuple[RetainerStep, ...]:
+def _describe(view: HeapView, route: list[int]) -> tuple[RetainerStep, ...]:
+    snapshot = view.snapshot
     steps = []
     for edge in route:
         target = int(snapshot.edge_to[edge])
@@ -221,7 +229,7 @@ def _describe(snapshot: HeapSnapshot, route: list[int]) -> tuple[RetainerStep, .
             RetainerStep(
                 edge_type=snapshot.edge_types[int(snapshot.edge_type[edge])],
                 edge=snapshot.edge_label(edge),
-                node_class=snapshot.class_of(target),
+                node_class=view.class_names[int(view.class_ids[target])],
                 node_name=name if len(name) <= 80 else name[:77] + "...",
                 node_id=int(snapshot.node_id[target]),
             )

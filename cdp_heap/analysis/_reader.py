@@ -78,6 +78,9 @@ class RawSnapshot:
     index: FileIndex | None = None
     #: With a string filter: which strings were kept (the others read as "").
     string_kept: npt.NDArray[np.bool_] | None = None
+    #: The flat ``locations`` array (``meta.location_fields`` per record: where the
+    #: constructor of an object is), read with the edges; None when skipped or absent.
+    locations: U32 | None = None
 
 
 def read_snapshot(
@@ -276,6 +279,10 @@ class _Reader:
             self._fields[key] = self._read_uint_array(key, count)
         elif key == "strings":
             self._fields[key] = self._read_strings()
+        elif key == "locations" and self._with_edges and self._peek() == ord("["):
+            # Small (one record per object with a known constructor), and DevTools' class
+            # keys need it: two classes of one name from different scripts are two rows.
+            self._fields[key] = self._read_uint_array(key, None)
         elif key in _NUMERIC_ARRAYS and self._peek() == ord("["):
             self._skip_numeric_array(key)
         else:
@@ -326,6 +333,7 @@ class _Reader:
             columns=self._fields.get("columns", {}),
             index=self._index,
             string_kept=self._fields.get("string_kept"),
+            locations=self._fields.get("locations"),
         )
 
     def _declared_length(self, key: str) -> int | None:
@@ -481,7 +489,12 @@ class _Reader:
             return None
         meta = snapshot.get("meta") or {}
         fields = meta.get("node_fields" if key == "nodes" else "edge_fields")
-        if not isinstance(fields, list) or any(f not in fields for f in wanted):
+        if not isinstance(fields, list):
+            return None
+        # Optional fields the file lacks (``detachedness`` before V8 9) are left out; the
+        # snapshot checks that the required ones are in the meta before it uses them.
+        wanted = {name: dtype for name, dtype in wanted.items() if name in fields}
+        if not wanted:
             return None
         width = len(fields)
         if expected % width:

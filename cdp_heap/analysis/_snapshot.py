@@ -16,6 +16,7 @@ Two ways to load, for the two memory budgets:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,21 @@ _REQUIRED_EDGE_FIELDS = ("type", "name_or_index", "to_node")
 class ObjectTable:
     """The objects of one snapshot as a comparison sees them: id, self size, class.
 
-    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left out
-    unless they are ``native``. ``class_ids`` index ``class_names``.
+    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left
+    out. ``class_ids`` index ``class_names``. :meth:`HeapView.objects` makes DevTools' table
+    (class keys, owned sizes); :meth:`HeapSnapshot.objects` one by plain class names.
     """
 
     path: str
     ids: U32
     self_sizes: U32
     class_ids: I32
+    #: What a comparison matches classes by: DevTools' class keys (or plain names).
     class_names: list[str]
+    #: What to show for each class (DevTools' names); None: ``class_names``.
+    display_names: list[str] | None = None
+    #: Each class's retained size in this snapshot, when computed.
+    class_retained: npt.NDArray[np.int64] | None = None
 
 
 class HeapSnapshot:
@@ -61,30 +68,34 @@ class HeapSnapshot:
     def __init__(self, raw: RawSnapshot, path: str) -> None:
         self.path = path
         self.file_size = raw.size
-        meta = raw.meta
         self.strings = raw.strings
-        node_fields = _field_list(meta, "node_fields", _REQUIRED_NODE_FIELDS, path)
-        self.node_types: list[str] = _type_list(meta, "node_types", node_fields, path)
-        nf = len(node_fields)
-        self.node_field_count = nf
         self._index = raw.index
         self._string_kept = raw.string_kept
         self._fetched: dict[tuple[str, int], Any] = {}
-        split = raw.columns.get("nodes")
-        if split is not None:  # read as separate columns (load_graph)
-            node_column = split.__getitem__
-        else:
-            if len(raw.nodes) % nf:
-                raise SnapshotFormatError(f"{path}: 'nodes' is not a whole number of records")
-            nodes = raw.nodes.reshape(-1, nf)
+        # One method per phase: the node columns (and their checks), the edge columns (and
+        # theirs), then where constructors are; the class names by name alone on demand.
+        self._read_nodes(raw)
+        self._classes: tuple[I32, list[str]] | None = None
+        self._read_edges(raw)
+        self._read_locations(raw)
 
-            def node_column(name: str) -> npt.NDArray[Any]:
-                return nodes[:, node_fields.index(name)]
-
+    def _read_nodes(self, raw: RawSnapshot) -> None:
+        """The node columns, from the flat array or from the reader's split columns."""
+        path = self.path
+        node_fields = _field_list(raw.meta, "node_fields", _REQUIRED_NODE_FIELDS, path)
+        self.node_types: list[str] = _type_list(raw.meta, "node_types", node_fields, path)
+        nf = self.node_field_count = len(node_fields)
+        node_column = _column_getter(raw, "nodes", node_fields, path)
         self.node_type: U32 = node_column("type")
         self.node_name: U32 = node_column("name")
         self.node_id: U32 = node_column("id")
         self.self_size: U32 = node_column("self_size")
+        #: V8's DOM link state per node (0 unknown, 1 attached, 2 detached), if the file has it.
+        self.detachedness: U32 | None = None
+        if "detachedness" in node_fields and (
+            "nodes" not in raw.columns or "detachedness" in raw.columns["nodes"]
+        ):
+            self.detachedness = node_column("detachedness")
         self.node_count = len(self.node_id)
         if self.node_count == 0:
             raise SnapshotFormatError(f"{path}: the snapshot has no nodes")
@@ -92,70 +103,99 @@ class HeapSnapshot:
             raise SnapshotFormatError(f"{path}: a node has a type missing from snapshot.meta")
         if int(self.node_name.max()) >= len(self.strings):
             raise SnapshotFormatError(f"{path}: a node name points past the end of 'strings'")
-        root_index = raw.root_index
-        if root_index % nf or root_index // nf >= self.node_count:
+        if raw.root_index % nf or raw.root_index // nf >= self.node_count:
             raise SnapshotFormatError(f"{path}: snapshot.root_index is not a node")
-        self.root = root_index // nf
-        self.class_ids, self.class_names = classify(
-            self.node_type, self.node_name, self.node_types, self.strings
-        )
+        self.root = raw.root_index // nf
         self.edges_loaded = raw.edges is not None
         # Without edges (load_objects) no node has any, and the edge counts may not have
         # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded:
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
-        split_edges = raw.columns.get("edges")
-        if raw.edges is not None:
-            edge_fields = _field_list(meta, "edge_fields", _REQUIRED_EDGE_FIELDS, path)
-            self.edge_types: list[str] = _type_list(meta, "edge_types", edge_fields, path)
-            ef = len(edge_fields)
-            self.edge_field_count = ef
-            self._edge_name_field = edge_fields.index("name_or_index")
-            if split_edges is not None:
-                edge_column = split_edges.__getitem__
-                edge_count = len(split_edges["to_node"])
-            else:
-                if len(raw.edges) % ef:
-                    raise SnapshotFormatError(f"{path}: 'edges' is not a whole number of records")
-                edges = raw.edges.reshape(-1, ef)
-                edge_count = len(edges)
 
-                def edge_column(name: str) -> npt.NDArray[Any]:
-                    return edges[:, edge_fields.index(name)]
-
-            if int(self.first_edge[-1]) != edge_count:
-                raise SnapshotFormatError(
-                    f"{path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
-                    f"but the file has {edge_count} edges"
-                )
-            self.edge_type: U32 = edge_column("type")
-            # Without names in memory (load_graph), edge_label reads them back from the file.
-            self.edge_name: U32 | None = (
-                edge_column("name_or_index") if split_edges is None else None
-            )
-            self.edge_to: U32 = edge_column("to_node")
-            if edge_count:
-                if int(self.edge_to.max()) >= self.node_count * nf or np.any(self.edge_to % nf):
-                    raise SnapshotFormatError(f"{path}: an edge points to no node")
-                if int(self.edge_type.max()) >= len(self.edge_types):
-                    raise SnapshotFormatError(f"{path}: an edge has an unknown type")
-            self.edge_to //= np.uint32(nf)
-        else:
-            self.edge_types = []
+    def _read_edges(self, raw: RawSnapshot) -> None:
+        """The edge columns, checked against the nodes; ``edge_to`` becomes ordinals."""
+        path = self.path
+        if raw.edges is None:
+            self.edge_types: list[str] = []
             empty: U32 = np.zeros(0, dtype=np.uint32)
-            self.edge_type = self.edge_name = self.edge_to = empty
+            self.edge_type = self.edge_to = empty
+            self.edge_name: U32 | None = empty
             self.edge_field_count = self._edge_name_field = 0
+            return
+        edge_fields = _field_list(raw.meta, "edge_fields", _REQUIRED_EDGE_FIELDS, path)
+        self.edge_types = _type_list(raw.meta, "edge_types", edge_fields, path)
+        self.edge_field_count = len(edge_fields)
+        self._edge_name_field = edge_fields.index("name_or_index")
+        edge_column = _column_getter(raw, "edges", edge_fields, path)
+        self.edge_type = edge_column("type")
+        self.edge_to = edge_column("to_node")
+        # Without names in memory (load_graph), edge_label reads them back from the file.
+        split = raw.columns.get("edges")
+        kept = split is None or "name_or_index" in split
+        self.edge_name = edge_column("name_or_index") if kept else None
+        edge_count = len(self.edge_to)
+        if int(self.first_edge[-1]) != edge_count:
+            raise SnapshotFormatError(
+                f"{path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
+                f"but the file has {edge_count} edges"
+            )
+        nf = self.node_field_count
+        if edge_count:
+            if int(self.edge_to.max()) >= self.node_count * nf or np.any(self.edge_to % nf):
+                raise SnapshotFormatError(f"{path}: an edge points to no node")
+            if int(self.edge_type.max()) >= len(self.edge_types):
+                raise SnapshotFormatError(f"{path}: an edge has an unknown type")
+        self.edge_to //= np.uint32(nf)
+
+    def _read_locations(self, raw: RawSnapshot) -> None:
+        """``location_node``: node ordinals with a constructor location, sorted; and per
+        row of ``location`` that node's ``(script id, line, column)``."""
+        self.location_node: I64 = np.zeros(0, dtype=np.int64)
+        self.location: U32 = np.zeros((0, 3), dtype=np.uint32)
+        fields = raw.meta.get("location_fields")
+        if raw.locations is None or not isinstance(fields, list) or not raw.locations.size:
+            return
+        wanted = ("object_index", "script_id", "line", "column")
+        if any(f not in fields for f in wanted) or len(raw.locations) % len(fields):
+            raise SnapshotFormatError(f"{self.path}: 'locations' does not match its fields")
+        records = raw.locations.reshape(-1, len(fields))
+        index = records[:, fields.index("object_index")]
+        nf = self.node_field_count
+        if np.any(index % nf) or int(index.max()) >= self.node_count * nf:
+            raise SnapshotFormatError(f"{self.path}: a location points to no node")
+        nodes = (index // nf).astype(np.int64)
+        # DevTools keeps the last record of a node (a Map filled in file order).
+        order = np.argsort(nodes, kind="stable")
+        nodes = nodes[order]
+        last = np.ones(len(nodes), dtype=bool)
+        last[:-1] = nodes[1:] != nodes[:-1]
+        self.location_node = nodes[last]
+        columns = [fields.index(f) for f in wanted[1:]]
+        self.location = np.ascontiguousarray(records[order[last]][:, columns])
+
+    @property
+    def class_ids(self) -> I32:
+        """Class of every node by name alone (:func:`classify`), computed when first used."""
+        return self._classify()[0]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._classify()[1]
+
+    def _classify(self) -> tuple[I32, list[str]]:
+        if self._classes is None:
+            self._classes = classify(self.node_type, self.node_name, self.node_types, self.strings)
+        return self._classes
 
     @property
     def edge_count(self) -> int:
         return len(self.edge_to)
 
     def counted(self) -> npt.NDArray[np.bool_]:
-        """Mask of the nodes DevTools counts in a summary: self size > 0, or native."""
+        """Mask of the nodes with a self size above 0 (DevTools counts no others, natives
+        included; :class:`HeapView` applies this after moving owned sizes)."""
         mask: npt.NDArray[np.bool_] = self.self_size > 0
-        if "native" in self.node_types:
-            mask |= self.node_type == self.node_types.index("native")
         return mask
 
     def objects(self) -> ObjectTable:
@@ -243,6 +283,21 @@ def load_snapshot(path: str | Path) -> HeapSnapshot:
     return HeapSnapshot(raw, str(path))
 
 
+def load_devtools_graph(path: str | Path) -> HeapSnapshot:
+    """The whole graph in the columns DevTools' rules need, in the narrowest types.
+
+    Every string and edge name stays (plain-object names and WeakMap entries need them);
+    ``trace_node_id`` goes, and types are uint8: 10 bytes a node and 3 an edge less than
+    the flat arrays of :func:`load_snapshot`.
+    """
+    columns: dict[str, dict[str, npt.DTypeLike]] = {
+        "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32, "detachedness": np.uint8},
+        "edges": {"type": np.uint8, "name_or_index": np.uint32, "to_node": np.uint32},
+    }
+    raw = read_snapshot(path, columns=columns)
+    return HeapSnapshot(raw, str(path))
+
+
 def load_graph(path: str | Path) -> HeapSnapshot:
     """Like :func:`load_snapshot`, in about half the memory, for distances and dominators.
 
@@ -292,6 +347,25 @@ def _class_name_strings(
     keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
     keep[used] = True
     return keep
+
+
+def _column_getter(
+    raw: RawSnapshot, key: str, fields: list[str], path: str
+) -> Callable[[str], npt.NDArray[Any]]:
+    """Access to one field of ``nodes``/``edges``: a split column, or a strided view."""
+    split = raw.columns.get(key)
+    if split is not None:  # read as separate columns (load_graph, load_objects)
+        return split.__getitem__
+    flat = raw.nodes if key == "nodes" else raw.edges
+    assert flat is not None
+    if len(flat) % len(fields):
+        raise SnapshotFormatError(f"{path}: {key!r} is not a whole number of records")
+    records = flat.reshape(-1, len(fields))
+
+    def column(name: str) -> npt.NDArray[Any]:
+        return records[:, fields.index(name)]
+
+    return column
 
 
 def _field_list(meta: dict[str, Any], key: str, required: tuple[str, ...], path: str) -> list[str]:

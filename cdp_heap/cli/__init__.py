@@ -29,6 +29,7 @@ COMMAND_MODULES = (
     "snapshot",
     "sample",
     "track",
+    "summary",
     "diff",
     "leak",
     "proxy",

@@ -19,6 +19,7 @@ from tests.targets import CHROMIUM_FLAGS, LEAKY_APP, Target, start_node
 
 JSON_KEYS = {
     "name",
+    "key",
     "count",
     "self_size",
     "new",
@@ -27,6 +28,7 @@ JSON_KEYS = {
     "alloc_size",
     "freed_size",
     "size_delta",
+    "retained_size",
 }
 
 
