@@ -36,6 +36,14 @@ def big_app() -> Iterator[Target]:
     target.kill()
 
 
+@pytest.fixture(scope="module")
+def small_app() -> Iterator[Target]:
+    """A few-MB snapshot: for tests that signal between captures, not during one."""
+    target = start_leaky_app()
+    yield target
+    target.kill()
+
+
 @pytest.fixture
 def busy(node: Callable[..., Target], tmp_path: Path) -> Target:
     return start_script(node, tmp_path, "widgets.js", WIDGETS_JS, "--busy")
@@ -74,11 +82,11 @@ def test_ctrl_c_mid_snapshot_is_the_same_path(big_app: Target, tmp_path: Path) -
 
 
 def test_sigterm_between_snapshots_of_a_series_keeps_the_saved_ones(
-    big_app: Target, tmp_path: Path
+    small_app: Target, tmp_path: Path
 ) -> None:
     out = tmp_path / "s.heapsnapshot"
     proc = start_cli(
-        "snapshot", "--url", big_app.ws_url, "--count", "3", "--interval", "600",
+        "snapshot", "--url", small_app.ws_url, "--count", "3", "--interval", "600",
         "-o", str(out), "--no-progress",
     )  # fmt: skip
     first = tmp_path / "s-1.heapsnapshot"
@@ -116,10 +124,14 @@ def test_sigterm_mid_track_saves_the_snapshot(busy: Target, tmp_path: Path) -> N
     assert json.loads(out.read_text())["snapshot"]
 
 
-def test_sigterm_mid_leak_removes_its_temporary_directory(big_app: Target, tmp_path: Path) -> None:
+def test_sigterm_mid_leak_removes_its_temporary_directory(
+    small_app: Target, tmp_path: Path
+) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = start_cli("leak", "--url", big_app.ws_url, "--interval", "600", env={"TMPDIR": str(tmp)})
+    proc = start_cli(
+        "leak", "--url", small_app.ws_url, "--interval", "600", env={"TMPDIR": str(tmp)}
+    )
     wait_for_output(proc, proc.stderr, rb"snapshot 1/3")
     proc.send_signal(signal.SIGTERM)  # waiting for snapshot 2
     stdout, stderr = proc.communicate(timeout=30)
