@@ -18,9 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import trio
+
 from .._atomic_file import AtomicWriter
 from .._errors import CaptureError, CDPHeapError
 from ._common import UsageError
+
+
+@trio.lowlevel.enable_ki_protection
+def probe(path: Path) -> None:
+    """Create and remove the temporary file that writing ``path`` will use.
+
+    KI-protected: a Ctrl-C (or SIGTERM) landing between the two would leave the file
+    behind; trio delivers it at the next checkpoint instead.
+    """
+    AtomicWriter(path).discard()
 
 
 def check_output_file(path: Path, option: str = "-o") -> None:
@@ -33,7 +45,7 @@ def check_output_file(path: Path, option: str = "-o") -> None:
         raise UsageError(f"{path} is a directory; {option} wants a file name")
     if not path.parent.is_dir():
         raise CaptureError(f"cannot write {path}: the directory does not exist; nothing was saved")
-    AtomicWriter(path).discard()
+    probe(path)
 
 
 async def write_text_atomically(path: Path, text: str) -> None:
@@ -63,7 +75,7 @@ def output_directory(path: Path, probe_name: str) -> Iterator[Path]:
         _remove_empty(created)
         raise CaptureError(f"cannot create {path}: {describe(exc)}; nothing was saved") from exc
     try:
-        AtomicWriter(path / probe_name).discard()
+        probe(path / probe_name)
         yield path
     except BaseException:
         _remove_empty(created)
