@@ -25,8 +25,6 @@ from .helpers import (
     wait_until,
 )
 
-TERMINATED = "cdp-heap: terminated"
-
 
 @pytest.fixture(scope="module")
 def big_app() -> Iterator[Target]:
@@ -63,7 +61,8 @@ def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
     expect(finished(proc, stdout, stderr), "sigterm")
-    assert stderr.decode().strip() == TERMINATED and stdout == b""
+    # expect() checked the last line; under load a busy-target notice may come before it.
+    assert "Traceback" not in stderr.decode() and stdout == b""
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
 
 
