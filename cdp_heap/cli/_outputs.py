@@ -11,10 +11,11 @@ as snapshots, so a full disk leaves no truncated file.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import select
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,28 @@ def _atomic_writer() -> type[AtomicWriter]:
     return AtomicWriter
 
 
+def probe(path: Path) -> None:
+    """Create and remove the temporary file that writing ``path`` will use.
+
+    KI-protected: a Ctrl-C (or SIGTERM) landing between the two would leave the file
+    behind; trio delivers it at the next checkpoint instead.
+    """
+    _protected_probe()(path)
+
+
+@functools.cache
+def _protected_probe() -> Callable[[Path], None]:
+    import trio  # when a command runs, not when the parsers are built (see _atomic_writer)
+
+    writer = _atomic_writer()
+
+    @trio.lowlevel.enable_ki_protection
+    def discard(path: Path) -> None:
+        writer(path).discard()
+
+    return discard
+
+
 def check_output_file(path: Path, option: str = "-o") -> None:
     """Fail now, not after the work, if ``path`` cannot be written.
 
@@ -44,7 +67,7 @@ def check_output_file(path: Path, option: str = "-o") -> None:
         raise UsageError(f"{path} is a directory; {option} wants a file name")
     if not path.parent.is_dir():
         raise CaptureError(f"cannot write {path}: the directory does not exist; nothing was saved")
-    _atomic_writer()(path).discard()
+    probe(path)
 
 
 async def write_text_atomically(path: Path, text: str) -> None:
@@ -74,7 +97,7 @@ def output_directory(path: Path, probe_name: str) -> Iterator[Path]:
         _remove_empty(created)
         raise CaptureError(f"cannot create {path}: {describe(exc)}; nothing was saved") from exc
     try:
-        _atomic_writer()(path / probe_name).discard()
+        probe(path / probe_name)
         yield path
     except BaseException:
         _remove_empty(created)

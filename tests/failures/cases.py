@@ -28,6 +28,12 @@ class Failure:
 
 FAILURES = (
     Failure(
+        "usage",
+        "a mistake on the command line (unknown option, bad value); the usage is printed first",
+        "{PROG}: error: {WHAT}",
+        2,
+    ),
+    Failure(
         "output-dir-missing",
         "`-o` (or `--html`) in a directory that does not exist",
         "cdp-heap: error: cannot write {FILE}: the directory does not exist; nothing was saved",
@@ -141,7 +147,7 @@ FAILURES = (
     ),
     Failure(
         "stdout-closed",
-        "stdout closed by its reader (`cdp-heap diff ... --json \\| head -1`): not an error",
+        "stdout closed by its reader (`cdp-heap diff ... --json | head -1`): not an error",
         "",
         0,
     ),
@@ -260,8 +266,9 @@ def markdown_table() -> str:
     ]
     for failure in FAILURES:
         message = failure.message.replace("|", "\\|")
+        situation = failure.situation.replace("|", "\\|")
         shown = f"`{message}`" if message else "(nothing)"
-        rows.append(f"| {failure.situation} | {shown} | {failure.code} |")
+        rows.append(f"| {situation} | {shown} | {failure.code} |")
     return "\n".join(rows) + "\n"
 
 

@@ -109,7 +109,13 @@ def test_target_dying_mid_snapshot_is_said_plainly(tmp_path: Path) -> None:
     target = start_leaky_app("--heap-mb", "20")
     try:
         proc = start_cli("snapshot", "--url", target.ws_url, "-o", str(tmp_path / "x"))
-        wait_until(lambda: any(True for _ in partials(tmp_path)), proc, "the capture started")
+        # Mid-snapshot: chunks are being written (the temporary file exists before the CLI
+        # even connects: it checks that -o is writable).
+        wait_until(
+            lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+            proc,
+            "writing began",
+        )
         target.proc.kill()
         stdout, stderr = proc.communicate(timeout=60)
     finally:

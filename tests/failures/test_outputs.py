@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import trio
 
+from cdp_heap.cli._outputs import check_output_file
 from tests.targets import ROOT, Target, start_leaky_app
 
 from .cases import expect
@@ -171,3 +173,26 @@ def test_output_that_is_a_directory_is_a_usage_error(
 ) -> None:
     result = run_cli(command, "--url", app.ws_url, "-o", str(tmp_path))
     expect(result, "output-is-directory", FILE=str(tmp_path))
+
+
+def test_the_probe_cannot_be_interrupted_half_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM between creating the probe's temporary file and removing it
+    would leave the file behind: trio must hold the interrupt until the probe is done."""
+    protected: list[bool] = []
+
+    class Recording:
+        def __init__(self, path: Path) -> None:
+            protected.append(trio.lowlevel.currently_ki_protected())
+
+        def discard(self) -> None:
+            protected.append(trio.lowlevel.currently_ki_protected())
+
+    monkeypatch.setattr("cdp_heap.cli._outputs.AtomicWriter", Recording)
+
+    async def main() -> None:
+        check_output_file(tmp_path / "x.heapsnapshot")
+
+    trio.run(main)
+    assert protected == [True, True]

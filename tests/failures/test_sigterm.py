@@ -25,13 +25,19 @@ from .helpers import (
     wait_until,
 )
 
-TERMINATED = "cdp-heap: terminated"
-
 
 @pytest.fixture(scope="module")
 def big_app() -> Iterator[Target]:
     """A ~70 MB snapshot: seconds to stream, so there is time to signal mid-write."""
     target = start_leaky_app("--heap-mb", "20")
+    yield target
+    target.kill()
+
+
+@pytest.fixture(scope="module")
+def small_app() -> Iterator[Target]:
+    """A few-MB snapshot: for tests that signal between captures, not during one."""
+    target = start_leaky_app()
     yield target
     target.kill()
 
@@ -57,14 +63,19 @@ def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=30)
     expect(finished(proc, stdout, stderr), "sigterm")
-    assert stderr.decode().strip() == TERMINATED and stdout == b""
+    # expect() checked the last line; under load a busy-target notice may come before it.
+    assert "Traceback" not in stderr.decode() and stdout == b""
     assert list(tmp_path.iterdir()) == []  # neither the file nor its temporary
 
 
 def test_ctrl_c_mid_snapshot_is_the_same_path(big_app: Target, tmp_path: Path) -> None:
     out = tmp_path / "int.heapsnapshot"
     proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out))
-    wait_until(lambda: any(True for _ in partials(tmp_path)), proc, "the capture started")
+    wait_until(
+        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        proc,
+        "writing began",
+    )
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=30)
     expect(finished(proc, stdout, stderr), "sigint")
@@ -72,11 +83,11 @@ def test_ctrl_c_mid_snapshot_is_the_same_path(big_app: Target, tmp_path: Path) -
 
 
 def test_sigterm_between_snapshots_of_a_series_keeps_the_saved_ones(
-    big_app: Target, tmp_path: Path
+    small_app: Target, tmp_path: Path
 ) -> None:
     out = tmp_path / "s.heapsnapshot"
     proc = start_cli(
-        "snapshot", "--url", big_app.ws_url, "--count", "3", "--interval", "600",
+        "snapshot", "--url", small_app.ws_url, "--count", "3", "--interval", "600",
         "-o", str(out), "--no-progress",
     )  # fmt: skip
     first = tmp_path / "s-1.heapsnapshot"
@@ -114,10 +125,14 @@ def test_sigterm_mid_track_saves_the_snapshot(busy: Target, tmp_path: Path) -> N
     assert json.loads(out.read_text())["snapshot"]
 
 
-def test_sigterm_mid_leak_removes_its_temporary_directory(big_app: Target, tmp_path: Path) -> None:
+def test_sigterm_mid_leak_removes_its_temporary_directory(
+    small_app: Target, tmp_path: Path
+) -> None:
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = start_cli("leak", "--url", big_app.ws_url, "--interval", "600", env={"TMPDIR": str(tmp)})
+    proc = start_cli(
+        "leak", "--url", small_app.ws_url, "--interval", "600", env={"TMPDIR": str(tmp)}
+    )
     wait_for_output(proc, proc.stderr, rb"snapshot 1/3")
     proc.send_signal(signal.SIGTERM)  # waiting for snapshot 2
     stdout, stderr = proc.communicate(timeout=30)

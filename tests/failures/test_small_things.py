@@ -12,6 +12,7 @@ from cdp_heap import CaptureProgress
 from cdp_heap.cli import COMMAND_MODULES
 from cdp_heap.cli._progress import CaptureProgressBar, plural
 
+from .cases import expect
 from .helpers import run_cli
 
 
@@ -78,3 +79,10 @@ def test_help_examples_continue_with_a_backslash(command: str) -> None:
         if continuation:
             assert previous.endswith("\\"), f"{previous!r} continues without a backslash"
         previous = line.rstrip()
+
+
+def test_usage_errors() -> None:
+    result = run_cli("snapshot", "--bogus")
+    expect(result, "usage", PROG="cdp-heap", WHAT="unrecognized arguments: --bogus")
+    result = run_cli("diff", "a", "b", "--top", "0")
+    expect(result, "usage", PROG="cdp-heap diff", WHAT="argument --top: must be > 0, got 0")
