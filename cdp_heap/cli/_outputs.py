@@ -48,11 +48,9 @@ def probe(path: Path) -> None:
 def _protected_probe() -> Callable[[Path], None]:
     import trio  # when a command runs, not when the parsers are built (see _atomic_writer)
 
-    writer = _atomic_writer()
-
     @trio.lowlevel.enable_ki_protection
     def discard(path: Path) -> None:
-        writer(path).discard()
+        _atomic_writer()(path).discard()
 
     return discard
 

@@ -108,7 +108,9 @@ def test_pid_check_refused_as_root_says_so() -> None:
 def test_target_dying_mid_snapshot_is_said_plainly(tmp_path: Path) -> None:
     target = start_leaky_app("--heap-mb", "20")
     try:
-        proc = start_cli("snapshot", "--url", target.ws_url, "-o", str(tmp_path / "x"))
+        proc = start_cli(  # the target streams: it dies while chunks are on their way
+            "snapshot", "--url", target.ws_url, "-o", str(tmp_path / "x"), "--via", "stream"
+        )
         # Mid-snapshot: chunks are being written (the temporary file exists before the CLI
         # even connects: it checks that -o is writable).
         wait_until(

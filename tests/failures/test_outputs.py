@@ -189,7 +189,7 @@ def test_the_probe_cannot_be_interrupted_half_way(
         def discard(self) -> None:
             protected.append(trio.lowlevel.currently_ki_protected())
 
-    monkeypatch.setattr("cdp_heap.cli._outputs.AtomicWriter", Recording)
+    monkeypatch.setattr("cdp_heap._atomic_file.AtomicWriter", Recording)  # looked up per call
 
     async def main() -> None:
         check_output_file(tmp_path / "x.heapsnapshot")

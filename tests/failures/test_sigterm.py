@@ -70,7 +70,7 @@ def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
 
 def test_ctrl_c_mid_snapshot_is_the_same_path(big_app: Target, tmp_path: Path) -> None:
     out = tmp_path / "int.heapsnapshot"
-    proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out))
+    proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out), "--via", "stream")
     wait_until(
         lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
         proc,
