@@ -13,9 +13,12 @@ package. Typical use::
 
 Modules: ``_reader`` (streaming file reader), ``_snapshot`` (typed columns), ``_classes``
 (DevTools class names), ``_compare`` (summary, comparison, comparability), ``_graph``
-(distances, retainer paths, dominators), ``_leaks`` (leak set), ``_render``/``_html`` (output).
+(distances, retainer paths, dominators), ``_leaks`` (leak set, ranked), ``_routes`` (retainer
+routes), ``_dominated`` (sets in the dominator tree), ``_growth`` (growing collections),
+``_duplicates`` (duplicated strings), ``_render``/``_html`` (output).
 """
 
+from ._changes import QuietRows, quiet_rows
 from ._compare import (
     SORT_KEYS,
     ClassDiff,
@@ -26,14 +29,23 @@ from ._compare import (
     compare,
     summarize,
 )
-from ._errors import AnalysisError, IncomparableSnapshots, SnapshotFormatError
+from ._duplicates import DuplicatedString, duplicated_strings
+from ._errors import (
+    AnalysisError,
+    IncomparableSnapshots,
+    SnapshotFormatError,
+    SnapshotsOutOfOrder,
+)
 from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
+from ._growth import GrowingCollection
 from ._html import leak_html
-from ._leaks import LeakGroup, LeakReport, RetainerStep, find_leaks
+from ._leaks import LEAK_SORT_KEYS, HeldValues, LeakGroup, LeakReport, LeakSort, find_leaks
 from ._render import diff_table, leak_text
+from ._routes import RetainerStep, Route
 from ._snapshot import HeapSnapshot, ObjectTable, load_objects, load_snapshot
 
 __all__ = [
+    "LEAK_SORT_KEYS",
     "SORT_KEYS",
     "AnalysisError",
     "ClassDiff",
@@ -41,23 +53,32 @@ __all__ = [
     "Comparability",
     "Comparison",
     "Dominators",
+    "DuplicatedString",
+    "GrowingCollection",
     "HeapSnapshot",
+    "HeldValues",
     "IncomparableSnapshots",
     "LeakGroup",
     "LeakReport",
+    "LeakSort",
     "ObjectTable",
+    "QuietRows",
     "RetainerStep",
+    "Route",
     "ShortestPaths",
     "SnapshotFormatError",
+    "SnapshotsOutOfOrder",
     "SortKey",
     "compare",
     "diff_table",
     "dominators",
+    "duplicated_strings",
     "find_leaks",
     "leak_html",
     "leak_text",
     "load_objects",
     "load_snapshot",
+    "quiet_rows",
     "shortest_paths",
     "summarize",
 ]
