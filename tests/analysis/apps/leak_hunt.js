@@ -12,7 +12,10 @@
 //   node leak_hunt.js ties     OUT_DIR   s1..s3; 500 AaSmall (no payload) and 500 ZzBig (each
 //                                        holding a 1000-element array) leaked between 1 and 2
 //   node leak_hunt.js strings  OUT_DIR   s1..s3; 777 copies of one 60-character string (each its
-//                                        own heap string) kept between 1 and 2
+//                                        own heap string) kept between 1 and 2, made from a
+//                                        template that V8 flattens into one more copy
+//   node leak_hunt.js held     OUT_DIR   s1..s3; 400 Holder leaked between 1 and 2, each keeping a
+//                                        string of its own and a heap number
 //   node leak_hunt.js sessions OUT_DIR   s1..s3 like routes, but the heap profiler's id map is
 //                                        reset between 2 and 3 (two sessions)
 //
@@ -25,6 +28,7 @@ const [mode, outDir] = process.argv.slice(2);
 
 class Leaky { constructor(i) { this.i = i; } }
 class AaSmall { constructor(i) { this.i = i; } }
+class Holder { constructor(i) { this.label = `label-${i}`; this.when = i + 0.5; } }
 class ZzBig { constructor(i) { this.payload = new Array(1000).fill(i); } }
 
 function snap(n) {
@@ -88,6 +92,12 @@ async function main() {
     snap(1);
     for (let i = 0; i < 500; i++) globalThis.small.push(new AaSmall(i));
     for (let i = 0; i < 500; i++) globalThis.big.push(new ZzBig(i));
+    snap(2);
+    snap(3);
+  } else if (mode === 'held') {
+    globalThis.holders = [];
+    snap(1);
+    for (let i = 0; i < 400; i++) globalThis.holders.push(new Holder(i));
     snap(2);
     snap(3);
   } else if (mode === 'strings') {
