@@ -29,7 +29,12 @@ WALK_LIMIT = 512
 
 
 class MarkedTree:
-    """The dominator tree with some nodes marked by a label (a set number, >= 0)."""
+    """The dominator tree with some nodes marked by a label (a set number, >= 0).
+
+    Membership is a binary search in the sorted marked nodes rather than a label per node:
+    the walks touch members times depth nodes, and an array of N labels would sit on top
+    of the dominator tree at the peak of the run.
+    """
 
     def __init__(self, doms: Dominators, root: int, members: I64, labels: I32) -> None:
         self.idom = doms.idom
@@ -37,9 +42,20 @@ class MarkedTree:
         self.root = root
         self.members = members
         self.labels = labels
-        self.label_of: I32 = np.full(len(doms.idom), UNMARKED, dtype=np.int32)
-        self.label_of[members] = labels
+        order = np.argsort(members, kind="stable")
+        self._sorted = members[order]
+        self._sorted_labels = labels[order]
         self._jump: I32 | None = None
+
+    def label_of(self, nodes: I64) -> I32:
+        """The label of each of ``nodes`` (``UNMARKED`` for nodes that are not members)."""
+        result: I32 = np.full(len(nodes), UNMARKED, dtype=np.int32)
+        if not len(self._sorted):
+            return result
+        at = np.minimum(np.searchsorted(self._sorted, nodes), len(self._sorted) - 1)
+        hit = self._sorted[at] == nodes
+        result[hit] = self._sorted_labels[at[hit]]
+        return result
 
     def marked_ancestor(self, nodes: I64) -> I64:
         """For each node, its nearest strict ancestor that is marked, or the root."""
@@ -47,7 +63,7 @@ class MarkedTree:
         walking = np.arange(len(nodes))
         current = self.idom[nodes].astype(np.int64)
         for _ in range(WALK_LIMIT):
-            done = (current == self.root) | (self.label_of[current] != UNMARKED)
+            done = (current == self.root) | (self.label_of(current) != UNMARKED)
             result[walking[done]] = current[done]
             walking, current = walking[~done], self.idom[current[~done]].astype(np.int64)
             if not len(walking):
@@ -58,7 +74,8 @@ class MarkedTree:
     def _jumps(self) -> I32:
         """Per node: itself if marked or the root, else its nearest marked ancestor (or root)."""
         if self._jump is None:
-            stop = self.label_of != UNMARKED
+            stop = np.zeros(len(self.idom), dtype=bool)
+            stop[self.members] = True
             stop[self.root] = True
             jump = np.where(stop, np.arange(len(self.idom), dtype=np.int32), self.idom)
             while True:
@@ -76,7 +93,7 @@ class MarkedTree:
         current = self.marked_ancestor(self.members)
         while len(walking):
             at_root = current == self.root
-            same = ~at_root & (self.label_of[current] == self.labels[walking])
+            same = ~at_root & (self.label_of(current) == self.labels[walking])
             top[walking[same]] = False
             going = ~at_root & ~same
             walking = walking[going]

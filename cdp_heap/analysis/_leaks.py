@@ -44,7 +44,7 @@ from ._errors import SnapshotsOutOfOrder
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
 from ._growth import GrowingCollection, GrowthTracker
 from ._routes import UNREACHABLE, RetainerStep, Route, describe, group_routes
-from ._snapshot import HeapSnapshot, ObjectTable, load_graph
+from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_nodes
 
 I64 = npt.NDArray[np.int64]
 
@@ -206,7 +206,6 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
             table = _read_table(paths[index], tracker)
         else:
             last = load_graph(paths[index])
-            tracker.observe(last)
             table = last.objects()
         classes = numbering.of(table)[table.class_ids]
         counts.append(np.bincount(classes))
@@ -228,10 +227,10 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
 
 
 def _read_table(path: str | Path, tracker: GrowthTracker) -> ObjectTable:
-    """An earlier snapshot's objects; its graph lives only as long as the growth count needs."""
-    graph = load_graph(path)
-    tracker.observe(graph)
-    return graph.objects()
+    """An earlier snapshot's objects; its nodes live only as long as the growth count needs."""
+    nodes = load_nodes(path)
+    tracker.observe(nodes)
+    return nodes.objects()
 
 
 def _survivors(
@@ -356,7 +355,7 @@ def _fold_primitives(leak_set: _LeakSet, doms: Dominators | None) -> I32:
         doms, leak_set.last.root, leak_set.nodes[~is_primitive], leak_set.classes[~is_primitive]
     )
     ancestor = tree.marked_ancestor(leak_set.nodes[is_primitive])
-    holder[is_primitive] = tree.label_of[ancestor]  # the root is unmarked: -1
+    holder[is_primitive] = tree.label_of(ancestor)  # the root is unmarked: -1
     return holder
 
 

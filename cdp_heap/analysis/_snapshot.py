@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from ._classes import I32, classify
 from ._errors import SnapshotFormatError
-from ._reader import U32, RawSnapshot, read_snapshot
+from ._reader import U32, FileIndex, RawSnapshot, read_snapshot
 
 I64 = npt.NDArray[np.int64]
 
@@ -67,6 +67,9 @@ class HeapSnapshot:
         self.node_types: list[str] = _type_list(meta, "node_types", node_fields, path)
         nf = len(node_fields)
         self.node_field_count = nf
+        #: The record layouts of the file (the edges' even when they were not read).
+        self.node_fields = node_fields
+        self.edge_fields = [str(f) for f in meta.get("edge_fields") or ()]
         self._index = raw.index
         self._string_kept = raw.string_kept
         self._fetched: dict[tuple[str, int], Any] = {}
@@ -103,7 +106,7 @@ class HeapSnapshot:
         # Without edges (load_objects) no node has any, and the edge counts may not have
         # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
-        if self.edges_loaded:
+        if self.edges_loaded or (split is not None and "edge_count" in split):
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
         split_edges = raw.columns.get("edges")
         if raw.edges is not None:
@@ -150,6 +153,11 @@ class HeapSnapshot:
     @property
     def edge_count(self) -> int:
         return len(self.edge_to)
+
+    @property
+    def file_index(self) -> FileIndex | None:
+        """Where the file's blocks are, to read single values back (see :class:`FileIndex`)."""
+        return self._index
 
     def counted(self) -> npt.NDArray[np.bool_]:
         """Mask of the nodes DevTools counts in a summary: self size > 0, or native."""
@@ -268,6 +276,19 @@ def load_objects(path: str | Path) -> ObjectTable:
     columns: dict[str, dict[str, npt.DTypeLike]] = {"nodes": dict(_OBJECT_COLUMNS)}
     raw = read_snapshot(path, with_edges=False, string_filter=_class_name_strings, columns=columns)
     return HeapSnapshot(raw, str(path)).objects()
+
+
+def load_nodes(path: str | Path) -> HeapSnapshot:
+    """The nodes of :func:`load_objects` and their edge counts, no edges in memory.
+
+    ``first_edge`` is filled, and :attr:`HeapSnapshot.file_index` locates the unparsed edges
+    in the file, so that the edges of a few nodes can be read back.
+    """
+    columns: dict[str, dict[str, npt.DTypeLike]] = {
+        "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32}
+    }
+    raw = read_snapshot(path, with_edges=False, string_filter=_class_name_strings, columns=columns)
+    return HeapSnapshot(raw, str(path))
 
 
 #: Node fields a comparison needs, in the narrowest types (V8 has ~15 node types; the

@@ -17,7 +17,9 @@ from cdp_heap.analysis import (
     find_leaks,
     leak_html,
     leak_text,
+    load_snapshot,
 )
+from cdp_heap.analysis._snapshot import load_nodes
 
 Hunt = Callable[[str], list[Path]]
 
@@ -166,3 +168,19 @@ def test_snapshots_out_of_order_are_refused(hunt: Hunt) -> None:
 def test_snapshots_of_two_sessions_are_refused(hunt: Hunt) -> None:
     with pytest.raises(IncomparableSnapshots, match="cannot be compared"):
         find_leaks(hunt("sessions"))
+
+
+def test_nodes_only_read_can_read_edges_back(hunt: Hunt) -> None:
+    # Earlier snapshots are read without parsing their edges; the reader notes where the
+    # edges' blocks are, so that a few can be read back exactly.
+    path = hunt("routes")[0]
+    full = load_snapshot(path)
+    nodes = load_nodes(path)
+    assert nodes.edge_count == 0 and nodes.first_edge.tolist() == full.first_edge.tolist()
+    index = nodes.file_index
+    assert index is not None
+    width = len(nodes.edge_fields)
+    picked = [0, 1, full.edge_count // 2, full.edge_count - 1]
+    to_field = nodes.edge_fields.index("to_node")
+    back = index.numbers("edges", [e * width + to_field for e in picked])
+    assert [b // nodes.node_field_count for b in back] == full.edge_to[picked].tolist()
