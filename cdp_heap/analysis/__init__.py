@@ -42,7 +42,7 @@ from ._html import leak_html
 from ._leaks import LEAK_SORT_KEYS, HeldValues, LeakGroup, LeakReport, LeakSort, find_leaks
 from ._render import diff_table, leak_text
 from ._routes import RetainerStep, Route
-from ._snapshot import HeapSnapshot, ObjectTable, load_objects, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_nodes, load_objects, load_snapshot
 
 __all__ = [
     "LEAK_SORT_KEYS",
@@ -76,6 +76,7 @@ __all__ = [
     "find_leaks",
     "leak_html",
     "leak_text",
+    "load_nodes",
     "load_objects",
     "load_snapshot",
     "quiet_rows",

@@ -141,7 +141,7 @@ def find_leaks(
     sort: LeakSort = "retained",
     routes: int = 5,
     collections: int = 10,
-    duplicates: int = 10,
+    duplicates: int = 5,
 ) -> LeakReport:
     """Analyse snapshots of one session (at least 3), oldest first.
 

@@ -17,9 +17,9 @@ from cdp_heap.analysis import (
     find_leaks,
     leak_html,
     leak_text,
+    load_nodes,
     load_snapshot,
 )
-from cdp_heap.analysis._snapshot import load_nodes
 
 Hunt = Callable[[str], list[Path]]
 
