@@ -78,6 +78,9 @@ class RawSnapshot:
     index: FileIndex | None = None
     #: With a string filter: which strings were kept (the others read as "").
     string_kept: npt.NDArray[np.bool_] | None = None
+    #: The flat ``locations`` array (``meta.location_fields`` per record: where the
+    #: constructor of an object is), read with the edges; None when skipped or absent.
+    locations: U32 | None = None
 
 
 def read_snapshot(
@@ -282,6 +285,10 @@ class _Reader:
             self._fields[key] = self._read_strings()
         elif key == "edges" and self._peek() == ord("["):
             self._index_numeric_array(key)
+        elif key == "locations" and self._with_edges and self._peek() == ord("["):
+            # Small (one record per object with a known constructor), and DevTools' class
+            # keys need it: two classes of one name from different scripts are two rows.
+            self._fields[key] = self._read_uint_array(key, None)
         elif key in _NUMERIC_ARRAYS and self._peek() == ord("["):
             self._skip_numeric_array(key)
         else:
@@ -364,6 +371,7 @@ class _Reader:
             columns=self._fields.get("columns", {}),
             index=self._index,
             string_kept=self._fields.get("string_kept"),
+            locations=self._fields.get("locations"),
         )
 
     def _declared_length(self, key: str) -> int | None:

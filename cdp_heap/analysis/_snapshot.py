@@ -16,6 +16,7 @@ Two ways to load, for the two memory budgets:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,33 +62,39 @@ class HeapSnapshot:
     def __init__(self, raw: RawSnapshot, path: str) -> None:
         self.path = path
         self.file_size = raw.size
-        meta = raw.meta
         self.strings = raw.strings
-        node_fields = _field_list(meta, "node_fields", _REQUIRED_NODE_FIELDS, path)
-        self.node_types: list[str] = _type_list(meta, "node_types", node_fields, path)
-        nf = len(node_fields)
-        self.node_field_count = nf
-        #: The record layouts of the file (the edges' even when they were not read).
-        self.node_fields = node_fields
-        self.edge_fields = [str(f) for f in meta.get("edge_fields") or ()]
         self._index = raw.index
         self._string_kept = raw.string_kept
         self._fetched: dict[tuple[str, int], Any] = {}
-        split = raw.columns.get("nodes")
-        if split is not None:  # read as separate columns (load_graph)
-            node_column = split.__getitem__
-        else:
-            if len(raw.nodes) % nf:
-                raise SnapshotFormatError(f"{path}: 'nodes' is not a whole number of records")
-            nodes = raw.nodes.reshape(-1, nf)
+        # One method per phase: the node columns (and their checks), the class names, the
+        # edge columns (and theirs), then where constructors are.
+        self._read_nodes(raw)
+        self.class_ids, self.class_names = classify(
+            self.node_type, self.node_name, self.node_types, self.strings
+        )
+        self._read_edges(raw)
+        self._read_locations(raw)
 
-            def node_column(name: str) -> npt.NDArray[Any]:
-                return nodes[:, node_fields.index(name)]
-
+    def _read_nodes(self, raw: RawSnapshot) -> None:
+        """The node columns, from the flat array or from the reader's split columns."""
+        path = self.path
+        node_fields = _field_list(raw.meta, "node_fields", _REQUIRED_NODE_FIELDS, path)
+        self.node_types: list[str] = _type_list(raw.meta, "node_types", node_fields, path)
+        nf = self.node_field_count = len(node_fields)
+        #: The record layouts of the file (the edges' even when they were not read).
+        self.node_fields = node_fields
+        self.edge_fields = [str(f) for f in raw.meta.get("edge_fields") or ()]
+        node_column = _column_getter(raw, "nodes", node_fields, path)
         self.node_type: U32 = node_column("type")
         self.node_name: U32 = node_column("name")
         self.node_id: U32 = node_column("id")
         self.self_size: U32 = node_column("self_size")
+        #: V8's DOM link state per node (0 unknown, 1 attached, 2 detached), if the file has it.
+        self.detachedness: U32 | None = None
+        if "detachedness" in node_fields and (
+            "nodes" not in raw.columns or "detachedness" in raw.columns["nodes"]
+        ):
+            self.detachedness = node_column("detachedness")
         self.node_count = len(self.node_id)
         if self.node_count == 0:
             raise SnapshotFormatError(f"{path}: the snapshot has no nodes")
@@ -95,60 +102,85 @@ class HeapSnapshot:
             raise SnapshotFormatError(f"{path}: a node has a type missing from snapshot.meta")
         if int(self.node_name.max()) >= len(self.strings):
             raise SnapshotFormatError(f"{path}: a node name points past the end of 'strings'")
-        root_index = raw.root_index
-        if root_index % nf or root_index // nf >= self.node_count:
+        if raw.root_index % nf or raw.root_index // nf >= self.node_count:
             raise SnapshotFormatError(f"{path}: snapshot.root_index is not a node")
-        self.root = root_index // nf
-        self.class_ids, self.class_names = classify(
-            self.node_type, self.node_name, self.node_types, self.strings
-        )
+        self.root = raw.root_index // nf
         self.edges_loaded = raw.edges is not None
         # Without edges (load_objects) no node has any, and the edge counts may not have
         # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
-        if self.edges_loaded or (split is not None and "edge_count" in split):
+        if self.edges_loaded or "edge_count" in raw.columns.get("nodes", {}):
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
-        split_edges = raw.columns.get("edges")
-        if raw.edges is not None:
-            edge_fields = _field_list(meta, "edge_fields", _REQUIRED_EDGE_FIELDS, path)
-            self.edge_types: list[str] = _type_list(meta, "edge_types", edge_fields, path)
-            ef = len(edge_fields)
-            self.edge_field_count = ef
-            self._edge_name_field = edge_fields.index("name_or_index")
-            if split_edges is not None:
-                edge_column = split_edges.__getitem__
-                edge_count = len(split_edges["to_node"])
-            else:
-                if len(raw.edges) % ef:
-                    raise SnapshotFormatError(f"{path}: 'edges' is not a whole number of records")
-                edges = raw.edges.reshape(-1, ef)
-                edge_count = len(edges)
 
-                def edge_column(name: str) -> npt.NDArray[Any]:
-                    return edges[:, edge_fields.index(name)]
-
-            if int(self.first_edge[-1]) != edge_count:
-                raise SnapshotFormatError(
-                    f"{path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
-                    f"but the file has {edge_count} edges"
-                )
-            self.edge_type: U32 = edge_column("type")
-            # Without names in memory (load_graph), edge_label reads them back from the file.
-            self.edge_name: U32 | None = (
-                edge_column("name_or_index") if split_edges is None else None
-            )
-            self.edge_to: U32 = edge_column("to_node")
-            if edge_count:
-                if int(self.edge_to.max()) >= self.node_count * nf or np.any(self.edge_to % nf):
-                    raise SnapshotFormatError(f"{path}: an edge points to no node")
-                if int(self.edge_type.max()) >= len(self.edge_types):
-                    raise SnapshotFormatError(f"{path}: an edge has an unknown type")
-            self.edge_to //= np.uint32(nf)
-        else:
-            self.edge_types = []
+    def _read_edges(self, raw: RawSnapshot) -> None:
+        """The edge columns, checked against the nodes; ``edge_to`` becomes ordinals."""
+        path = self.path
+        if raw.edges is None:
+            self.edge_types: list[str] = []
             empty: U32 = np.zeros(0, dtype=np.uint32)
-            self.edge_type = self.edge_name = self.edge_to = empty
+            self.edge_type = self.edge_to = empty
+            self.edge_name: U32 | None = empty
             self.edge_field_count = self._edge_name_field = 0
+            return
+        edge_fields = _field_list(raw.meta, "edge_fields", _REQUIRED_EDGE_FIELDS, path)
+        self.edge_types = _type_list(raw.meta, "edge_types", edge_fields, path)
+        self.edge_field_count = len(edge_fields)
+        self._edge_name_field = edge_fields.index("name_or_index")
+        edge_column = _column_getter(raw, "edges", edge_fields, path)
+        self.edge_type = edge_column("type")
+        self.edge_to = edge_column("to_node")
+        # Without names in memory (load_graph), edge_label reads them back from the file.
+        split = "edges" in raw.columns
+        self.edge_name = None if split else edge_column("name_or_index")
+        edge_count = len(self.edge_to)
+        if int(self.first_edge[-1]) != edge_count:
+            raise SnapshotFormatError(
+                f"{path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
+                f"but the file has {edge_count} edges"
+            )
+        nf = self.node_field_count
+        if edge_count:
+            if int(self.edge_to.max()) >= self.node_count * nf or np.any(self.edge_to % nf):
+                raise SnapshotFormatError(f"{path}: an edge points to no node")
+            if int(self.edge_type.max()) >= len(self.edge_types):
+                raise SnapshotFormatError(f"{path}: an edge has an unknown type")
+        self.edge_to //= np.uint32(nf)
+
+    def _read_locations(self, raw: RawSnapshot) -> None:
+        """``location_node``/``location_key``: node ordinals with a constructor location, sorted.
+
+        The key is DevTools' ``scriptId,line,column`` text; ``location_of`` looks one up.
+        """
+        self.location_node: I64 = np.zeros(0, dtype=np.int64)
+        self.location_key: list[str] = []
+        fields = raw.meta.get("location_fields")
+        if raw.locations is None or not isinstance(fields, list) or not raw.locations.size:
+            return
+        wanted = ("object_index", "script_id", "line", "column")
+        if any(f not in fields for f in wanted) or len(raw.locations) % len(fields):
+            raise SnapshotFormatError(f"{self.path}: 'locations' does not match its fields")
+        records = raw.locations.reshape(-1, len(fields))
+        index, script, line, column = (records[:, fields.index(f)] for f in wanted)
+        nf = self.node_field_count
+        if np.any(index % nf) or int(index.max()) >= self.node_count * nf:
+            raise SnapshotFormatError(f"{self.path}: a location points to no node")
+        nodes = (index // nf).astype(np.int64)
+        # DevTools keeps the last record of a node (a Map filled in file order).
+        order = np.argsort(nodes, kind="stable")
+        nodes = nodes[order]
+        last = np.ones(len(nodes), dtype=bool)
+        last[:-1] = nodes[1:] != nodes[:-1]
+        chosen = order[last]
+        self.location_node = nodes[last]
+        self.location_key = [
+            f"{s},{ln},{c}"
+            for s, ln, c in zip(
+                script[chosen].tolist(),
+                line[chosen].tolist(),
+                column[chosen].tolist(),
+                strict=True,
+            )
+        ]
 
     @property
     def edge_count(self) -> int:
@@ -313,6 +345,25 @@ def _class_name_strings(
     keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
     keep[used] = True
     return keep
+
+
+def _column_getter(
+    raw: RawSnapshot, key: str, fields: list[str], path: str
+) -> Callable[[str], npt.NDArray[Any]]:
+    """Access to one field of ``nodes``/``edges``: a split column, or a strided view."""
+    split = raw.columns.get(key)
+    if split is not None:  # read as separate columns (load_graph, load_objects)
+        return split.__getitem__
+    flat = raw.nodes if key == "nodes" else raw.edges
+    assert flat is not None
+    if len(flat) % len(fields):
+        raise SnapshotFormatError(f"{path}: {key!r} is not a whole number of records")
+    records = flat.reshape(-1, len(fields))
+
+    def column(name: str) -> npt.NDArray[Any]:
+        return records[:, fields.index(name)]
+
+    return column
 
 
 def _field_list(meta: dict[str, Any], key: str, required: tuple[str, ...], path: str) -> list[str]:
