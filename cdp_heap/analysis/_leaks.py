@@ -377,52 +377,72 @@ def _detail(
     member_classes = leak_set.classes[in_group]
     grouping = group_routes(last, paths_info, members)
     route_retained = _route_retained(last, doms, members, grouping.route_of, grouping.count)
+    sizes = last.self_size[members].astype(np.int64)
+    tallies = [
+        _tally(grouping.route_of[member_classes == c], sizes[member_classes == c], route_retained)
+        for c in wanted
+    ]
+    # Only the listed routes and the nearest members get a described path: their edge and
+    # node names are read back from the file in one pass.
     examples = {
         r: paths_info.path_to(last, int(members[grouping.example[r]]))
-        for r in range(grouping.count)
+        for tally in tallies
+        for r in tally.order[:routes]
     }
     nearest = {c: _nearest(members[member_classes == c], paths_info) for c in wanted}
     nearest_paths = {c: paths_info.path_to(last, node) for c, node in nearest.items()}
     on_paths = sorted({e for p in [*examples.values(), *nearest_paths.values()] for e in p})
     last.prefetch(on_paths, [int(last.edge_to[e]) for e in on_paths])
-    sizes = last.self_size[members].astype(np.int64)
     detailed = []
-    for group, c in zip(groups, wanted, strict=True):
-        mine = member_classes == c
-        route_of = grouping.route_of[mine]
-        reachable = route_of != UNREACHABLE
-        ids, counts = np.unique(route_of[reachable], return_counts=True)
-        route_sizes = np.bincount(
-            np.searchsorted(ids, route_of[reachable]),
-            weights=sizes[mine][reachable],
-            minlength=len(ids),
-        )
-        listed = [
+    for group, c, tally in zip(groups, wanted, tallies, strict=True):
+        listed = tuple(
             Route(
-                count=int(n),
-                self_size=round(float(z)),
+                count=tally.count[r],
+                self_size=tally.self_size[r],
                 retained_size=None if route_retained is None else int(route_retained[r]),
-                shape=grouping.shapes[r],
+                shape=grouping.shape(last, r),
                 path=describe(last, examples[r]),
             )
-            for r, n, z in zip(ids.tolist(), counts.tolist(), route_sizes.tolist(), strict=True)
-        ]
-        listed.sort(
-            key=lambda route: (-(route.retained_size or route.self_size), -route.count, route.shape)
+            for r in tally.order[:routes]
         )
-        node = nearest[c]
         detailed.append(
             attrs.evolve(
                 group,
                 path=describe(last, nearest_paths[c]),
-                distance=int(paths_info.distance[node]),
-                routes=tuple(listed[:routes]),
-                more_routes=max(0, len(listed) - routes),
-                more_routes_count=sum(route.count for route in listed[routes:]),
-                unreachable=int(np.count_nonzero(~reachable)),
+                distance=int(paths_info.distance[nearest[c]]),
+                routes=listed,
+                more_routes=max(0, len(tally.order) - routes),
+                more_routes_count=sum(tally.count[r] for r in tally.order[routes:]),
+                unreachable=tally.unreachable,
             )
         )
     return detailed
+
+
+@attrs.frozen
+class _Tally:
+    """One class's routes: objects and self size per route, routes biggest first."""
+
+    count: dict[int, int]
+    self_size: dict[int, int]
+    order: list[int]
+    unreachable: int
+
+
+def _tally(route_of: I32, sizes: I64, route_retained: I64 | None) -> _Tally:
+    reachable = route_of != UNREACHABLE
+    ids, counts = np.unique(route_of[reachable], return_counts=True)
+    total = np.bincount(
+        np.searchsorted(ids, route_of[reachable]), weights=sizes[reachable], minlength=len(ids)
+    )
+    count = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    self_size = {r: round(z) for r, z in zip(ids.tolist(), total.tolist(), strict=True)}
+
+    def key(r: int) -> tuple[int, int, int]:
+        biggest = int(route_retained[r]) if route_retained is not None else self_size[r]
+        return (-biggest, -count[r], r)
+
+    return _Tally(count, self_size, sorted(count, key=key), int(np.count_nonzero(~reachable)))
 
 
 def _route_retained(

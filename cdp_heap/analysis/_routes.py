@@ -89,8 +89,16 @@ class RouteGrouping:
     count: int
     #: Per route: the first member (index into the members) on it.
     example: I64
-    #: Per route: its folded shape.
-    shapes: list[str]
+    #: Per member: the edges of its path, root side first (-1 padded), and its length.
+    steps: I64
+    depth: I64
+    #: The folded label of every edge on a path.
+    labels: dict[int, str]
+
+    def shape(self, snapshot: HeapSnapshot, route: int) -> str:
+        """The folded path of ``route`` (built on demand: a class can have many routes)."""
+        member = int(self.example[route])
+        return _shape(snapshot, self.steps[member, : self.depth[member]], self.labels)
 
 
 def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> RouteGrouping:
@@ -130,8 +138,7 @@ def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> 
     if has_unreachable:
         route_of -= 1  # the unreachable key sorts first: it becomes -1
         first = first[1:]
-    shapes = [_shape(snapshot, steps[i, : depth[i]], label_of) for i in first.tolist()]
-    return RouteGrouping(route_of, len(first), first.astype(np.int64), shapes)
+    return RouteGrouping(route_of, len(first), first.astype(np.int64), steps, depth, label_of)
 
 
 def _path_edges(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64, depth: I64) -> I64:
