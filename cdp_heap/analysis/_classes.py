@@ -87,3 +87,69 @@ def classify(
         if of_type.any():
             class_ids[of_type] = intern(class_name_of(node_type, ""))
     return class_ids, class_names
+
+
+def devtools_classes(
+    snapshot_types: U32,
+    names: U32,
+    node_types: list[str],
+    strings: list[str],
+    *,
+    detached: npt.NDArray[np.bool_] | None,
+    plain: npt.NDArray[np.int64],
+    plain_class: I32,
+    interface_names: list[str],
+    location_node: npt.NDArray[np.int64],
+    location_key: list[str],
+) -> tuple[I32, list[str], list[str]]:
+    """DevTools' class of every node: per node a class id, and per class its key and name.
+
+    On top of :func:`classify`: ``detached`` natives are named ``Detached <name>``; the
+    ``plain`` objects whose ``plain_class`` is an interface (an index in
+    ``interface_names``, -1 for none) are named after it; and an ``object`` node with a
+    constructor location (``location_node``/``location_key``) is keyed ``script,line,
+    column,name``, every other node ``,name`` (DevTools' ``classKeyInternal``), so two
+    classes of one name from different scripts are two classes.
+    """
+    class_ids, class_names = classify(snapshot_types, names, node_types, strings)
+    index_of = {name: i for i, name in enumerate(class_names)}
+
+    def intern(name: str) -> int:
+        found = index_of.get(name)
+        if found is None:
+            found = index_of[name] = len(class_names)
+            class_names.append(name)
+        return found
+
+    if detached is not None and detached.any():
+        nodes = np.flatnonzero(detached)
+        used = np.unique(names[nodes])
+        lookup = {int(i): intern(_tag_class("Detached " + strings[int(i)])) for i in used}
+        class_ids[nodes] = [lookup[int(i)] for i in names[nodes].tolist()]
+    if len(plain):
+        named = plain_class >= 0
+        table = np.array([intern(name) for name in interface_names] or [0], dtype=np.int32)
+        class_ids[plain[named]] = table[plain_class[named]]
+    # Keys: the class name, or for objects with a location the location and the name.
+    keys = [f",{name}" for name in class_names]
+    key_names = list(class_names)
+    if len(location_node):
+        is_object = np.zeros(len(class_ids), dtype=bool)
+        if "object" in node_types:
+            is_object[location_node] = snapshot_types[location_node] == node_types.index("object")
+        located = np.flatnonzero(is_object[location_node])
+        nodes = location_node[located]
+        seen: dict[str, int] = {}
+        new_ids = np.empty(len(nodes), dtype=np.int32)
+        for row, (position, cls) in enumerate(
+            zip(located.tolist(), class_ids[nodes].tolist(), strict=True)
+        ):
+            key = f"{location_key[position]},{class_names[cls]}"
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = len(keys)
+                keys.append(key)
+                key_names.append(class_names[cls])
+            new_ids[row] = found
+        class_ids[nodes] = new_ids
+    return class_ids, keys, key_names

@@ -16,6 +16,7 @@ Ids only mean the same object when both snapshots were taken in one heap-profile
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import attrs
@@ -24,7 +25,8 @@ import numpy.typing as npt
 
 from ._classes import I32
 from ._errors import IncomparableSnapshots
-from ._snapshot import ObjectTable
+from ._snapshot import ObjectTable, load_snapshot
+from ._view import HeapView, load_objects, view_objects
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -53,19 +55,15 @@ MIN_SHARED_IDS = 200
 
 
 @attrs.frozen
-class ClassSummary:
-    """One row of the Summary view: objects of one class in one snapshot."""
-
-    name: str
-    count: int
-    self_size: int
-
-
-@attrs.frozen
 class ClassDiff:
-    """One row of the Comparison view (field names are the stable ``--json`` keys)."""
+    """One row of the Comparison view (field names are the stable ``--json`` keys).
+
+    ``key`` is DevTools' class key (see :class:`ClassSummary`); ``retained_size`` is the
+    class's retained size in the target snapshot (0 when not computed or not there).
+    """
 
     name: str
+    key: str
     count: int
     self_size: int
     new: int
@@ -74,6 +72,7 @@ class ClassDiff:
     alloc_size: int
     freed_size: int
     size_delta: int
+    retained_size: int = 0
 
     def to_json(self) -> dict[str, int | str]:
         return attrs.asdict(self)
@@ -123,18 +122,6 @@ class Comparison:
         }
 
 
-def summarize(table: ObjectTable) -> list[ClassSummary]:
-    """The Summary view: count and self size per class, biggest self size first."""
-    count = np.bincount(table.class_ids, minlength=len(table.class_names))
-    size = _sum_by(table.class_ids, table.self_sizes, len(table.class_names))
-    rows = [
-        ClassSummary(name, int(count[i]), int(size[i]))
-        for i, name in enumerate(table.class_names)
-        if count[i]
-    ]
-    return sorted(rows, key=lambda row: (-row.self_size, row.name))
-
-
 def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Comparison:
     """Compare two snapshots of one session, class by class.
 
@@ -156,7 +143,11 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
     del match, kept
     names = numbering.names
     k = len(names)
+    retained = np.zeros(k, dtype=np.int64)
+    if target.class_retained is not None:
+        retained[numbering.of(target)] = target.class_retained
     count = np.bincount(target_classes, minlength=k)
+    present = (count > 0) | (np.bincount(base_classes, minlength=k) > 0)
     self_size = _sum_by(target_classes, target.self_sizes, k)
     new_count = np.bincount(target_classes[new], minlength=k)
     alloc = _sum_by(target_classes[new], target.self_sizes[new], k)
@@ -164,7 +155,8 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
     freed = _sum_by(base_classes[deleted], base.self_sizes[deleted], k)
     rows = tuple(
         ClassDiff(
-            name=name,
+            name=numbering.shown[i],
+            key=name,
             count=int(count[i]),
             self_size=int(self_size[i]),
             new=int(new_count[i]),
@@ -173,10 +165,28 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
             alloc_size=int(alloc[i]),
             freed_size=int(freed[i]),
             size_delta=int(alloc[i]) - int(freed[i]),
+            retained_size=int(retained[i]),
         )
         for i, name in enumerate(names)
+        if present[i]
     )
     return Comparison(base.path, target.path, rows, comparability)
+
+
+def compare_files(
+    base: str | Path, target: str | Path, *, raw: bool = False, check: bool = True
+) -> Comparison:
+    """DevTools' Comparison of two snapshot files, with the target's retained sizes.
+
+    The target is read first: its plain-object interfaces name the base's objects too, as
+    DevTools does, so one shape is one row. One graph is in memory at a time.
+    """
+    view = HeapView(load_snapshot(target), raw=raw)
+    interfaces = view.interfaces
+    target_table = view_objects(view, retained=True)
+    del view
+    base_table = load_objects(base, raw=raw, interfaces=interfaces)
+    return compare(base_table, target_table, check=check)
 
 
 class ClassNumbering:
@@ -186,17 +196,21 @@ class ClassNumbering:
     """
 
     def __init__(self) -> None:
+        #: The class keys, and what to show for each.
         self.names: list[str] = []
+        self.shown: list[str] = []
         self._index: dict[str, int] = {}
 
     def of(self, table: ObjectTable) -> I32:
         """Lookup from ``table``'s class ids to this numbering (index it with the class ids)."""
         lookup = np.empty(len(table.class_names), dtype=np.int32)
+        shown = table.display_names or table.class_names
         for i, name in enumerate(table.class_names):
             found = self._index.get(name)
             if found is None:
                 found = self._index[name] = len(self.names)
                 self.names.append(name)
+                self.shown.append(shown[i])
             lookup[i] = found
         return lookup
 

@@ -62,10 +62,15 @@ class ShortestPaths:
 
 @attrs.frozen(eq=False)
 class Dominators:
-    """Immediate dominator (ordinal; the root's is itself) and retained size of every node."""
+    """Immediate dominator (ordinal; the root's is itself) and retained size of every node.
+
+    ``order`` lists the nodes dominators first (the root first, every node after its
+    immediate dominator): walking it backwards visits the dominated before the dominator.
+    """
 
     idom: I32
     retained_size: I64
+    order: I32
 
 
 def essential_edges(snapshot: HeapSnapshot) -> BoolArray:
@@ -110,7 +115,7 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
         level = 1
         while frontier.size:
             reached.append(frontier.astype(np.int32))
-            edges = _out_edges(snapshot.first_edge, frontier)
+            edges = out_edges(snapshot.first_edge, frontier)
             edges = edges[essential[edges]]
             level += 1
             frontier = _visit(snapshot, distance, parent_edge, edges, level, scratch)
@@ -118,7 +123,7 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
     return ShortestPaths(distance, parent_edge, order)
 
 
-def _out_edges(first_edge: I64, nodes: I64) -> I64:
+def out_edges(first_edge: I64, nodes: I64) -> I64:
     """All edge indices of ``nodes``, node by node, without a Python loop."""
     starts = first_edge[nodes]
     counts = first_edge[nodes + 1] - starts
@@ -172,18 +177,26 @@ def _sorted_unique(values: _Ints) -> _Ints:
 
 
 def dominators(
-    snapshot: HeapSnapshot, essential: BoolArray | None = None, paths: ShortestPaths | None = None
+    snapshot: HeapSnapshot,
+    essential: BoolArray | None = None,
+    paths: ShortestPaths | None = None,
+    sizes: npt.NDArray[np.uint32] | None = None,
 ) -> Dominators:
     """Immediate dominators and retained sizes over the essential edges.
 
     ``paths`` (from :func:`shortest_paths` with the same ``essential``) saves a second search.
+    ``sizes`` replaces the nodes' self sizes in the retained sizes (DevTools' owned sizes).
     """
     if essential is None:
         essential = essential_edges(snapshot)
     if paths is None:
         paths = shortest_paths(snapshot, essential)
     n = snapshot.node_count
-    order, extra_roots = _spanning_order(snapshot, essential, paths)
+    order, extra_roots, cut_off = _spanning_order(snapshot, essential, paths)
+    if cut_off.size:
+        # DevTools' search never enters these nodes, so their edges retain nothing.
+        essential = essential.copy()
+        essential[out_edges(snapshot.first_edge, cut_off.astype(np.int64))] = False
     # Work in "numbers": position in a spanning-tree order from the root (the root is 0,
     # every node after the node that reached it). Every dominator of a node lies on its
     # tree path, so dominators always have smaller numbers, which is all Cooper-Harvey-
@@ -195,45 +208,54 @@ def dominators(
     del number
     idom_num = _cooper_harvey_kennedy(pred_first, pred_src, n)
     del pred_first, pred_src
-    sizes = snapshot.self_size[order].astype(np.int64)
-    retained_num = _accumulate(sizes, idom_num)
-    del sizes
+    own = (snapshot.self_size if sizes is None else sizes)[order].astype(np.int64)
+    retained_num = _accumulate(own, idom_num)
+    del own
     idom = np.empty(n, dtype=np.int32)
     idom[order] = order[idom_num]
     del idom_num
     retained = np.empty(n, dtype=np.int64)
     retained[order] = retained_num
-    return Dominators(idom, retained)
+    return Dominators(idom, retained, order)
 
 
 def _spanning_order(
     snapshot: HeapSnapshot, essential: BoolArray, paths: ShortestPaths
-) -> tuple[I32, I32]:
-    """The search order of ``paths``, then the nodes it did not reach.
+) -> tuple[I32, I32, I32]:
+    """The search order of ``paths``, then the nodes it did not reach, and the extra roots.
 
-    Like DevTools (and the definition in the tests), each node not reached from the root, in
-    ordinal order, gets the root as an extra retainer unless a previous such node reaches it.
-    Returns the order and those extra roots. V8 heaps rarely have any.
+    Like DevTools (``calculateDominatorsAndRetainedSizes``): the unreached nodes no edge
+    retains at all hang off the root and are searched from; what they do not reach either
+    (cycles retained only by one another) hangs off the root node by node, and DevTools'
+    Lengauer-Tarjan never counts their edges (they are numbered after everything they
+    could retain). Returns the order, the extra roots and those last nodes ("cut off").
+    V8 heaps have a handful.
     """
     seen = paths.distance >= 0
     if bool(seen.all()):
-        return paths.order, np.zeros(0, dtype=np.int32)
-    parts = [paths.order]
-    extra: list[int] = []
+        none = np.zeros(0, dtype=np.int32)
+        return paths.order, none, none
     seen = seen.copy()
-    for start in np.flatnonzero(~seen).tolist():
-        if seen[start]:
-            continue
-        extra.append(start)
-        seen[start] = True
-        frontier = np.array([start], dtype=np.int64)
-        while frontier.size:
-            parts.append(frontier.astype(np.int32))
-            edges = _out_edges(snapshot.first_edge, frontier)
-            targets = _sorted_unique(snapshot.edge_to[edges[essential[edges]]].astype(np.int64))
-            frontier = targets[~seen[targets]]
-            seen[frontier] = True
-    return np.concatenate(parts), np.array(extra, dtype=np.int32)
+    retained = np.zeros(snapshot.node_count, dtype=bool)
+    for start in range(0, len(essential), _CHUNK):
+        chosen = np.flatnonzero(essential[start : start + _CHUNK]) + start
+        targets = snapshot.edge_to[chosen].astype(np.int64)
+        sources = np.searchsorted(snapshot.first_edge, chosen, side="right") - 1
+        retained[targets[targets != sources]] = True
+    orphans = np.flatnonzero(~seen & ~retained)
+    parts = [paths.order]
+    seen[orphans] = True
+    frontier = orphans.astype(np.int64)
+    while frontier.size:
+        parts.append(frontier.astype(np.int32))
+        edges = out_edges(snapshot.first_edge, frontier)
+        targets = _sorted_unique(snapshot.edge_to[edges[essential[edges]]].astype(np.int64))
+        frontier = targets[~seen[targets]]
+        seen[frontier] = True
+    rest = np.flatnonzero(~seen).astype(np.int32)
+    parts.append(rest)
+    extra = np.concatenate([orphans.astype(np.int32), rest])
+    return np.concatenate(parts), extra, rest
 
 
 def _retainers(

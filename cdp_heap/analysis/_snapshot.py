@@ -46,7 +46,12 @@ class ObjectTable:
     ids: U32
     self_sizes: U32
     class_ids: I32
+    #: What a comparison matches classes by: DevTools' class keys (or plain names).
     class_names: list[str]
+    #: What to show for each class (DevTools' names); None: ``class_names``.
+    display_names: list[str] | None = None
+    #: Each class's retained size in this snapshot, when computed.
+    class_retained: npt.NDArray[np.int64] | None = None
 
 
 class HeapSnapshot:

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "snapshot",
     "sample",
     "track",
+    "summary",
     "diff",
     "leak",
     "proxy",

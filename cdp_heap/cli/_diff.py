@@ -28,8 +28,11 @@ Compare two heap snapshots of one process class by class, like the Comparison vi
 Chrome DevTools' Memory panel: objects are matched by V8 object id within a class; per
 class you get # New (in TARGET, not in BASE), # Deleted (in BASE, not in TARGET), # Delta,
 the Alloc. Size of the new and the Freed Size of the deleted objects, the Size Delta, and
-the Count and Self Size in TARGET. Classes are constructor names for objects and groups
-such as (string), (array), (compiled code), (system), Function for the rest.
+the Count, Self Size and Retained Size in TARGET. Classes are DevTools' classes:
+constructors (two of one name from different scripts are two rows), plain objects by
+their properties ({a, b}, with TARGET's names for both), and groups such as (string),
+(array), (compiled code), (system), Function for the rest. Sizes are DevTools' shallow
+sizes (internal arrays owned by one object counted in it); --raw-sizes uses V8's own.
 
 Both snapshots must come from one inspector session: V8 renumbers objects whenever a
 session disables the heap profiler, and another process numbers its own. cdp-heap checks
@@ -50,9 +53,11 @@ examples:
 
 --json prints one object, a stable format:
   {"base": PATH, "target": PATH,
-   "classes": [{"name", "count", "self_size", "new", "deleted", "delta",
-                "alloc_size", "freed_size", "size_delta"}, ...]}
-with every class of either snapshot (sizes in bytes), sorted by --sort, descending.
+   "classes": [{"name", "key", "count", "self_size", "new", "deleted", "delta",
+                "alloc_size", "freed_size", "size_delta", "retained_size"}, ...]}
+with every class of either snapshot (sizes in bytes), sorted by --sort, descending;
+"key" is DevTools' class key (",NAME" or "SCRIPT,LINE,COLUMN,NAME"), "count",
+"self_size" and "retained_size" are TARGET's.
 
 exit status: 0 done, 1 a file is missing, not a complete heap snapshot, or the two
 snapshots are not comparable, 2 usage error."""
@@ -103,14 +108,17 @@ def register(subparsers: Any) -> None:
         help="in the table, also list the classes that churned (as many new as deleted "
         "objects, same size) or did not change",
     )
+    parser.add_argument(
+        "--raw-sizes",
+        action="store_true",
+        help="V8's own sizes and the plain dominator rule (memlab's, older DevTools')",
+    )
     parser.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:
     analysis = load_analysis()
-    comparison = analysis.compare(
-        analysis.load_objects(args.base), analysis.load_objects(args.target)
-    )
+    comparison = analysis.compare_files(args.base, args.target, raw=args.raw_sizes)
     if args.json:
         print(json.dumps(comparison.to_json(args.sort, args.top), indent=1))
         return 0

@@ -18,6 +18,7 @@ from tests.targets import CHROMIUM_FLAGS, LEAKY_APP, Target, start_node
 
 JSON_KEYS = {
     "name",
+    "key",
     "count",
     "self_size",
     "new",
@@ -26,6 +27,7 @@ JSON_KEYS = {
     "alloc_size",
     "freed_size",
     "size_delta",
+    "retained_size",
 }
 
 

@@ -62,10 +62,17 @@ def naive_dominators(n: int, adj: dict[int, list[int]]) -> dict[int, int]:
         return seen
 
     reachable = reach(-1)
-    for v in range(n):  # unreachable nodes hang off the root, in ordinal order
-        if v not in reachable:
-            adj[0] = [*adj[0], v]
-            reachable = reach(-1)
+    # As DevTools: unreachable nodes that nothing retains hang off the root, then so does
+    # every node still unreachable (a cycle held only by itself), one by one, and the
+    # edges of those last ones do not count.
+    retained = {y for x in range(n) for y in adj[x] if y != x}
+    adj[0] = [*adj[0], *(v for v in range(n) if v not in reachable and v not in retained)]
+    reachable = reach(-1)
+    rest = [v for v in range(n) if v not in reachable]
+    for v in rest:
+        adj[v] = []
+    adj[0] = [*adj[0], *rest]
+    reachable = reach(-1)
     doms = {v: {u for u in range(n) if v not in reach(u)} | {v} for v in reachable}
     idom = {0: 0}
     for v in reachable - {0}:

@@ -1,0 +1,363 @@
+"""Chrome DevTools' rules for reading a V8 heap graph, as linear numpy passes.
+
+V8 writes the heap as it is; DevTools' heap snapshot worker (``HeapSnapshot.ts``) reads it
+with a few rules of its own before it shows a Summary, and ``cdp-heap`` follows them (``raw``
+switches the size and dominator rules off, see docs/analysis.md):
+
+* **Owned internals** (:func:`devtools_self_sizes`): an ``array`` or ``hidden`` node that one
+  object alone reaches (through other arrays and hidden nodes, ignoring weak edges) is part
+  of that object: its size moves into the owner's, and the node, now of size 0, is no longer
+  counted. Skipped for snapshots without user roots (taken with "expose internals").
+* **Page objects** (:func:`page_objects`) and **essential edges**
+  (:func:`devtools_essential_edges`): for dominators, an edge retains unless it is weak, a
+  self reference, a ``shortcut`` out of anything but the root, the table's half of a WeakMap
+  entry (the key's half stays), or goes *from* an object that is not reachable from the
+  global objects (and DOM trees) *to* one that is: the debugger and other system holders
+  must not become the dominators of the page's objects.
+* **Detached DOM** (:func:`detached_nodes`): native nodes V8 marks detached, and native
+  nodes reachable from them through native nodes only (never from attached ones), are
+  renamed ``Detached <name>``.
+* **Distances** (:func:`devtools_distances`): breadth-first from the user roots (distance
+  1), then from the root for the rest (from 100,000,000 on); weak edges, the descriptor-array
+  slots of shared maps, the ``sloppy_function_map`` of native contexts and the first-seen
+  half of each WeakMap entry are not followed. Unreachable nodes have distance -5.
+
+Every function here is one or a few passes over the node or edge columns, a breadth-first
+search a level at a time, or a fixpoint over the (few) array and hidden nodes; none copies
+the graph.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import numpy.typing as npt
+
+from ._graph import out_edges
+from ._reader import U32
+from ._snapshot import I64, HeapSnapshot
+
+I32 = npt.NDArray[np.int32]
+BoolArray = npt.NDArray[np.bool_]
+
+#: DevTools' distance of the root when user roots exist (``baseSystemDistance``): objects
+#: reached only through system roots get distances from here on.
+BASE_SYSTEM_DISTANCE = 100_000_000
+#: DevTools' distance of a node no path reaches (``noDistance``).
+NO_DISTANCE = -5
+
+_EPHEMERON = re.compile(
+    r"^\d+(?P<part> / part of key \(.*? @\d+\) -> value \(.*? @\d+\) pair in WeakMap"
+    r" \(table @(?P<table>\d+)\))$"
+)
+
+
+def type_mask(codes: U32, types: list[str], *names: str) -> BoolArray:
+    """Mask of the entries of ``codes`` whose type (in ``types``) is one of ``names``."""
+    mask = np.zeros(len(codes), dtype=bool)
+    for name in names:
+        if name in types:
+            mask |= codes == types.index(name)
+    return mask
+
+
+def edge_sources(snapshot: HeapSnapshot) -> I32:
+    """The node each edge leaves from (4 bytes an edge; callers drop it when done)."""
+    counts = np.diff(snapshot.first_edge)
+    sources: I32 = np.repeat(np.arange(snapshot.node_count, dtype=np.int32), counts)
+    return sources
+
+
+def edge_names(snapshot: HeapSnapshot) -> U32:
+    if snapshot.edge_name is None:
+        raise ValueError("DevTools' rules need the edge names: load with load_snapshot")
+    return snapshot.edge_name
+
+
+def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: BoolArray) -> BoolArray:
+    """Nodes reachable from ``starts`` over ``passable`` edges, stepping only on ``inside``.
+
+    The starts themselves are in the result whatever ``inside`` says.
+    """
+    seen = np.zeros(snapshot.node_count, dtype=bool)
+    frontier = np.unique(starts)
+    seen[frontier] = True
+    while frontier.size:
+        edges = out_edges(snapshot.first_edge, frontier)
+        targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
+        targets = targets[inside[targets] & ~seen[targets]]
+        frontier = np.unique(targets)
+        seen[frontier] = True
+    return seen
+
+
+def root_edges(snapshot: HeapSnapshot) -> I64:
+    root = snapshot.root
+    edges: I64 = np.arange(snapshot.first_edge[root], snapshot.first_edge[root + 1])
+    return edges
+
+
+def user_roots(snapshot: HeapSnapshot) -> I64:
+    """DevTools' user roots: the root's children that are not synthetic, or the DOM trees."""
+    children = snapshot.edge_to[root_edges(snapshot)].astype(np.int64)
+    synthetic = type_mask(snapshot.node_type[children], snapshot.node_types, "synthetic")
+    dom_trees = _named(snapshot, children, "(Document DOM trees)")
+    roots: I64 = children[~synthetic | dom_trees]
+    return roots
+
+
+def _named(snapshot: HeapSnapshot, nodes: I64, name: str) -> BoolArray:
+    wanted = [i for i, s in enumerate(snapshot.strings) if s == name] if nodes.size else []
+    return np.isin(snapshot.node_name[nodes], wanted) if wanted else np.zeros(len(nodes), bool)
+
+
+def page_objects(snapshot: HeapSnapshot) -> BoolArray:
+    """DevTools' page-owned objects: reachable, over non-weak edges, from the root's
+    ``shortcut`` children (the global objects) and from the ``(Document DOM trees)`` root."""
+    edges = root_edges(snapshot)
+    kinds = snapshot.edge_type[edges]
+    children = snapshot.edge_to[edges].astype(np.int64)
+    shortcut = type_mask(kinds, snapshot.edge_types, "shortcut")
+    element = type_mask(kinds, snapshot.edge_types, "element")
+    starts = children[shortcut | (element & _named(snapshot, children, "(Document DOM trees)"))]
+    if not starts.size:
+        return np.zeros(snapshot.node_count, dtype=bool)
+    passable = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
+    everywhere = np.ones(snapshot.node_count, dtype=bool)
+    return reach(snapshot, starts, passable, everywhere)
+
+
+def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
+    """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
+    source is the table named in the name (DevTools keeps only the key's half)."""
+    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
+    names = edge_names(snapshot)[internal]
+    table_of = _ephemeron_tables(snapshot, names)
+    tables = table_of[names]
+    hit = tables >= 0
+    hit[hit] = snapshot.node_id[sources[internal[hit]]].astype(np.int64) == tables[hit]
+    mask = np.zeros(snapshot.edge_count, dtype=bool)
+    mask[internal[hit]] = True
+    return mask
+
+
+def _ephemeron_tables(snapshot: HeapSnapshot, names: U32) -> I64:
+    """Per string index: the table id of an ephemeron edge name, or -1 (one regex a name)."""
+    table_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
+    for index in np.unique(names).tolist():
+        match = _EPHEMERON.match(snapshot.strings[index])
+        if match:
+            table_of[index] = int(match.group("table"))
+    return table_of
+
+
+def ephemeron_parts(snapshot: HeapSnapshot, edges: I64) -> I64:
+    """For each of ``edges``: a number naming its WeakMap entry (the two halves share it),
+    or -1 when the edge is not half of one."""
+    names = edge_names(snapshot)[edges]
+    internal = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "internal")
+    parts: dict[str, int] = {}
+    part_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
+    for index in np.unique(names[internal]).tolist():
+        match = _EPHEMERON.match(snapshot.strings[index])
+        if match:
+            part_of[index] = parts.setdefault(match.group("part"), len(parts))
+    result: I64 = np.where(internal, part_of[names], -1)
+    return result
+
+
+def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> BoolArray:
+    """Mask of the edges that retain, by DevTools' ``computeIsEssentialEdge``.
+
+    ``raw``: only the plain rule (weak edges never retain, shortcuts only out of the root),
+    as older DevTools and memlab have it.
+    """
+    types = snapshot.edge_types
+    mask = ~type_mask(snapshot.edge_type, types, "weak")
+    sources = edge_sources(snapshot)
+    not_root = sources != snapshot.root
+    mask &= ~(type_mask(snapshot.edge_type, types, "shortcut") & not_root)
+    if raw:
+        return mask
+    mask &= snapshot.edge_to != sources.view(np.uint32)
+    mask &= ~weakmap_table_edges(snapshot, sources)
+    page = page_objects(snapshot)
+    if page.any():
+        into_page = page[snapshot.edge_to]
+        into_page &= ~page[sources]
+        into_page &= not_root
+        mask &= ~into_page
+    return mask
+
+
+def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
+    """Self sizes with each singly-owned ``array``/``hidden`` node moved into its owner.
+
+    Owners are labelled by a fixpoint of the smallest and the largest owner ordinal that
+    reaches each array/hidden node: a node has one owner exactly when the two agree. Only
+    nodes whose labels changed propagate again, so the passes touch the internals only.
+    """
+    sizes: U32 = snapshot.self_size.copy()
+    if not _has_user_roots(snapshot):
+        return sizes
+    internal = type_mask(snapshot.node_type, snapshot.node_types, "array", "hidden")
+    n = snapshot.node_count
+    none = np.int64(n)
+    low = np.full(n, none, dtype=np.int64)
+    high = np.full(n, -1, dtype=np.int64)
+    strong = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
+    sources = edge_sources(snapshot)
+    # First step: every non-internal node owns the internals it points to directly.
+    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
+    targets = snapshot.edge_to[first].astype(np.int64)
+    owners = sources[first].astype(np.int64)
+    del sources, first
+    np.minimum.at(low, targets, owners)
+    np.maximum.at(high, targets, owners)
+    changed = np.unique(targets)
+    while changed.size:
+        edges = out_edges(snapshot.first_edge, changed)
+        edges = edges[strong[edges]]
+        targets = snapshot.edge_to[edges].astype(np.int64)
+        into = internal[targets]
+        edges, targets = edges[into], targets[into]
+        starts = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+        before_low, before_high = low[targets], high[targets]
+        np.minimum.at(low, targets, low[starts])
+        np.maximum.at(high, targets, high[starts])
+        moved = (low[targets] != before_low) | (high[targets] != before_high)
+        changed = np.unique(targets[moved])
+    owned = internal & (high >= 0) & (low == high)
+    owner = low[owned]
+    keep = ~type_mask(snapshot.node_type[owner], snapshot.node_types, "synthetic")
+    keep &= owner != snapshot.root
+    nodes = np.flatnonzero(owned)[keep]
+    owner = owner[keep]
+    moved_size = np.bincount(owner, weights=sizes[nodes], minlength=n)
+    sizes[nodes] = 0
+    sizes += np.rint(moved_size).astype(np.uint32)
+    return sizes
+
+
+def _has_user_roots(snapshot: HeapSnapshot) -> bool:
+    return bool(user_roots(snapshot).size)
+
+
+def detached_nodes(snapshot: HeapSnapshot) -> BoolArray | None:
+    """Native nodes DevTools calls detached (renamed ``Detached …``), None without the field.
+
+    V8's state is known for some natives; it spreads over edges that are not hidden or
+    weak, through native nodes of unknown state only: attached first, then detached to
+    what attached did not reach.
+    """
+    state = snapshot.detachedness
+    if state is None:
+        return None
+    native = type_mask(snapshot.node_type, snapshot.node_types, "native")
+    passable = ~type_mask(snapshot.edge_type, snapshot.edge_types, "hidden", "weak", "invisible")
+    unknown = state == 0
+    attached_starts = np.flatnonzero(native & (state == 1))
+    attached = reach(snapshot, attached_starts, passable, native & unknown)
+    detached_starts = np.flatnonzero(native & (state == 2))
+    return reach(snapshot, detached_starts, passable, native & unknown & ~attached)
+
+
+def devtools_distances(snapshot: HeapSnapshot) -> I32:
+    """DevTools' distance of every node (see the module docstring)."""
+    n = snapshot.node_count
+    distance = np.full(n, NO_DISTANCE, dtype=np.int32)
+    follow = _followed_edges(snapshot)
+    part = np.full(snapshot.edge_count, -1, dtype=np.int64)
+    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
+    part[internal] = ephemeron_parts(snapshot, internal)
+    # Each WeakMap entry's two halves: an edge is followed once the other half's source
+    # has a distance no larger than its own (DevTools follows the second one it meets).
+    halves = np.flatnonzero(part >= 0)
+    partner_source = np.full(snapshot.edge_count, -1, dtype=np.int64)
+    if halves.size:
+        order = np.argsort(part[halves], kind="stable")
+        halves = halves[order]
+        grouped = part[halves]
+        pair = np.flatnonzero(grouped[1:] == grouped[:-1])
+        sources = np.searchsorted(snapshot.first_edge, halves, side="right") - 1
+        partner_source[halves[pair]] = sources[pair + 1]
+        partner_source[halves[pair + 1]] = sources[pair]
+    roots = user_roots(snapshot)
+    if roots.size:
+        distance[roots] = 1
+        _bfs(snapshot, distance, np.unique(roots), follow, part, partner_source)
+        distance[snapshot.root] = BASE_SYSTEM_DISTANCE
+    else:
+        distance[snapshot.root] = 0
+    _bfs(snapshot, distance, np.array([snapshot.root]), follow, part, partner_source)
+    return distance
+
+
+def _bfs(
+    snapshot: HeapSnapshot,
+    distance: I32,
+    frontier: I64,
+    follow: BoolArray,
+    part: I64,
+    partner_source: I64,
+) -> None:
+    while frontier.size:
+        level = int(distance[frontier[0]])
+        edges = out_edges(snapshot.first_edge, frontier)
+        edges = edges[follow[edges]]
+        targets = snapshot.edge_to[edges].astype(np.int64)
+        fresh = distance[targets] == NO_DISTANCE
+        edges, targets = edges[fresh], targets[fresh]
+        half = part[edges] >= 0
+        if half.any():
+            other = partner_source[edges[half]]
+            ok = other >= 0
+            ok[ok] = (distance[other[ok]] != NO_DISTANCE) & (distance[other[ok]] <= level)
+            keep = ~half
+            keep[half] = ok
+            targets = targets[keep]
+        frontier = np.unique(targets)
+        distance[frontier] = level + 1
+
+
+def _followed_edges(snapshot: HeapSnapshot) -> BoolArray:
+    """Edges DevTools' distance search may follow (WeakMap halves are decided later)."""
+    follow = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
+    names = edge_names(snapshot)
+    strings = snapshot.strings
+    # The sloppy_function_map of a native context.
+    contexts = np.flatnonzero(
+        type_mask(snapshot.node_type, snapshot.node_types, "hidden")
+        & _named(snapshot, np.arange(snapshot.node_count), "system / NativeContext")
+    )
+    if contexts.size:
+        edges = out_edges(snapshot.first_edge, contexts)
+        named = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "element", "hidden")
+        sloppy = [i for i, s in enumerate(strings) if s == "sloppy_function_map"]
+        hit = ~named & np.isin(names[edges], sloppy)
+        follow[edges[hit]] = False
+    # Descriptor arrays: keep slots 0, 1 and every index not 1 modulo 3.
+    descriptors = np.flatnonzero(
+        type_mask(snapshot.node_type, snapshot.node_types, "array")
+        & _named(snapshot, np.arange(snapshot.node_count), "(map descriptors)")
+    )
+    if descriptors.size:
+        edges = out_edges(snapshot.first_edge, descriptors)
+        indices = _edge_numbers(snapshot, edges)
+        skip = (indices >= 2) & (indices % 3 == 1)
+        follow[edges[skip]] = False
+    return follow
+
+
+def _edge_numbers(snapshot: HeapSnapshot, edges: I64) -> I64:
+    """``parseInt`` of each edge's name: the index of element/hidden edges, the leading
+    digits of a string name, or -1 (NaN) when there are none."""
+    names = edge_names(snapshot)[edges].astype(np.int64)
+    indexed = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "element", "hidden")
+    result = np.where(indexed, names, -1)
+    for position in np.flatnonzero(~indexed).tolist():
+        match = re.match(r"\s*([+-]?\d+)", snapshot.strings[int(names[position])])
+        if match:
+            result[position] = int(match.group(1))
+    return result

@@ -1,0 +1,288 @@
+"""A snapshot as Chrome DevTools' Memory panel shows it: the Summary view and its details.
+
+:class:`HeapView` applies DevTools' rules (:mod:`._devtools`, :mod:`._interfaces`) to a
+:class:`HeapSnapshot` once: shallow sizes, class keys and names, distances; dominators and
+retained sizes when first asked for. :meth:`HeapView.summary` is DevTools' Summary view
+(``aggregatesWithFilter``): per class the count, the smallest distance, the shallow size
+and the retained size of the objects with a shallow size above 0.
+
+A class's retained size is DevTools' ``maxRet``: the retained sizes of its objects that
+no other object of the class dominates, summed (so nothing is counted twice). It is found
+with one walk of the dominator tree numbering each subtree as an interval: an object is
+inside another of its class exactly when its number falls in that one's interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from ._classes import devtools_classes
+from ._devtools import (
+    I32,
+    detached_nodes,
+    devtools_distances,
+    devtools_essential_edges,
+    devtools_self_sizes,
+)
+from ._graph import Dominators, dominators, shortest_paths
+from ._interfaces import Interface, infer_interfaces, match_interfaces
+from ._reader import U32
+from ._snapshot import I64, HeapSnapshot, ObjectTable, load_snapshot
+
+
+@attrs.frozen
+class ClassSummary:
+    """One row of the Summary view (field names are the stable ``--json`` keys).
+
+    ``key`` is DevTools' class key: ``,NAME``, or ``SCRIPT,LINE,COLUMN,NAME`` for objects
+    whose constructor has a location; ``name`` is what DevTools shows.
+    """
+
+    key: str
+    name: str
+    count: int
+    distance: int
+    self_size: int
+    retained_size: int
+
+    def to_json(self) -> dict[str, int | str]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class ObjectSummary:
+    """One object: what DevTools' Summary lists under a class."""
+
+    id: int
+    name: str
+    distance: int
+    self_size: int
+    retained_size: int
+
+    def to_json(self) -> dict[str, int | str]:
+        return attrs.asdict(self)
+
+
+SUMMARY_SORT_KEYS = ("retained", "shallow", "count", "distance")
+
+
+class HeapView:
+    """DevTools' reading of one snapshot (see the module docstring).
+
+    ``raw``: V8's own self sizes and the plain dominator rule (weak edges never retain,
+    shortcuts only from the root), for comparing with memlab or older DevTools.
+    ``interfaces``: the plain-object interfaces to name objects by (DevTools uses the
+    target's for both snapshots of a comparison); by default those of this snapshot.
+    """
+
+    def __init__(
+        self,
+        snapshot: HeapSnapshot,
+        *,
+        raw: bool = False,
+        interfaces: Sequence[Interface] | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.raw = raw
+        self.self_size: U32 = snapshot.self_size.copy() if raw else devtools_self_sizes(snapshot)
+        self.interfaces = list(infer_interfaces(snapshot) if interfaces is None else interfaces)
+        plain, plain_class, names = match_interfaces(snapshot, self.interfaces)
+        self.detached = detached_nodes(snapshot)
+        self.class_ids, self.class_keys, self.class_names = devtools_classes(
+            snapshot.node_type,
+            snapshot.node_name,
+            snapshot.node_types,
+            snapshot.strings,
+            detached=self.detached,
+            plain=plain,
+            plain_class=plain_class,
+            interface_names=names,
+            location_node=snapshot.location_node,
+            location_key=snapshot.location_key,
+        )
+        #: The nodes DevTools lists: a shallow size above 0 (after the owned internals moved).
+        self.counted: npt.NDArray[np.bool_] = self.self_size > 0
+        self._distance: I32 | None = None
+        self._dominators: Dominators | None = None
+
+    @property
+    def distance(self) -> I32:
+        if self._distance is None:
+            self._distance = devtools_distances(self.snapshot)
+        return self._distance
+
+    def dominators(self) -> Dominators:
+        """Immediate dominators and retained sizes (computed once)."""
+        if self._dominators is None:
+            essential = devtools_essential_edges(self.snapshot, raw=self.raw)
+            paths = shortest_paths(self.snapshot, essential)
+            self._dominators = dominators(self.snapshot, essential, paths, self.self_size)
+        return self._dominators
+
+    def class_retained(self) -> npt.NDArray[np.int64]:
+        """DevTools' retained size of every class (indexed like ``class_keys``)."""
+        doms = self.dominators()
+        tin, tout = _intervals(doms)
+        nodes = np.flatnonzero(self.counted)
+        classes = self.class_ids[nodes].astype(np.int64)
+        start = tin[nodes]
+        order = np.lexsort((start, classes))
+        nodes, classes, start = nodes[order], classes[order], start[order]
+        span = np.int64(len(tin) + 1)
+        shifted_end = classes * span + tout[nodes]
+        running = np.maximum.accumulate(shifted_end)
+        covered = np.zeros(len(nodes), dtype=bool)
+        covered[1:] = running[:-1] > classes[1:] * span + start[1:]
+        top = ~covered
+        sums = np.bincount(
+            classes[top],
+            weights=doms.retained_size[nodes[top]].astype(np.float64),
+            minlength=len(self.class_keys),
+        )
+        retained: npt.NDArray[np.int64] = np.rint(sums).astype(np.int64)
+        return retained
+
+    def summary(self, *, retained: bool = True) -> list[ClassSummary]:
+        """DevTools' Summary: one row per class with counted objects, largest retained first."""
+        k = len(self.class_keys)
+        classes = self.class_ids[self.counted]
+        count = np.bincount(classes, minlength=k)
+        size = np.bincount(classes, weights=self.self_size[self.counted], minlength=k)
+        distance = np.full(k, np.iinfo(np.int32).max, dtype=np.int64)
+        np.minimum.at(distance, classes, self.distance[self.counted].astype(np.int64))
+        kept = np.zeros(k, dtype=np.int64) if not retained else self.class_retained()
+        rows = [
+            ClassSummary(
+                key=self.class_keys[c],
+                name=self.class_names[c],
+                count=int(count[c]),
+                distance=int(distance[c]),
+                self_size=round(float(size[c])),
+                retained_size=int(kept[c]),
+            )
+            for c in np.flatnonzero(count).tolist()
+        ]
+        return sort_summary(rows, "retained")
+
+    def objects(self) -> ObjectTable:
+        """The counted objects as a compact table for a comparison (copies)."""
+        mask = self.counted
+        return ObjectTable(
+            path=self.snapshot.path,
+            ids=self.snapshot.node_id[mask],
+            self_sizes=self.self_size[mask],
+            class_ids=self.class_ids[mask],
+            class_names=self.class_keys,
+            display_names=self.class_names,
+        )
+
+    def classes_matching(self, name: str) -> list[int]:
+        """Class ids whose key or name is ``name``."""
+        return [
+            c
+            for c, (key, shown) in enumerate(zip(self.class_keys, self.class_names, strict=True))
+            if name in (key, shown)
+        ]
+
+    def largest(self, classes: Sequence[int], top: int) -> list[ObjectSummary]:
+        """The ``top`` objects of ``classes`` with the largest retained sizes."""
+        doms = self.dominators()
+        nodes = np.flatnonzero(self.counted & np.isin(self.class_ids, list(classes)))
+        order = np.lexsort((self.snapshot.node_id[nodes], -doms.retained_size[nodes]))
+        return [self.object_summary(int(n)) for n in nodes[order[:top]].tolist()]
+
+    def object_summary(self, node: int) -> ObjectSummary:
+        return ObjectSummary(
+            id=int(self.snapshot.node_id[node]),
+            name=self.display_name(node),
+            distance=int(self.distance[node]),
+            self_size=int(self.self_size[node]),
+            retained_size=int(self.dominators().retained_size[node]),
+        )
+
+    def display_name(self, node: int) -> str:
+        """The node's class, and its own name when that says more (a string's text ...)."""
+        shown = self.class_names[int(self.class_ids[node])]
+        own = self.snapshot.node_name_of(node)
+        if self.detached is not None and self.detached[node]:
+            own = "Detached " + own
+        if own and own != shown and not shown.startswith("{"):
+            own = own if len(own) <= 60 else own[:57] + "..."
+            return f"{shown} {own!r}"
+        return shown
+
+    def node_of_id(self, node_id: int) -> int | None:
+        found = np.flatnonzero(self.snapshot.node_id == node_id)
+        return int(found[0]) if found.size else None
+
+
+def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
+    """Rows by ``key`` (retained, shallow, count: largest first; distance: nearest first)."""
+    if key == "distance":
+        return sorted(rows, key=lambda r: (r.distance, -r.retained_size, r.key))
+    field = {"retained": "retained_size", "shallow": "self_size", "count": "count"}[key]
+    return sorted(rows, key=lambda r: (-getattr(r, field), r.key))
+
+
+def _intervals(doms: Dominators) -> tuple[I64, I64]:
+    """Each node's preorder interval ``[tin, tout)`` in the dominator tree.
+
+    Two passes over ``doms.order`` (dominators first) with Python ints on memoryviews: the
+    subtree sizes bottom-up, then each child's start after its earlier siblings' subtrees.
+    """
+    order = doms.order.astype(np.int64)
+    n = len(order)
+    number = np.empty(n, dtype=np.int64)
+    number[order] = np.arange(n, dtype=np.int64)
+    parent = number[doms.idom[order]]
+    size = np.ones(n, dtype=np.int64)
+    sizes, parents = size.data, parent.data
+    for k in range(n - 1, 0, -1):
+        sizes[parents[k]] += sizes[k]
+    start = np.zeros(n, dtype=np.int64)
+    free = np.ones(n, dtype=np.int64)
+    starts, frees = start.data, free.data
+    for k in range(1, n):
+        p = parents[k]
+        here = frees[p]
+        starts[k] = here
+        frees[p] = here + sizes[k]
+        frees[k] = here + 1
+    tin = np.empty(n, dtype=np.int64)
+    tin[order] = start
+    tout = np.empty(n, dtype=np.int64)
+    tout[order] = start + size
+    return tin, tout
+
+
+def load_view(path: str | Path, *, raw: bool = False) -> HeapView:
+    """Read ``path`` with its whole graph and apply DevTools' rules."""
+    return HeapView(load_snapshot(path), raw=raw)
+
+
+def load_objects(
+    path: str | Path,
+    *,
+    raw: bool = False,
+    interfaces: Sequence[Interface] | None = None,
+    retained: bool = False,
+) -> ObjectTable:
+    """The objects of ``path`` as DevTools' Comparison sees them (class keys, shallow sizes).
+
+    ``retained`` also computes each class's retained size (the dominator tree: slower).
+    The graph is dropped before returning; only the table stays.
+    """
+    view = HeapView(load_snapshot(path), raw=raw, interfaces=interfaces)
+    return view_objects(view, retained=retained)
+
+
+def view_objects(view: HeapView, *, retained: bool = False) -> ObjectTable:
+    table = view.objects()
+    if retained:
+        table = attrs.evolve(table, class_retained=view.class_retained())
+    return table
