@@ -46,7 +46,7 @@ from ._growth import GrowingCollection
 from ._html import leak_html
 from ._interfaces import Interface
 from ._leaks import LEAK_SORT_KEYS, HeldValues, LeakGroup, LeakReport, LeakSort, find_leaks
-from ._render import diff_table, format_size, leak_text
+from ._render import diff_table, duplicates_table, format_size, leak_text
 from ._retainers import Retainer, retainer_tree
 from ._routes import RetainerStep, Route
 from ._snapshot import HeapSnapshot, ObjectTable, load_nodes, load_snapshot
@@ -96,6 +96,7 @@ __all__ = [
     "diff_table",
     "dominators",
     "duplicated_strings",
+    "duplicates_table",
     "find_leaks",
     "format_size",
     "leak_html",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._compare import ClassDiff
+from ._duplicates import DuplicatedString
 from ._leaks import LeakGroup, LeakReport
 from ._routes import RetainerStep
 
@@ -180,12 +181,17 @@ def path_shape(path: Sequence[RetainerStep]) -> str:
 
 def duplicates_text(report: LeakReport) -> list[str]:
     """The strings stored many times over in the last snapshot."""
+    return [
+        f"Duplicated strings in snapshot {len(report.snapshots)} (one copy would do):",
+        duplicates_table(report.duplicates),
+    ]
+
+
+def duplicates_table(rows: Sequence[DuplicatedString]) -> str:
+    """Text, copies, total size and the bytes one shared copy would save."""
     header = ["String", "Copies", "Total Size", "Wasted"]
     body = [
         [_short(repr(d.text)), str(d.count), format_size(d.self_size), format_size(d.wasted)]
-        for d in report.duplicates
+        for d in rows
     ]
-    return [
-        f"Duplicated strings in snapshot {len(report.snapshots)} (one copy would do):",
-        _align([header, *body]),
-    ]
+    return _align([header, *body])

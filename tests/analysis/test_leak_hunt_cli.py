@@ -175,3 +175,16 @@ def test_help_examples_paste_and_run(hunt: Hunt, tmp_path: Path) -> None:
         )
         assert result.returncode == 0, (example, result.stderr)
         assert "Leaky" in result.stdout or '"count": 300' in result.stdout, example
+
+
+def test_summary_duplicates(hunt: Hunt, capsys: pytest.CaptureFixture[str]) -> None:
+    last = str(hunt("strings")[-1])
+    assert main(["summary", last, "--duplicates", "--top", "2", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    top = document["duplicated_strings"][0]
+    # 777 copies and the template's flat string (see apps/leak_hunt.js).
+    assert (top["text"], top["count"], top["wasted"]) == ("duplicated-" + "x" * 49, 778, 777 * 80)
+    assert len(document["duplicated_strings"]) == 2
+    assert main(["summary", last, "--duplicates", "--top", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("'duplicated-xxx") and " 778 " in lines[-1]
