@@ -205,7 +205,9 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
         if index < len(paths) - 1:
             table = _read_table(paths[index], tracker)
         else:
-            last = load_graph(paths[index])
+            # V8's class names, not DevTools' location keys: the leak set is matched by
+            # name across snapshots read without their locations (see docs/analysis.md).
+            last = load_graph(paths[index], locations=False)
             table = last.objects()
         classes = numbering.of(table)[table.class_ids]
         counts.append(np.bincount(classes))

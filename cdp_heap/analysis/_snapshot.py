@@ -288,12 +288,14 @@ def load_snapshot(path: str | Path) -> HeapSnapshot:
     return HeapSnapshot(raw, str(path))
 
 
-def load_graph(path: str | Path) -> HeapSnapshot:
+def load_graph(path: str | Path, *, locations: bool = True) -> HeapSnapshot:
     """Like :func:`load_snapshot`, in about half the memory, for distances and dominators.
 
     Only the columns those need are kept, in the narrowest types: no ``trace_node_id`` or
     ``detachedness``, edge names and all strings but the class names left in the file and
     read back on demand (:meth:`HeapSnapshot.edge_label`, :meth:`HeapSnapshot.string`).
+    Without ``locations`` the constructor locations are not kept (a caller that does not
+    key classes by them saves a text per located object: ~30 MiB on a 120 MB snapshot).
     """
     columns: dict[str, dict[str, npt.DTypeLike]] = {
         # uint8 types: V8 has ~8 edge types (the reader refuses bigger values).
@@ -301,6 +303,8 @@ def load_graph(path: str | Path) -> HeapSnapshot:
         "edges": {"type": np.uint8, "to_node": np.uint32},
     }
     raw = read_snapshot(path, string_filter=_class_name_strings, columns=columns)
+    if not locations:
+        raw = attrs.evolve(raw, locations=None)
     return HeapSnapshot(raw, str(path))
 
 
