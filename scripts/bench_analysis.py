@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark snapshot analysis: cdp-heap vs memlab vs plain json.load, side by side.
+"""Benchmark snapshot analysis: cdp-heap vs DevTools' own worker vs memlab vs json.load.
 
     python scripts/bench_analysis.py                    # ~120 MB trio and a ~1 GB snapshot
     python scripts/bench_analysis.py --skip-big         # only the ~120 MB ones
@@ -8,10 +8,17 @@
 
 It generates the snapshots once with Node (``v8.writeHeapSnapshot`` of a heap of small
 ``Item`` objects, growing by ``Session`` objects between snapshots; they are not committed),
-installs memlab with npm into ``--memlab-dir`` if it is not there (never into the repo), then
-runs every contender in its own process under ``/usr/bin/time`` and prints wall time, peak RSS
-(of the process and its children) and ratios. A run that fails or times out is reported as
-such, with the last line it printed.
+installs memlab with npm into ``--memlab-dir`` if it is not there (never into the repo),
+fetches Chrome DevTools' heap snapshot worker from the Debian Chromium (as the tests do: it
+is run in Node on the same files, the way the Memory panel runs it), then runs every
+contender in its own process under ``/usr/bin/time`` and prints wall time, peak RSS (of the
+process and its children) and ratios. A run that fails or times out is reported as such,
+with the last line it printed.
+
+The Summary contenders are ``cdp-heap summary`` (DevTools' Summary: owned sizes, essential
+edges, distances, dominators, class retained sizes), DevTools' worker building its Summary
+(``aggregatesWithFilter``), and ``memlab analyze object-size`` (memlab's nearest: the
+largest objects by retained size, which needs the same dominator tree).
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from pathlib import Path
 import attrs
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.analysis.devtools_worker import fetch_worker  # noqa: E402 (after the path)
 
 GENERATOR = r"""
 // node big.js OUT_DIR RECORDS SNAPSHOTS: a heap of RECORDS Items, then SNAPSHOTS snapshots,
@@ -98,6 +107,46 @@ def ensure_memlab(directory: Path) -> Path:
     return binary
 
 
+def ensure_devtools(directory: Path) -> Path | None:
+    """DevTools' worker from the Debian Chromium (its remote-debugging server serves the
+    frontend), cached in ``directory``; None without Chromium."""
+    entry = directory / "entrypoints" / "heap_snapshot_worker" / "heap_snapshot_worker.js"
+    if entry.exists() and (directory / "driver.mjs").exists():
+        return entry
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("no chromium: DevTools' worker is not measured", flush=True)
+        return None
+    with tempfile.TemporaryDirectory(prefix="bench-chromium-") as profile:
+        argv = [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            active = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 60
+            while not (active.exists() and active.read_text().count("\n") >= 1):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("chromium did not start its remote-debugging server")
+                time.sleep(0.1)  # polling a file Chromium writes; no event to wait on
+            port = int(active.read_text().split()[0])
+            directory.mkdir(parents=True, exist_ok=True)
+            return fetch_worker(port, directory)
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
 def measure(
     label: str,
     argv: list[str],
@@ -161,6 +210,7 @@ def main() -> int:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cdp-heap-bench"
     parser.add_argument("--work-dir", type=Path, default=cache / "snapshots")
     parser.add_argument("--memlab-dir", type=Path, default=cache / "memlab")
+    parser.add_argument("--devtools-dir", type=Path, default=cache / "devtools")
     parser.add_argument("--mid-records", type=int, default=390_000, help="~120 MB snapshots")
     parser.add_argument("--big-records", type=int, default=3_400_000, help="~1 GB snapshot")
     parser.add_argument("--skip-big", action="store_true")
@@ -176,6 +226,10 @@ def main() -> int:
     if shutil.which("node") is None or not Path("/usr/bin/time").exists():
         sys.exit("needs node and /usr/bin/time (apt-get install time)")
     memlab = ensure_memlab(args.memlab_dir)
+    devtools = ensure_devtools(args.devtools_dir)
+    driver = (
+        [] if devtools is None else ["node", str(args.devtools_dir / "driver.mjs"), str(devtools)]
+    )
     python = sys.executable
     cdp_heap = [python, "-m", "cdp_heap"]
     # memlab gets a heap as big as the machine allows, to give it its best chance.
@@ -192,9 +246,36 @@ def main() -> int:
                 args.timeout,
             ),
             measure(
+                "cdp-heap summary s1 --json",
+                [*cdp_heap, "summary", str(mid[0]), "--json"],
+                args.timeout,
+            ),
+            *(
+                [measure("DevTools worker: Summary s1", [*driver, str(mid[0])], args.timeout)]
+                if driver
+                else []
+            ),
+            measure(
+                "memlab analyze object-size s1",
+                [str(memlab), "analyze", "object-size", "--snapshot", str(mid[0])],
+                args.timeout,
+                memlab_env,
+            ),
+            measure(
                 "cdp-heap diff s1 s2 --json",
                 [*cdp_heap, "diff", str(mid[0]), str(mid[1]), "--json"],
                 args.timeout,
+            ),
+            *(
+                [
+                    measure(
+                        "DevTools worker: Comparison s1 s2",
+                        [*driver, str(mid[0]), str(mid[1])],
+                        args.timeout,
+                    )
+                ]
+                if driver
+                else []
             ),
             measure(
                 "cdp-heap leak --files s1 s2 s3 (routes, growth)",
@@ -266,6 +347,16 @@ def main() -> int:
                     "json.load(big)",
                     [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(big)],
                     args.timeout,
+                ),
+                measure(
+                    "cdp-heap summary big --json",
+                    [*cdp_heap, "summary", str(big), "--json"],
+                    args.timeout,
+                ),
+                *(
+                    [measure("DevTools worker: Summary big", [*driver, str(big)], args.timeout)]
+                    if driver
+                    else []
                 ),
                 measure(
                     "cdp-heap diff big big --json",

@@ -57,7 +57,6 @@ def classify(
     ``types`` and ``names`` are the nodes' type and name columns. Vectorised: Python code runs
     once per node type and once per distinct constructor name.
     """
-    class_ids = np.zeros(len(types), dtype=np.int32)
     class_names: list[str] = []
     index_of: dict[str, int] = {}
 
@@ -68,8 +67,15 @@ def classify(
             class_names.append(name)
         return found
 
-    named_codes = [i for i, t in enumerate(node_types) if t in _NAMED_TYPES]
-    named = np.isin(types, named_codes) if named_codes else np.zeros(len(types), dtype=bool)
+    # One gather for the fixed names (a class per node type), then the named types.
+    per_type = np.array(
+        [-1 if t in _NAMED_TYPES else intern(class_name_of(t, "")) for t in node_types] or [0],
+        dtype=np.int32,
+    )
+    if len(types) and int(types.max()) >= len(per_type):
+        raise ValueError("a node has a type missing from snapshot.meta")
+    class_ids = per_type[types]
+    named = class_ids < 0
     if named.any():
         name_indices = names[named]
         if len(strings) and int(name_indices.max()) >= len(strings):
@@ -80,12 +86,6 @@ def classify(
         for string_index in np.flatnonzero(used).tolist():
             lookup[string_index] = intern(_tag_class(strings[string_index]))
         class_ids[named] = lookup[name_indices]
-    for code, node_type in enumerate(node_types):
-        if node_type in _NAMED_TYPES:
-            continue
-        of_type = types == code
-        if of_type.any():
-            class_ids[of_type] = intern(class_name_of(node_type, ""))
     return class_ids, class_names
 
 
@@ -100,14 +100,14 @@ def devtools_classes(
     plain_class: I32,
     interface_names: list[str],
     location_node: npt.NDArray[np.int64],
-    location_key: list[str],
+    location: U32,
 ) -> tuple[I32, list[str], list[str]]:
     """DevTools' class of every node: per node a class id, and per class its key and name.
 
     On top of :func:`classify`: ``detached`` natives are named ``Detached <name>``; the
     ``plain`` objects whose ``plain_class`` is an interface (an index in
     ``interface_names``, -1 for none) are named after it; and an ``object`` node with a
-    constructor location (``location_node``/``location_key``) is keyed ``script,line,
+    constructor location (``location_node``, rows of ``location``) is keyed ``script,line,
     column,name``, every other node ``,name`` (DevTools' ``classKeyInternal``), so two
     classes of one name from different scripts are two classes.
     """
@@ -130,26 +130,22 @@ def devtools_classes(
         named = plain_class >= 0
         table = np.array([intern(name) for name in interface_names] or [0], dtype=np.int32)
         class_ids[plain[named]] = table[plain_class[named]]
-    # Keys: the class name, or for objects with a location the location and the name.
+    # Keys: the class name, or for objects with a location the location and the name;
+    # Python runs once per distinct (location, class), never per object.
     keys = [f",{name}" for name in class_names]
     key_names = list(class_names)
-    if len(location_node):
-        is_object = np.zeros(len(class_ids), dtype=bool)
-        if "object" in node_types:
-            is_object[location_node] = snapshot_types[location_node] == node_types.index("object")
-        located = np.flatnonzero(is_object[location_node])
-        nodes = location_node[located]
-        seen: dict[str, int] = {}
-        new_ids = np.empty(len(nodes), dtype=np.int32)
-        for row, (position, cls) in enumerate(
-            zip(located.tolist(), class_ids[nodes].tolist(), strict=True)
-        ):
-            key = f"{location_key[position]},{class_names[cls]}"
-            found = seen.get(key)
-            if found is None:
-                found = seen[key] = len(keys)
-                keys.append(key)
-                key_names.append(class_names[cls])
-            new_ids[row] = found
-        class_ids[nodes] = new_ids
+    if len(location_node) and "object" in node_types:
+        is_object = snapshot_types[location_node] == node_types.index("object")
+        nodes = location_node[is_object]
+        rows = np.column_stack([location[is_object].astype(np.int64), class_ids[nodes]])
+        order = np.lexsort(rows.T[::-1])
+        rows = rows[order]
+        fresh = np.ones(len(rows), dtype=bool)
+        fresh[1:] = np.any(rows[1:] != rows[:-1], axis=1)
+        group = np.cumsum(fresh) - 1
+        first = len(keys)
+        for script, line, column, cls in rows[fresh].tolist():
+            keys.append(f"{script},{line},{column},{class_names[cls]}")
+            key_names.append(class_names[cls])
+        class_ids[nodes[order]] = (first + group).astype(np.int32)
     return class_ids, keys, key_names

@@ -110,7 +110,7 @@ class Comparison:
 
     def sorted(self, key: SortKey = "delta", top: int | None = None) -> list[ClassDiff]:
         """Rows by ``key`` descending (ties by name); the first ``top`` of them."""
-        rows = sorted(self.classes, key=lambda row: (-getattr(row, key), row.name))
+        rows = sorted(self.classes, key=lambda row: (-getattr(row, key), row.name, row.key))
         return rows if top is None else rows[:top]
 
     def to_json(self, key: SortKey = "delta", top: int | None = None) -> dict[str, object]:
@@ -174,16 +174,22 @@ def compare(base: ObjectTable, target: ObjectTable, *, check: bool = True) -> Co
 
 
 def compare_files(
-    base: str | Path, target: str | Path, *, raw: bool = False, check: bool = True
+    base: str | Path,
+    target: str | Path,
+    *,
+    raw: bool = False,
+    check: bool = True,
+    retained: bool = True,
 ) -> Comparison:
     """DevTools' Comparison of two snapshot files, with the target's retained sizes.
 
     The target is read first: its plain-object interfaces name the base's objects too, as
-    DevTools does, so one shape is one row. One graph is in memory at a time.
+    DevTools does, so one shape is one row. One graph is in memory at a time. Without
+    ``retained`` the rows' ``retained_size`` is 0 and the dominator tree is not built.
     """
     view = HeapView(load_snapshot(target), raw=raw)
     interfaces = view.interfaces
-    target_table = view_objects(view, retained=True)
+    target_table = view_objects(view, retained=retained)
     del view
     base_table = load_objects(base, raw=raw, interfaces=interfaces)
     return compare(base_table, target_table, check=check)

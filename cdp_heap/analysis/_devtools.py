@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import re
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._graph import out_edges
+from ._graph import out_edges, sorted_unique
 from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
 
@@ -81,13 +82,13 @@ def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: Bool
     The starts themselves are in the result whatever ``inside`` says.
     """
     seen = np.zeros(snapshot.node_count, dtype=bool)
-    frontier = np.unique(starts)
+    frontier = sorted_unique(starts.astype(np.int64))
     seen[frontier] = True
     while frontier.size:
         edges = out_edges(snapshot.first_edge, frontier)
         targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
         targets = targets[inside[targets] & ~seen[targets]]
-        frontier = np.unique(targets)
+        frontier = sorted_unique(targets)
         seen[frontier] = True
     return seen
 
@@ -107,9 +108,31 @@ def user_roots(snapshot: HeapSnapshot) -> I64:
     return roots
 
 
+def string_index(snapshot: HeapSnapshot, text: str) -> int:
+    """The index of ``text`` in the snapshot's strings, or -1 (V8 stores each string once)."""
+    try:
+        return snapshot.strings.index(text)
+    except ValueError:
+        return -1
+
+
 def _named(snapshot: HeapSnapshot, nodes: I64, name: str) -> BoolArray:
-    wanted = [i for i, s in enumerate(snapshot.strings) if s == name] if nodes.size else []
-    return np.isin(snapshot.node_name[nodes], wanted) if wanted else np.zeros(len(nodes), bool)
+    index = string_index(snapshot, name)
+    if index < 0:
+        return np.zeros(len(nodes), dtype=bool)
+    named: BoolArray = snapshot.node_name[nodes] == index
+    return named
+
+
+def _named_nodes(snapshot: HeapSnapshot, node_type: str, name: str) -> I64:
+    """Ordinals of the nodes of ``node_type`` called ``name``."""
+    index = string_index(snapshot, name)
+    if index < 0 or node_type not in snapshot.node_types:
+        return np.zeros(0, dtype=np.int64)
+    mask = snapshot.node_name == index
+    mask &= snapshot.node_type == snapshot.node_types.index(node_type)
+    nodes: I64 = np.flatnonzero(mask)
+    return nodes
 
 
 def page_objects(snapshot: HeapSnapshot) -> BoolArray:
@@ -131,40 +154,52 @@ def page_objects(snapshot: HeapSnapshot) -> BoolArray:
 def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
     """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
     source is the table named in the name (DevTools keeps only the key's half)."""
-    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
-    names = edge_names(snapshot)[internal]
-    table_of = _ephemeron_tables(snapshot, names)
-    tables = table_of[names]
-    hit = tables >= 0
-    hit[hit] = snapshot.node_id[sources[internal[hit]]].astype(np.int64) == tables[hit]
+    edges, _, tables = ephemeron_edges(snapshot)
+    hit = snapshot.node_id[sources[edges]].astype(np.int64) == tables
     mask = np.zeros(snapshot.edge_count, dtype=bool)
-    mask[internal[hit]] = True
+    mask[edges[hit]] = True
     return mask
 
 
-def _ephemeron_tables(snapshot: HeapSnapshot, names: U32) -> I64:
-    """Per string index: the table id of an ephemeron edge name, or -1 (one regex a name)."""
-    table_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index in np.unique(names).tolist():
-        match = _EPHEMERON.match(snapshot.strings[index])
-        if match:
-            table_of[index] = int(match.group("table"))
-    return table_of
+def ephemeron_edges(snapshot: HeapSnapshot) -> tuple[I64, I64, I64]:
+    """The halves of WeakMap entries: their edge indices (sorted), a number naming each
+    entry (the two halves share it), and the table id their name gives.
+
+    Only these few edges get per-edge arrays; the rest of the graph is one boolean pass.
+    """
+    found = _ephemeron_names(snapshot)
+    none = np.zeros(0, dtype=np.int64)
+    if not found:
+        return none, none, none
+    named = np.zeros(len(snapshot.strings), dtype=bool)
+    named[list(found)] = True
+    candidates = type_mask(snapshot.edge_type, snapshot.edge_types, "internal")
+    candidates &= named[edge_names(snapshot)]
+    edges: I64 = np.flatnonzero(candidates)
+    entries: dict[str, int] = {}
+    part = np.empty(len(edges), dtype=np.int64)
+    table = np.empty(len(edges), dtype=np.int64)
+    for row, index in enumerate(edge_names(snapshot)[edges].tolist()):
+        entry, table[row] = found[index]
+        part[row] = entries.setdefault(entry, len(entries))
+    return edges, part, table
 
 
-def ephemeron_parts(snapshot: HeapSnapshot, edges: I64) -> I64:
-    """For each of ``edges``: a number naming its WeakMap entry (the two halves share it),
-    or -1 when the edge is not half of one."""
-    names = edge_names(snapshot)[edges]
-    internal = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "internal")
-    parts: dict[str, int] = {}
-    part_of = np.full(len(snapshot.strings), -1, dtype=np.int64)
-    for index in np.unique(names[internal]).tolist():
-        match = _EPHEMERON.match(snapshot.strings[index])
-        if match:
-            part_of[index] = parts.setdefault(match.group("part"), len(parts))
-    result: I64 = np.where(internal, part_of[names], -1)
-    return result
+def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
+    """String index -> (entry, table id) of every string naming half of a WeakMap entry.
+
+    A substring test (C speed) picks the candidates; only those see the regex.
+    """
+    found: dict[int, tuple[str, int]] = {}
+    for index, text in enumerate(snapshot.strings):
+        if _EPHEMERON_MARK in text:
+            match = _EPHEMERON.match(text)
+            if match:
+                found[index] = (match.group("part"), int(match.group("table")))
+    return found
+
+
+_EPHEMERON_MARK = " pair in WeakMap (table @"
 
 
 def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> BoolArray:
@@ -215,7 +250,7 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     del sources, first
     np.minimum.at(low, targets, owners)
     np.maximum.at(high, targets, owners)
-    changed = np.unique(targets)
+    changed = sorted_unique(targets.copy())
     while changed.size:
         edges = out_edges(snapshot.first_edge, changed)
         edges = edges[strong[edges]]
@@ -227,7 +262,7 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
         np.minimum.at(low, targets, low[starts])
         np.maximum.at(high, targets, high[starts])
         moved = (low[targets] != before_low) | (high[targets] != before_high)
-        changed = np.unique(targets[moved])
+        changed = sorted_unique(targets[moved])
     owned = internal & (high >= 0) & (low == high)
     owner = low[owned]
     keep = ~type_mask(snapshot.node_type[owner], snapshot.node_types, "synthetic")
@@ -268,30 +303,39 @@ def devtools_distances(snapshot: HeapSnapshot) -> I32:
     n = snapshot.node_count
     distance = np.full(n, NO_DISTANCE, dtype=np.int32)
     follow = _followed_edges(snapshot)
-    part = np.full(snapshot.edge_count, -1, dtype=np.int64)
-    internal = np.flatnonzero(type_mask(snapshot.edge_type, snapshot.edge_types, "internal"))
-    part[internal] = ephemeron_parts(snapshot, internal)
     # Each WeakMap entry's two halves: an edge is followed once the other half's source
     # has a distance no larger than its own (DevTools follows the second one it meets).
-    halves = np.flatnonzero(part >= 0)
-    partner_source = np.full(snapshot.edge_count, -1, dtype=np.int64)
+    halves, part, _ = ephemeron_edges(snapshot)
+    partner_source = np.full(len(halves), -1, dtype=np.int64)
     if halves.size:
-        order = np.argsort(part[halves], kind="stable")
-        halves = halves[order]
-        grouped = part[halves]
+        order = np.argsort(part, kind="stable")
+        grouped = part[order]
         pair = np.flatnonzero(grouped[1:] == grouped[:-1])
         sources = np.searchsorted(snapshot.first_edge, halves, side="right") - 1
-        partner_source[halves[pair]] = sources[pair + 1]
-        partner_source[halves[pair + 1]] = sources[pair]
+        partner_source[order[pair]] = sources[order[pair + 1]]
+        partner_source[order[pair + 1]] = sources[order[pair]]
+    is_half = np.zeros(snapshot.edge_count, dtype=bool)
+    is_half[halves] = True
+    weakmap = _WeakMapHalves(is_half, halves, partner_source)
     roots = user_roots(snapshot)
     if roots.size:
         distance[roots] = 1
-        _bfs(snapshot, distance, np.unique(roots), follow, part, partner_source)
+        _bfs(snapshot, distance, sorted_unique(roots.copy()), follow, weakmap)
         distance[snapshot.root] = BASE_SYSTEM_DISTANCE
     else:
         distance[snapshot.root] = 0
-    _bfs(snapshot, distance, np.array([snapshot.root]), follow, part, partner_source)
+    _bfs(snapshot, distance, np.array([snapshot.root]), follow, weakmap)
     return distance
+
+
+@attrs.frozen(eq=False)
+class _WeakMapHalves:
+    """The WeakMap halves for the distance search: a mask over the edges, the halves'
+    indices (sorted) and, per half, the other half's source (-1: none)."""
+
+    mask: BoolArray
+    edges: I64
+    partner_source: I64
 
 
 def _bfs(
@@ -299,8 +343,7 @@ def _bfs(
     distance: I32,
     frontier: I64,
     follow: BoolArray,
-    part: I64,
-    partner_source: I64,
+    weakmap: _WeakMapHalves,
 ) -> None:
     while frontier.size:
         level = int(distance[frontier[0]])
@@ -309,15 +352,15 @@ def _bfs(
         targets = snapshot.edge_to[edges].astype(np.int64)
         fresh = distance[targets] == NO_DISTANCE
         edges, targets = edges[fresh], targets[fresh]
-        half = part[edges] >= 0
+        half = weakmap.mask[edges]
         if half.any():
-            other = partner_source[edges[half]]
+            other = weakmap.partner_source[np.searchsorted(weakmap.edges, edges[half])]
             ok = other >= 0
             ok[ok] = (distance[other[ok]] != NO_DISTANCE) & (distance[other[ok]] <= level)
             keep = ~half
             keep[half] = ok
             targets = targets[keep]
-        frontier = np.unique(targets)
+        frontier = sorted_unique(targets)
         distance[frontier] = level + 1
 
 
@@ -325,23 +368,16 @@ def _followed_edges(snapshot: HeapSnapshot) -> BoolArray:
     """Edges DevTools' distance search may follow (WeakMap halves are decided later)."""
     follow = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
     names = edge_names(snapshot)
-    strings = snapshot.strings
     # The sloppy_function_map of a native context.
-    contexts = np.flatnonzero(
-        type_mask(snapshot.node_type, snapshot.node_types, "hidden")
-        & _named(snapshot, np.arange(snapshot.node_count), "system / NativeContext")
-    )
-    if contexts.size:
+    contexts = _named_nodes(snapshot, "hidden", "system / NativeContext")
+    sloppy = string_index(snapshot, "sloppy_function_map")
+    if contexts.size and sloppy >= 0:
         edges = out_edges(snapshot.first_edge, contexts)
         named = type_mask(snapshot.edge_type[edges], snapshot.edge_types, "element", "hidden")
-        sloppy = [i for i, s in enumerate(strings) if s == "sloppy_function_map"]
-        hit = ~named & np.isin(names[edges], sloppy)
+        hit = ~named & (names[edges] == sloppy)
         follow[edges[hit]] = False
     # Descriptor arrays: keep slots 0, 1 and every index not 1 modulo 3.
-    descriptors = np.flatnonzero(
-        type_mask(snapshot.node_type, snapshot.node_types, "array")
-        & _named(snapshot, np.arange(snapshot.node_count), "(map descriptors)")
-    )
+    descriptors = _named_nodes(snapshot, "array", "(map descriptors)")
     if descriptors.size:
         edges = out_edges(snapshot.first_edge, descriptors)
         indices = _edge_numbers(snapshot, edges)

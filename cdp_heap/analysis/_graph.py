@@ -166,7 +166,7 @@ def _visit(
 _NO_POSITION = np.iinfo(np.int32).max
 
 
-def _sorted_unique(values: _Ints) -> _Ints:
+def sorted_unique(values: _Ints) -> _Ints:
     """``np.unique`` by an in-place sort (numpy 2's ``unique`` is ~50x slower on ints)."""
     values.sort()
     keep = np.empty(len(values), dtype=bool)
@@ -249,7 +249,7 @@ def _spanning_order(
     while frontier.size:
         parts.append(frontier.astype(np.int32))
         edges = out_edges(snapshot.first_edge, frontier)
-        targets = _sorted_unique(snapshot.edge_to[edges[essential[edges]]].astype(np.int64))
+        targets = sorted_unique(snapshot.edge_to[edges[essential[edges]]].astype(np.int64))
         frontier = targets[~seen[targets]]
         seen[frontier] = True
     rest = np.flatnonzero(~seen).astype(np.int32)
@@ -434,10 +434,10 @@ def _common_dominator(idom: I32, nodes: I32) -> int:
     The answer is an ancestor of the smallest number, so every other node can step up to
     its dominator without passing it; repeat until one node is left.
     """
-    current = _sorted_unique(nodes.copy())
+    current = sorted_unique(nodes.copy())
     while len(current) > 1:
         current[1:] = idom[current[1:]]
-        current = _sorted_unique(current)
+        current = sorted_unique(current)
     return int(current[0])
 
 

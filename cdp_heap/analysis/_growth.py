@@ -32,7 +32,7 @@ import numpy.typing as npt
 from ._compare import partners
 from ._graph import Dominators, ShortestPaths
 from ._reader import FileIndex
-from ._routes import RetainerStep, describe
+from ._routes import Naming, RetainerStep, describe
 from ._snapshot import HeapSnapshot
 
 I32 = npt.NDArray[np.int32]
@@ -153,8 +153,10 @@ class GrowthTracker:
         paths: ShortestPaths | None,
         doms: Dominators | None,
         top: int,
+        naming: Naming | None = None,
     ) -> tuple[GrowingCollection, ...]:
         """The objects of ``last`` whose count rose in every snapshot, most retained first."""
+        naming = naming or Naming.of_snapshot(last)
         if len(self._seen) < 2:
             return ()
         ids, history = self._objects(last)
@@ -175,11 +177,11 @@ class GrowthTracker:
             last.prefetch(on_paths, [int(last.edge_to[e]) for e in on_paths])
         return tuple(
             GrowingCollection(
-                name=last.class_of(int(nodes[i])),
+                name=naming.of(int(nodes[i])),
                 node_id=int(ids[i]),
                 counts=tuple(int(c) for c in history[i]),
                 retained_size=None if retained is None else int(retained[i]),
-                path=describe(last, routes[i]) if i in routes else (),
+                path=describe(last, routes[i], naming) if i in routes else (),
             )
             for i in order
         )

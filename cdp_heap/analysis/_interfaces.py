@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 
-from ._devtools import I32, edge_names, type_mask
+from ._devtools import I32, edge_names, string_index, type_mask
 from ._graph import out_edges
 from ._snapshot import I64, HeapSnapshot
 
@@ -50,9 +50,8 @@ def format_property(name: str) -> str:
 
 def plain_objects(snapshot: HeapSnapshot) -> I64:
     """Ordinals of the plain JavaScript objects (``object`` nodes named ``Object``)."""
-    named = [i for i, s in enumerate(snapshot.strings) if s == "Object"]
     objects = type_mask(snapshot.node_type, snapshot.node_types, "object")
-    objects &= np.isin(snapshot.node_name, named)
+    objects &= snapshot.node_name == string_index(snapshot, "Object")
     nodes: I64 = np.flatnonzero(objects)
     return nodes
 
@@ -73,7 +72,7 @@ def infer_interfaces(snapshot: HeapSnapshot) -> list[Interface]:
     nodes = plain_objects(snapshot)
     names, bounds = _properties(snapshot, nodes)
     strings = snapshot.strings
-    proto = {i for i, s in enumerate(strings) if s == "__proto__"}
+    proto = {string_index(snapshot, "__proto__")}
     counts: dict[str, int] = {}
     found: dict[str, tuple[str, ...]] = {}
     formatted: dict[int, str] = {}

@@ -43,8 +43,10 @@ from ._duplicates import DuplicatedString, duplicated_strings
 from ._errors import SnapshotsOutOfOrder
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
 from ._growth import GrowingCollection, GrowthTracker
-from ._routes import UNREACHABLE, RetainerStep, Route, describe, group_routes
-from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_nodes
+from ._interfaces import Interface
+from ._routes import UNREACHABLE, Naming, RetainerStep, Route, describe, group_routes
+from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_nodes, load_snapshot
+from ._view import HeapView
 
 I64 = npt.NDArray[np.int64]
 
@@ -88,10 +90,13 @@ class LeakGroup:
     #: Objects no path from a root reaches (held only by weak references).
     unreachable: int = 0
     holds: tuple[HeldValues, ...] = ()
+    #: The class key the objects were matched by (DevTools' with ``devtools``, else the name).
+    key: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
             "name": self.name,
+            "key": self.key or self.name,
             "count": self.count,
             "self_size": self.self_size,
             "retained_size": self.retained_size,
@@ -142,6 +147,7 @@ def find_leaks(
     routes: int = 5,
     collections: int = 10,
     duplicates: int = 5,
+    devtools: bool = False,
 ) -> LeakReport:
     """Analyse snapshots of one session (at least 3), oldest first.
 
@@ -149,16 +155,19 @@ def find_leaks(
     report lists up to ``collections`` growing collections and ``duplicates`` strings. With
     ``retained`` (the dominator tree of the last snapshot: the slow part on huge heaps) the
     groups get retained sizes, are ranked by them, and leaked primitives are folded under
-    the object that holds them. Raises :class:`IncomparableSnapshots` if two consecutive
-    snapshots do not share an id space, :class:`SnapshotsOutOfOrder` if they are not oldest
-    first, ``ValueError`` for fewer than three.
+    the object that holds them. With ``devtools``, classes, sizes and retainer rules are
+    DevTools' (:class:`HeapView`: class keys, owned sizes, essential edges), at about twice
+    the time and memory (every snapshot is read as a graph). Raises
+    :class:`IncomparableSnapshots` if two consecutive snapshots do not share an id space,
+    :class:`SnapshotsOutOfOrder` if they are not oldest first, ``ValueError`` for fewer than
+    three.
     """
     if len(paths) < MIN_SNAPSHOTS:
         raise ValueError(f"find_leaks needs at least {MIN_SNAPSHOTS} snapshots, oldest first")
     tracker = GrowthTracker()
-    leak_set = _scan(paths, tracker)
+    leak_set = _scan(paths, tracker, devtools=devtools)
     last = leak_set.last
-    paths_info, doms = _graph(last, retained=retained)
+    paths_info, doms = _graph(leak_set, retained=retained)
     holder = _fold_primitives(leak_set, doms)
     groups = _rank(leak_set, holder, doms, sort)
     groups = _detail(leak_set, holder, groups[:top], paths_info, doms, routes) + groups[top:]
@@ -167,7 +176,7 @@ def find_leaks(
         groups=tuple(groups),
         comparison=leak_set.comparison,
         sort=sort if doms is not None or sort != "retained" else "shallow",
-        collections=tracker.collections(last, paths_info, doms, collections),
+        collections=tracker.collections(last, paths_info, doms, collections, leak_set.naming),
         duplicates=duplicated_strings(last, top=duplicates),
     )
 
@@ -177,23 +186,34 @@ class _LeakSet:
     """What :func:`_scan` leaves: the last snapshot and its leaked objects."""
 
     last: HeapSnapshot
+    #: DevTools' reading of ``last``, with ``devtools``.
+    view: HeapView | None
     #: Ordinals (in ``last``) and class numbers of the leaked objects.
     nodes: I64
     classes: I32
+    #: What to show for each class number, and the key it stands for.
     names: list[str]
+    keys: list[str]
+    #: Per node of ``last``: the self size counted and the class shown.
+    self_size: npt.NDArray[np.uint32]
+    naming: Naming
     #: Per class (rows) and snapshot (columns): the class's object count.
     per_snapshot: I64
     comparison: Comparison
 
 
-def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
+def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool) -> _LeakSet:
     """Read the snapshots oldest first, narrowing the leak set; only the last stays a graph.
 
     Only two object tables are alive at a time besides the first (kept for the comparison):
-    the previous one, to match the snapshot being read against it.
+    the previous one, to match the snapshot being read against it. With ``devtools`` the
+    last snapshot is read first, as DevTools' view: its plain-object interfaces name every
+    snapshot's objects (as DevTools' Comparison uses the target's).
     """
+    view = HeapView(load_snapshot(paths[-1])) if devtools else None
+    interfaces = view.interfaces if view is not None else None
     numbering = ClassNumbering()
-    first = _read_table(paths[0], tracker)
+    first = _read_table(paths[0], tracker, interfaces)
     first_classes = numbering.of(first)[first.class_ids]
     counts = [np.bincount(first_classes)]
     previous, previous_classes = first, first_classes
@@ -203,7 +223,10 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
     last: HeapSnapshot | None = None
     for index in range(1, len(paths)):
         if index < len(paths) - 1:
-            table = _read_table(paths[index], tracker)
+            table = _read_table(paths[index], tracker, interfaces)
+        elif view is not None:
+            last = view.snapshot
+            table = view.objects()
         else:
             # V8's class names, not DevTools' location keys: the leak set is matched by
             # name across snapshots read without their locations (see docs/analysis.md).
@@ -216,23 +239,42 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker) -> _LeakSet:
         leaked = (table.ids[rows], classes[rows])
         previous, previous_classes = table, classes
     assert last is not None and leaked is not None
-    names = numbering.names
-    per_snapshot = np.stack([np.pad(c, (0, len(names) - len(c))) for c in counts], axis=1)
+    k = len(numbering.names)
+    per_snapshot = np.stack([np.pad(c, (0, k - len(c))) for c in counts], axis=1)
+    counted = view.counted if view is not None else last.counted()
     return _LeakSet(
         last=last,
-        nodes=np.flatnonzero(last.counted())[rows],
+        view=view,
+        nodes=np.flatnonzero(counted)[rows],
         classes=previous_classes[rows],
-        names=names,
+        names=numbering.shown,
+        keys=numbering.names,
+        self_size=view.self_size if view is not None else last.self_size,
+        naming=(
+            Naming(view.class_ids, view.class_names)
+            if view is not None
+            else Naming.of_snapshot(last)
+        ),
         per_snapshot=per_snapshot,
         comparison=compare(first, previous, check=False),
     )
 
 
-def _read_table(path: str | Path, tracker: GrowthTracker) -> ObjectTable:
-    """An earlier snapshot's objects; its nodes live only as long as the growth count needs."""
-    nodes = load_nodes(path)
-    tracker.observe(nodes)
-    return nodes.objects()
+def _read_table(
+    path: str | Path, tracker: GrowthTracker, interfaces: list[Interface] | None
+) -> ObjectTable:
+    """An earlier snapshot's objects; its nodes live only as long as the growth count needs.
+
+    With ``interfaces`` (DevTools' rules) the whole graph is read, for the owned sizes and
+    the plain objects' names.
+    """
+    if interfaces is None:
+        nodes = load_nodes(path)
+        tracker.observe(nodes)
+        return nodes.objects()
+    snapshot = load_snapshot(path)
+    tracker.observe(snapshot)
+    return HeapView(snapshot, interfaces=interfaces).objects()
 
 
 def _survivors(
@@ -275,8 +317,12 @@ def _newest_id(table: ObjectTable) -> int:
     return int(odd.max()) if len(odd) else 0
 
 
-def _graph(last: HeapSnapshot, *, retained: bool) -> tuple[ShortestPaths, Dominators | None]:
+def _graph(leak_set: _LeakSet, *, retained: bool) -> tuple[ShortestPaths, Dominators | None]:
     """Shortest paths and (with ``retained``) dominators of the last snapshot: the peak."""
+    view = leak_set.view
+    if view is not None:
+        return view.shortest_paths(), view.dominators() if retained else None
+    last = leak_set.last
     essential = essential_edges(last)
     paths_info = shortest_paths(last, essential)
     doms = dominators(last, essential, paths_info) if retained else None
@@ -292,7 +338,7 @@ def _rank(
     """
     names = leak_set.names
     k = len(names)
-    sizes = leak_set.last.self_size[leak_set.nodes].astype(np.int64)
+    sizes = leak_set.self_size[leak_set.nodes].astype(np.int64)
     labels = leak_set.classes.copy()
     folded = holder >= 0
     labels[folded] = holder[folded]  # dominated by its holder: adds nothing to its retained size
@@ -321,6 +367,7 @@ def _rank(
             path=(),
             distance=-1,
             holds=tuple(sorted(held.get(c, []), key=lambda h: (-h.count, h.name))),
+            key=leak_set.keys[c],
         )
         for c in present
     ]
@@ -373,13 +420,13 @@ def _detail(
     if not groups:
         return groups
     last = leak_set.last
-    wanted = [leak_set.names.index(g.name) for g in groups]
+    wanted = [leak_set.keys.index(g.key) for g in groups]
     in_group = np.isin(leak_set.classes, wanted) & (holder < 0)
     members = leak_set.nodes[in_group]
     member_classes = leak_set.classes[in_group]
-    grouping = group_routes(last, paths_info, members)
+    grouping = group_routes(last, paths_info, members, leak_set.naming)
     route_retained = _route_retained(last, doms, members, grouping.route_of, grouping.count)
-    sizes = last.self_size[members].astype(np.int64)
+    sizes = leak_set.self_size[members].astype(np.int64)
     tallies = [
         _tally(grouping.route_of[member_classes == c], sizes[member_classes == c], route_retained)
         for c in wanted
@@ -403,14 +450,14 @@ def _detail(
                 self_size=tally.self_size[r],
                 retained_size=None if route_retained is None else int(route_retained[r]),
                 shape=grouping.shape(last, r),
-                path=describe(last, examples[r]),
+                path=describe(last, examples[r], leak_set.naming),
             )
             for r in tally.order[:routes]
         )
         detailed.append(
             attrs.evolve(
                 group,
-                path=describe(last, nearest_paths[c]),
+                path=describe(last, nearest_paths[c], leak_set.naming),
                 distance=int(paths_info.distance[nearest[c]]),
                 routes=listed,
                 more_routes=max(0, len(tally.order) - routes),

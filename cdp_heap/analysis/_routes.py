@@ -82,6 +82,21 @@ class Route:
 
 
 @attrs.frozen(eq=False)
+class Naming:
+    """The class of every node a report shows: V8's names, or DevTools' (a ``HeapView``)."""
+
+    class_ids: I32
+    class_names: list[str]
+
+    @classmethod
+    def of_snapshot(cls, snapshot: HeapSnapshot) -> Naming:
+        return cls(snapshot.class_ids, snapshot.class_names)
+
+    def of(self, node: int) -> str:
+        return self.class_names[int(self.class_ids[node])]
+
+
+@attrs.frozen(eq=False)
 class RouteGrouping:
     """Per member: its route number (``UNREACHABLE`` or ``0 .. count - 1``)."""
 
@@ -94,15 +109,20 @@ class RouteGrouping:
     depth: I64
     #: The folded label of every edge on a path.
     labels: dict[int, str]
+    naming: Naming
 
     def shape(self, snapshot: HeapSnapshot, route: int) -> str:
         """The folded path of ``route`` (built on demand: a class can have many routes)."""
         member = int(self.example[route])
-        return _shape(snapshot, self.steps[member, : self.depth[member]], self.labels)
+        edges = self.steps[member, : self.depth[member]]
+        return _shape(snapshot, edges, self.labels, self.naming)
 
 
-def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> RouteGrouping:
-    """Number the distinct routes of ``members`` (node ordinals)."""
+def group_routes(
+    snapshot: HeapSnapshot, paths: ShortestPaths, members: I64, naming: Naming | None = None
+) -> RouteGrouping:
+    """Number the distinct routes of ``members`` (node ordinals), classes by ``naming``."""
+    naming = naming or Naming.of_snapshot(snapshot)
     depth = paths.distance[members].astype(np.int64)
     reachable = depth > 0
     depth = np.minimum(depth, MAX_DEPTH)
@@ -117,7 +137,7 @@ def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> 
     route = np.zeros(len(members), dtype=np.int64)
     offset = 1
     type_bits = max(1, len(snapshot.edge_types)).bit_length()
-    class_bits = max(1, len(snapshot.class_names)).bit_length()
+    class_bits = max(1, len(naming.class_names)).bit_length()
     for position in range(steps.shape[1]):
         active = np.flatnonzero(depth > position)
         edge = steps[active, position]
@@ -125,7 +145,7 @@ def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> 
         # (prefix, step): two 1-D uniques, much faster than a unique over rows.
         step = label_codes[np.searchsorted(distinct, edge)]
         step = (step << type_bits) | snapshot.edge_type[edge].astype(np.int64)
-        step = (step << class_bits) | snapshot.class_ids[snapshot.edge_to[edge]].astype(np.int64)
+        step = (step << class_bits) | naming.class_ids[snapshot.edge_to[edge]].astype(np.int64)
         _, step_number = np.unique(step, return_inverse=True)
         key = route[active] * (len(active) + 1) + step_number.reshape(-1)
         _, inverse = np.unique(key, return_inverse=True)
@@ -138,7 +158,9 @@ def group_routes(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64) -> 
     if has_unreachable:
         route_of -= 1  # the unreachable key sorts first: it becomes -1
         first = first[1:]
-    return RouteGrouping(route_of, len(first), first.astype(np.int64), steps, depth, label_of)
+    return RouteGrouping(
+        route_of, len(first), first.astype(np.int64), steps, depth, label_of, naming
+    )
 
 
 def _path_edges(snapshot: HeapSnapshot, paths: ShortestPaths, members: I64, depth: I64) -> I64:
@@ -176,14 +198,14 @@ def _fold(snapshot: HeapSnapshot, edges: I64) -> list[str]:
     return labels
 
 
-def _shape(snapshot: HeapSnapshot, edges: I64, label_of: dict[int, str]) -> str:
+def _shape(snapshot: HeapSnapshot, edges: I64, label_of: dict[int, str], naming: Naming) -> str:
     """``global --[leakyArray]--> Array --[[i]]--> Leaky``: from the root's child (the edge
     out of the root is a GC-root category number, not something in the program)."""
     if not len(edges):
         return "(root)"
-    parts = [snapshot.class_of(int(snapshot.edge_to[edges[0]]))]
+    parts = [naming.of(int(snapshot.edge_to[edges[0]]))]
     for edge in edges[1:].tolist():
-        parts.append(f"--[{label_of[edge]}]--> {snapshot.class_of(int(snapshot.edge_to[edge]))}")
+        parts.append(f"--[{label_of[edge]}]--> {naming.of(int(snapshot.edge_to[edge]))}")
     return " ".join(parts)
 
 
@@ -193,8 +215,11 @@ def edge_sources(snapshot: HeapSnapshot, edges: I64) -> I64:
     return sources
 
 
-def describe(snapshot: HeapSnapshot, route: list[int]) -> tuple[RetainerStep, ...]:
+def describe(
+    snapshot: HeapSnapshot, route: list[int], naming: Naming | None = None
+) -> tuple[RetainerStep, ...]:
     """The steps of a path (edge indices, root side first), names read back from the file."""
+    naming = naming or Naming.of_snapshot(snapshot)
     steps = []
     for edge in route:
         target = int(snapshot.edge_to[edge])
@@ -203,7 +228,7 @@ def describe(snapshot: HeapSnapshot, route: list[int]) -> tuple[RetainerStep, ..
             RetainerStep(
                 edge_type=snapshot.edge_types[int(snapshot.edge_type[edge])],
                 edge=snapshot.edge_label(edge),
-                node_class=snapshot.class_of(target),
+                node_class=naming.of(target),
                 node_name=name if len(name) <= 80 else name[:77] + "...",
                 node_id=int(snapshot.node_id[target]),
             )

@@ -38,8 +38,9 @@ _REQUIRED_EDGE_FIELDS = ("type", "name_or_index", "to_node")
 class ObjectTable:
     """The objects of one snapshot as a comparison sees them: id, self size, class.
 
-    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left out
-    unless they are ``native``. ``class_ids`` index ``class_names``.
+    Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left
+    out. ``class_ids`` index ``class_names``. :meth:`HeapView.objects` makes DevTools' table
+    (class keys, owned sizes); :meth:`HeapSnapshot.objects` one by plain class names.
     """
 
     path: str
@@ -71,12 +72,10 @@ class HeapSnapshot:
         self._index = raw.index
         self._string_kept = raw.string_kept
         self._fetched: dict[tuple[str, int], Any] = {}
-        # One method per phase: the node columns (and their checks), the class names, the
-        # edge columns (and theirs), then where constructors are.
+        # One method per phase: the node columns (and their checks), the edge columns (and
+        # theirs), then where constructors are; the class names by name alone on demand.
         self._read_nodes(raw)
-        self.class_ids, self.class_names = classify(
-            self.node_type, self.node_name, self.node_types, self.strings
-        )
+        self._classes: tuple[I32, list[str]] | None = None
         self._read_edges(raw)
         self._read_locations(raw)
 
@@ -152,12 +151,10 @@ class HeapSnapshot:
         self.edge_to //= np.uint32(nf)
 
     def _read_locations(self, raw: RawSnapshot) -> None:
-        """``location_node``/``location_key``: node ordinals with a constructor location, sorted.
-
-        The key is DevTools' ``scriptId,line,column`` text; ``location_of`` looks one up.
-        """
+        """``location_node``: node ordinals with a constructor location, sorted; and per
+        row of ``location`` that node's ``(script id, line, column)``."""
         self.location_node: I64 = np.zeros(0, dtype=np.int64)
-        self.location_key: list[str] = []
+        self.location: U32 = np.zeros((0, 3), dtype=np.uint32)
         fields = raw.meta.get("location_fields")
         if raw.locations is None or not isinstance(fields, list) or not raw.locations.size:
             return
@@ -165,7 +162,7 @@ class HeapSnapshot:
         if any(f not in fields for f in wanted) or len(raw.locations) % len(fields):
             raise SnapshotFormatError(f"{self.path}: 'locations' does not match its fields")
         records = raw.locations.reshape(-1, len(fields))
-        index, script, line, column = (records[:, fields.index(f)] for f in wanted)
+        index = records[:, fields.index("object_index")]
         nf = self.node_field_count
         if np.any(index % nf) or int(index.max()) >= self.node_count * nf:
             raise SnapshotFormatError(f"{self.path}: a location points to no node")
@@ -175,17 +172,23 @@ class HeapSnapshot:
         nodes = nodes[order]
         last = np.ones(len(nodes), dtype=bool)
         last[:-1] = nodes[1:] != nodes[:-1]
-        chosen = order[last]
         self.location_node = nodes[last]
-        self.location_key = [
-            f"{s},{ln},{c}"
-            for s, ln, c in zip(
-                script[chosen].tolist(),
-                line[chosen].tolist(),
-                column[chosen].tolist(),
-                strict=True,
-            )
-        ]
+        columns = [fields.index(f) for f in wanted[1:]]
+        self.location = np.ascontiguousarray(records[order[last]][:, columns])
+
+    @property
+    def class_ids(self) -> I32:
+        """Class of every node by name alone (:func:`classify`), computed when first used."""
+        return self._classify()[0]
+
+    @property
+    def class_names(self) -> list[str]:
+        return self._classify()[1]
+
+    def _classify(self) -> tuple[I32, list[str]]:
+        if self._classes is None:
+            self._classes = classify(self.node_type, self.node_name, self.node_types, self.strings)
+        return self._classes
 
     @property
     def edge_count(self) -> int:
@@ -197,10 +200,9 @@ class HeapSnapshot:
         return self._index
 
     def counted(self) -> npt.NDArray[np.bool_]:
-        """Mask of the nodes DevTools counts in a summary: self size > 0, or native."""
+        """Mask of the nodes with a self size above 0 (DevTools counts no others, natives
+        included; :class:`HeapView` applies this after moving owned sizes)."""
         mask: npt.NDArray[np.bool_] = self.self_size > 0
-        if "native" in self.node_types:
-            mask |= self.node_type == self.node_types.index("native")
         return mask
 
     def objects(self) -> ObjectTable:

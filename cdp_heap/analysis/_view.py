@@ -29,10 +29,10 @@ from ._devtools import (
     devtools_essential_edges,
     devtools_self_sizes,
 )
-from ._graph import Dominators, dominators, shortest_paths
+from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
 from ._interfaces import Interface, infer_interfaces, match_interfaces
 from ._reader import U32
-from ._snapshot import I64, HeapSnapshot, ObjectTable, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
 
 
 @attrs.frozen
@@ -103,11 +103,13 @@ class HeapView:
             plain_class=plain_class,
             interface_names=names,
             location_node=snapshot.location_node,
-            location_key=snapshot.location_key,
+            location=snapshot.location,
         )
         #: The nodes DevTools lists: a shallow size above 0 (after the owned internals moved).
         self.counted: npt.NDArray[np.bool_] = self.self_size > 0
         self._distance: I32 | None = None
+        self._essential: npt.NDArray[np.bool_] | None = None
+        self._paths: ShortestPaths | None = None
         self._dominators: Dominators | None = None
 
     @property
@@ -116,12 +118,24 @@ class HeapView:
             self._distance = devtools_distances(self.snapshot)
         return self._distance
 
+    def essential_edges(self) -> npt.NDArray[np.bool_]:
+        """The edges that retain (DevTools' rule, or the plain one with ``raw``); once."""
+        if self._essential is None:
+            self._essential = devtools_essential_edges(self.snapshot, raw=self.raw)
+        return self._essential
+
+    def shortest_paths(self) -> ShortestPaths:
+        """Shortest retainer paths over the essential edges (computed once)."""
+        if self._paths is None:
+            self._paths = shortest_paths(self.snapshot, self.essential_edges())
+        return self._paths
+
     def dominators(self) -> Dominators:
         """Immediate dominators and retained sizes (computed once)."""
         if self._dominators is None:
-            essential = devtools_essential_edges(self.snapshot, raw=self.raw)
-            paths = shortest_paths(self.snapshot, essential)
-            self._dominators = dominators(self.snapshot, essential, paths, self.self_size)
+            self._dominators = dominators(
+                self.snapshot, self.essential_edges(), self.shortest_paths(), self.self_size
+            )
         return self._dominators
 
     def class_retained(self) -> npt.NDArray[np.int64]:
@@ -130,11 +144,13 @@ class HeapView:
         tin, tout = _intervals(doms)
         nodes = np.flatnonzero(self.counted)
         classes = self.class_ids[nodes].astype(np.int64)
-        start = tin[nodes]
+        start = tin[nodes].astype(np.int64)
+        del tin
         order = np.lexsort((start, classes))
         nodes, classes, start = nodes[order], classes[order], start[order]
-        span = np.int64(len(tin) + 1)
+        span = np.int64(len(tout) + 1)
         shifted_end = classes * span + tout[nodes]
+        del tout
         running = np.maximum.accumulate(shifted_end)
         covered = np.zeros(len(nodes), dtype=bool)
         covered[1:] = running[:-1] > classes[1:] * span + start[1:]
@@ -229,23 +245,25 @@ def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
     return sorted(rows, key=lambda r: (-getattr(r, field), r.key))
 
 
-def _intervals(doms: Dominators) -> tuple[I64, I64]:
+def _intervals(doms: Dominators) -> tuple[I32, I32]:
     """Each node's preorder interval ``[tin, tout)`` in the dominator tree.
 
     Two passes over ``doms.order`` (dominators first) with Python ints on memoryviews: the
     subtree sizes bottom-up, then each child's start after its earlier siblings' subtrees.
+    int32 throughout (heaps have fewer than 2**31 nodes): these are N-sized arrays.
     """
-    order = doms.order.astype(np.int64)
+    order = doms.order
     n = len(order)
-    number = np.empty(n, dtype=np.int64)
-    number[order] = np.arange(n, dtype=np.int64)
+    number = np.empty(n, dtype=np.int32)
+    number[order] = np.arange(n, dtype=np.int32)
     parent = number[doms.idom[order]]
-    size = np.ones(n, dtype=np.int64)
+    del number
+    size = np.ones(n, dtype=np.int32)
     sizes, parents = size.data, parent.data
     for k in range(n - 1, 0, -1):
         sizes[parents[k]] += sizes[k]
-    start = np.zeros(n, dtype=np.int64)
-    free = np.ones(n, dtype=np.int64)
+    start = np.zeros(n, dtype=np.int32)
+    free = np.ones(n, dtype=np.int32)
     starts, frees = start.data, free.data
     for k in range(1, n):
         p = parents[k]
@@ -253,10 +271,13 @@ def _intervals(doms: Dominators) -> tuple[I64, I64]:
         starts[k] = here
         frees[p] = here + sizes[k]
         frees[k] = here + 1
-    tin = np.empty(n, dtype=np.int64)
+    del free, parent
+    tin = np.empty(n, dtype=np.int32)
     tin[order] = start
-    tout = np.empty(n, dtype=np.int64)
-    tout[order] = start + size
+    start += size
+    del size
+    tout = np.empty(n, dtype=np.int32)
+    tout[order] = start
     return tin, tout
 
 

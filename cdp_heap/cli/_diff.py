@@ -118,7 +118,10 @@ def register(subparsers: Any) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     analysis = load_analysis()
-    comparison = analysis.compare_files(args.base, args.target, raw=args.raw_sizes)
+    # The table shows no retained sizes: only --json pays for the dominator tree.
+    comparison = analysis.compare_files(
+        args.base, args.target, raw=args.raw_sizes, retained=args.json
+    )
     if args.json:
         print(json.dumps(comparison.to_json(args.sort, args.top), indent=1))
         return 0

@@ -147,6 +147,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
+        "--devtools",
+        action="store_true",
+        help="DevTools' classes, sizes and retainer rules, as summary and diff show them "
+        "(class keys, plain objects by their properties, owned sizes); about twice the "
+        "time and memory: every snapshot is read as a graph",
+    )
+    parser.add_argument(
         "--no-retained",
         action="store_true",
         help="skip retained sizes (the dominator tree is the slow part on huge heaps)",
@@ -218,7 +225,12 @@ async def _exercise(command: str, label: str) -> None:
 def _report(paths: list[Path], args: argparse.Namespace) -> int:
     analysis = load_analysis()
     report = analysis.find_leaks(
-        paths, top=args.top, retained=not args.no_retained, sort=args.sort, routes=args.routes
+        paths,
+        top=args.top,
+        retained=not args.no_retained,
+        sort=args.sort,
+        routes=args.routes,
+        devtools=args.devtools,
     )
     if args.html is not None:
         args.html.write_text(analysis.leak_html(report, top=args.top), encoding="utf-8")

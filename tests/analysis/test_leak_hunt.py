@@ -184,3 +184,15 @@ def test_nodes_only_read_can_read_edges_back(hunt: Hunt) -> None:
     to_field = nodes.edge_fields.index("to_node")
     back = index.numbers("edges", [e * width + to_field for e in picked])
     assert [b // nodes.node_field_count for b in back] == full.edge_to[picked].tolist()
+
+
+def test_devtools_rules_keep_the_routes_and_key_the_classes(hunt: Hunt) -> None:
+    report = find_leaks(hunt("held"), devtools=True)
+    holder = group(report, "Holder")
+    # DevTools keys a class by its constructor's location: script id, line, column, name.
+    assert re.fullmatch(r"\d+,\d+,\d+,Holder", holder.key)
+    assert holder.count == 400
+    assert {h.name: h.count for h in holder.holds} == {"(number)": 400, "(string)": 400}
+    assert [route.count for route in holder.routes] == [400]
+    routes = find_leaks(hunt("routes"), devtools=True)
+    assert [route.count for route in group(routes, "Leaky").routes] == [300, 200, 100]
