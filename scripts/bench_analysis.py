@@ -283,6 +283,11 @@ def main() -> int:
                 args.timeout,
             ),
             measure(
+                "cdp-heap leak --files s1 s2 s3 --devtools",
+                [*cdp_heap, "leak", "--files", *map(str, mid), "--devtools"],
+                args.timeout,
+            ),
+            measure(
                 "cdp-heap leak --files s1 s2 s3 --no-retained",
                 [*cdp_heap, "leak", "--files", *map(str, mid), "--no-retained"],
                 args.timeout,
