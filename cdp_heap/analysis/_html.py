@@ -30,6 +30,7 @@ th{background:#f3f3f3}
 .grow{fill:#c0392b}.flat{fill:#7f8c8d}.label{font:10px sans-serif;fill:#333}
 .meta{color:#666}
 td.text{text-align:left;white-space:normal;font:12px ui-monospace,monospace}
+th.text{text-align:left}
 """
 
 
@@ -67,7 +68,7 @@ def _leak_table(groups: Sequence[LeakGroup], snapshots: int) -> str:
         return "<p>No leaked objects.</p>"
     head = (
         "<tr><th>Constructor</th><th>Leaked</th><th>Self size</th><th>Retained</th>"
-        f"<th>Count in snapshots 1-{snapshots}</th><th>Growth</th><th>Holds</th></tr>"
+        f"<th>Count in snapshots 1-{snapshots}</th><th>Growth</th><th class='text'>Holds</th></tr>"
     )
     rows = []
     for group in groups:
@@ -128,7 +129,8 @@ def _routes_block(group: LeakGroup) -> str:
     return (
         f'<h3>{escape(group.name)} <span class="meta">({group.count} leaked, '
         f"{count} route{'s' if count != 1 else ''})</span></h3>"
-        '<table class="routes"><tr><th>Objects</th><th>Retained</th><th>Route</th></tr>'
+        '<table class="routes"><tr><th>Objects</th><th>Retained</th>'
+        '<th class="text">Route</th></tr>'
         f"{rows}</table>{more}"
         '<p class="meta">The first route, to one object (node ids as in DevTools):</p>'
         f'<div class="path">{"<br>".join(lines)}</div>'
@@ -151,7 +153,7 @@ def _collections_section(report: LeakReport) -> list[str]:
         '<p class="meta">Objects whose element count rose from every snapshot to the next '
         "(matched by object id).</p>",
         '<table id="collections"><tr><th>Collection</th><th>Elements per snapshot</th>'
-        f"<th>Retained</th><th>Growth</th><th>Held by</th></tr>{rows}</table>",
+        f"<th>Retained</th><th>Growth</th><th class='text'>Held by</th></tr>{rows}</table>",
     ]
 
 
@@ -165,7 +167,7 @@ def _duplicates_section(report: LeakReport) -> list[str]:
     )
     return [
         f"<h2>Duplicated strings in snapshot {len(report.snapshots)}</h2>",
-        '<table id="duplicates"><tr><th>String</th><th>Copies</th><th>Total size</th>'
+        '<table id="duplicates"><tr><th class="text">String</th><th>Copies</th><th>Total size</th>'
         f"<th>Wasted</th></tr>{rows}</table>",
     ]
 
