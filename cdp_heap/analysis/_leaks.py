@@ -157,7 +157,7 @@ def find_leaks(
     groups get retained sizes, are ranked by them, and leaked primitives are folded under
     the object that holds them. With ``devtools``, classes, sizes and retainer rules are
     DevTools' (:class:`HeapView`: class keys, owned sizes, essential edges), at about twice
-    the time and memory (every snapshot is read as a graph). Raises
+    the time and 1.5 times the memory (every snapshot is read as a whole graph). Raises
     :class:`IncomparableSnapshots` if two consecutive snapshots do not share an id space,
     :class:`SnapshotsOutOfOrder` if they are not oldest first, ``ValueError`` for fewer than
     three.
@@ -207,11 +207,13 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool
 
     Only two object tables are alive at a time besides the first (kept for the comparison):
     the previous one, to match the snapshot being read against it. With ``devtools`` the
-    last snapshot is read first, as DevTools' view: its plain-object interfaces name every
-    snapshot's objects (as DevTools' Comparison uses the target's).
+    last snapshot is read first for its plain-object interfaces alone, which name every
+    snapshot's objects (as DevTools' Comparison uses the target's), and dropped: it is read
+    again at the end, so that one graph is in memory at a time (one more parse; holding it
+    would make the peak two graphs).
     """
-    view = HeapView(load_snapshot(paths[-1])) if devtools else None
-    interfaces = view.interfaces if view is not None else None
+    interfaces = _interfaces_of(paths[-1]) if devtools else None
+    view: HeapView | None = None
     numbering = ClassNumbering()
     first = _read_table(paths[0], tracker, interfaces)
     first_classes = numbering.of(first)[first.class_ids]
@@ -224,7 +226,8 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool
     for index in range(1, len(paths)):
         if index < len(paths) - 1:
             table = _read_table(paths[index], tracker, interfaces)
-        elif view is not None:
+        elif interfaces is not None:
+            view = HeapView(load_snapshot(paths[index]), interfaces=interfaces)
             last = view.snapshot
             table = view.objects()
         else:
@@ -258,6 +261,11 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool
         per_snapshot=per_snapshot,
         comparison=compare(first, previous, check=False),
     )
+
+
+def _interfaces_of(path: str | Path) -> list[Interface]:
+    """DevTools' plain-object interfaces of a snapshot (its graph is dropped on return)."""
+    return HeapView(load_snapshot(path)).interfaces
 
 
 def _read_table(

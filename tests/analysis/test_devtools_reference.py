@@ -23,8 +23,15 @@ import pytest
 import trio
 
 import cdp_heap
-from cdp_heap.analysis import HeapView, compare_files, load_snapshot, load_view, retainer_tree
-from cdp_heap.cli import main
+from cdp_heap.analysis import (
+    SUMMARY_SORT_KEYS,
+    HeapView,
+    compare_files,
+    load_snapshot,
+    load_view,
+    retainer_tree,
+)
+from cdp_heap.cli import build_parser, main
 from tests.analysis.devtools_worker import (
     DiffRow,
     ObjectRow,
@@ -367,3 +374,35 @@ def test_summary_of_bad_input_is_one_line(
     assert main(["summary", str(path)]) == 1
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_summary_sort_choices_are_the_librarys() -> None:
+    parser = build_parser()
+    for key in SUMMARY_SORT_KEYS:
+        assert parser.parse_args(["summary", "f", "--sort", key]).sort == key
+    with pytest.raises(SystemExit):
+        parser.parse_args(["summary", "f", "--sort", "name"])
+
+
+def test_diff_raw_sizes_are_v8s_sizes_of_the_new_and_deleted(
+    node_case_files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, target = node_case_files
+    assert main(["diff", str(base), str(target), "--json", "--raw-sizes"]) == 0
+    raw_rows = json.loads(capsys.readouterr().out)["classes"]
+    assert main(["diff", str(base), str(target), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["classes"]
+    # Independently: V8's self sizes of the objects whose id is only in one snapshot.
+    old, new = load_snapshot(base), load_snapshot(target)
+    sized_old = old.self_size > 0
+    sized_new = new.self_size > 0
+    added = sized_new & ~np.isin(new.node_id, old.node_id)
+    removed = sized_old & ~np.isin(old.node_id, new.node_id)
+    assert sum(r["alloc_size"] for r in raw_rows) == int(new.self_size[added].sum())
+    assert sum(r["freed_size"] for r in raw_rows) == int(old.self_size[removed].sum())
+    # DevTools' sizes move owned arrays into their owners: other rows, other sizes.
+    assert {r["key"]: r["alloc_size"] for r in rows} != {
+        r["key"]: r["alloc_size"] for r in raw_rows
+    }
+    assert all(r["retained_size"] >= 0 for r in rows)
+    assert max(r["retained_size"] for r in rows) > 0
