@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from ._classes import I32
 from ._errors import IncomparableSnapshots
-from ._snapshot import ObjectTable, load_snapshot
+from ._snapshot import ObjectTable, load_devtools_graph
 from ._view import HeapView, load_objects, view_objects
 
 BoolArray = npt.NDArray[np.bool_]
@@ -187,7 +187,7 @@ def compare_files(
     DevTools does, so one shape is one row. One graph is in memory at a time. Without
     ``retained`` the rows' ``retained_size`` is 0 and the dominator tree is not built.
     """
-    view = HeapView(load_snapshot(target), raw=raw)
+    view = HeapView(load_devtools_graph(target), raw=raw)
     interfaces = view.interfaces
     target_table = view_objects(view, retained=retained)
     del view

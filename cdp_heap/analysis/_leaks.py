@@ -43,9 +43,9 @@ from ._duplicates import DuplicatedString, duplicated_strings
 from ._errors import SnapshotsOutOfOrder
 from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
 from ._growth import GrowingCollection, GrowthTracker
-from ._interfaces import Interface
+from ._interfaces import Interface, infer_interfaces
 from ._routes import UNREACHABLE, Naming, RetainerStep, Route, describe, group_routes
-from ._snapshot import HeapSnapshot, ObjectTable, load_graph, load_nodes, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph, load_graph, load_nodes
 from ._view import HeapView
 
 I64 = npt.NDArray[np.int64]
@@ -227,7 +227,7 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool
         if index < len(paths) - 1:
             table = _read_table(paths[index], tracker, interfaces)
         elif interfaces is not None:
-            view = HeapView(load_snapshot(paths[index]), interfaces=interfaces)
+            view = HeapView(load_devtools_graph(paths[index]), interfaces=interfaces)
             last = view.snapshot
             table = view.objects()
         else:
@@ -265,7 +265,7 @@ def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool
 
 def _interfaces_of(path: str | Path) -> list[Interface]:
     """DevTools' plain-object interfaces of a snapshot (its graph is dropped on return)."""
-    return HeapView(load_snapshot(path)).interfaces
+    return infer_interfaces(load_devtools_graph(path))
 
 
 def _read_table(
@@ -280,7 +280,7 @@ def _read_table(
         nodes = load_nodes(path)
         tracker.observe(nodes)
         return nodes.objects()
-    snapshot = load_snapshot(path)
+    snapshot = load_devtools_graph(path)
     tracker.observe(snapshot)
     return HeapView(snapshot, interfaces=interfaces).objects()
 

@@ -527,7 +527,12 @@ class _Reader:
             return None
         meta = snapshot.get("meta") or {}
         fields = meta.get("node_fields" if key == "nodes" else "edge_fields")
-        if not isinstance(fields, list) or any(f not in fields for f in wanted):
+        if not isinstance(fields, list):
+            return None
+        # Optional fields the file lacks (``detachedness`` before V8 9) are left out; the
+        # snapshot checks that the required ones are in the meta before it uses them.
+        wanted = {name: dtype for name, dtype in wanted.items() if name in fields}
+        if not wanted:
             return None
         width = len(fields)
         if expected % width:

@@ -32,7 +32,7 @@ from ._devtools import (
 from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
 from ._interfaces import Interface, infer_interfaces, match_interfaces
 from ._reader import U32
-from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
+from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
 
 
 @attrs.frozen
@@ -283,7 +283,7 @@ def _intervals(doms: Dominators) -> tuple[I32, I32]:
 
 def load_view(path: str | Path, *, raw: bool = False) -> HeapView:
     """Read ``path`` with its whole graph and apply DevTools' rules."""
-    return HeapView(load_snapshot(path), raw=raw)
+    return HeapView(load_devtools_graph(path), raw=raw)
 
 
 def load_objects(
@@ -298,7 +298,7 @@ def load_objects(
     ``retained`` also computes each class's retained size (the dominator tree: slower).
     The graph is dropped before returning; only the table stays.
     """
-    view = HeapView(load_snapshot(path), raw=raw, interfaces=interfaces)
+    view = HeapView(load_devtools_graph(path), raw=raw, interfaces=interfaces)
     return view_objects(view, retained=retained)
 
 
