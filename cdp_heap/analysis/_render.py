@@ -96,16 +96,20 @@ def leak_text(report: LeakReport, *, top: int = 10) -> str:
 def leak_table(report: LeakReport, top: int) -> list[str]:
     """The ranked classes; primitives folded under a holder are named in ``Holds``."""
     header = ["Constructor", "Leaked", "Self Size", "Retained", "Count per snapshot", "Holds"]
+    shown = report.groups[:top]
+    names = [group.name for group in shown]
     body = [
         [
-            _short(group.name),
+            # Two classes of one name (DevTools' keys: constructors from two scripts) are
+            # told apart by their key.
+            _short(group.name if names.count(group.name) == 1 else f"{group.name} [{group.key}]"),
             str(group.count),
             format_size(group.self_size),
             "" if group.retained_size is None else format_size(group.retained_size),
             " → ".join(str(c) for c in group.counts),
             ", ".join(f"{held.count} {held.name}" for held in group.holds),
         ]
-        for group in report.groups[:top]
+        for group in shown
     ]
     lines = [f"Ranked by {_SORT_TITLES[report.sort]}:", _align([header, *body], frozenset({0, 5}))]
     if len(report.groups) > top:

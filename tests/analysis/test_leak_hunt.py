@@ -196,3 +196,15 @@ def test_devtools_rules_keep_the_routes_and_key_the_classes(hunt: Hunt) -> None:
     assert [route.count for route in holder.routes] == [400]
     routes = find_leaks(hunt("routes"), devtools=True)
     assert [route.count for route in group(routes, "Leaky").routes] == [300, 200, 100]
+
+
+def test_two_classes_of_one_name_are_two_rows_with_devtools_keys(hunt: Hunt) -> None:
+    files = hunt("twins")
+    by_name = [g for g in find_leaks(files).groups if g.name == "Twin"]
+    assert [(g.count, g.key) for g in by_name] == [(60, "Twin")]
+    keyed = [g for g in find_leaks(files, devtools=True).groups if g.name == "Twin"]
+    assert sorted(g.count for g in keyed) == [30, 30]
+    assert len({g.key for g in keyed}) == 2
+    assert all(re.fullmatch(r"\d+,\d+,\d+,Twin", g.key) for g in keyed)
+    text = leak_text(find_leaks(files, devtools=True))
+    assert all(f"Twin [{g.key}]" in text for g in keyed)

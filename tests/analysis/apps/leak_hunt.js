@@ -16,6 +16,8 @@
 //                                        template that V8 flattens into one more copy
 //   node leak_hunt.js held     OUT_DIR   s1..s3; 400 Holder leaked between 1 and 2, each keeping a
 //                                        string of its own and a heap number
+//   node leak_hunt.js twins    OUT_DIR   s1..s3; 30 objects of each of the two classes named Twin
+//                                        (twins/a.js, twins/b.js) leaked between 1 and 2
 //   node leak_hunt.js sessions OUT_DIR   s1..s3 like routes, but the heap profiler's id map is
 //                                        reset between 2 and 3 (two sessions)
 //
@@ -98,6 +100,14 @@ async function main() {
     globalThis.holders = [];
     snap(1);
     for (let i = 0; i < 400; i++) globalThis.holders.push(new Holder(i));
+    snap(2);
+    snap(3);
+  } else if (mode === 'twins') {
+    const TwinA = require('./twins/a.js');
+    const TwinB = require('./twins/b.js');
+    globalThis.twins = [];
+    snap(1);
+    for (let i = 0; i < 30; i++) globalThis.twins.push(new TwinA(i), new TwinB(i));
     snap(2);
     snap(3);
   } else if (mode === 'strings') {
