@@ -278,8 +278,13 @@ def main() -> int:
                 else []
             ),
             measure(
-                "cdp-heap leak --files s1 s2 s3 (retained)",
+                "cdp-heap leak --files s1 s2 s3 (routes, growth)",
                 [*cdp_heap, "leak", "--files", *map(str, mid)],
+                args.timeout,
+            ),
+            measure(
+                "cdp-heap leak --files s1 s2 s3 --devtools",
+                [*cdp_heap, "leak", "--files", *map(str, mid), "--devtools"],
                 args.timeout,
             ),
             measure(
@@ -304,6 +309,25 @@ def main() -> int:
                 [
                     str(memlab),
                     "find-leaks",
+                    "--baseline",
+                    str(mid[0]),
+                    "--target",
+                    str(mid[1]),
+                    "--final",
+                    str(mid[2]),
+                    "--work-dir",
+                    work,
+                ],
+                args.timeout,
+                memlab_env,
+            ),
+            # Every leaked object's retainer trace, clustered: what cdp-heap's routes show.
+            measure(
+                "memlab find-leaks --trace-all-objects",
+                [
+                    str(memlab),
+                    "find-leaks",
+                    "--trace-all-objects",
                     "--baseline",
                     str(mid[0]),
                     "--target",
@@ -369,7 +393,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as work:
             results = [
                 measure(
-                    "cdp-heap leak --files b1 b2 b3 (retained)",
+                    "cdp-heap leak --files b1 b2 b3 (routes, growth)",
                     [*cdp_heap, "leak", "--files", *map(str, triple)],
                     args.timeout,
                 ),

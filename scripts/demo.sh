@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: run the bundled leaky example app, take two heap snapshots
-# of it in one inspector session (the way you would on a real process), and compare them.
+# of it in one inspector session (the way you would on a real process), and compare them;
+# then hunt the leak: three snapshots, the leaked classes ranked by cost, what holds them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo-output}
@@ -21,5 +22,8 @@ echo
 echo "what grew between the two snapshots (RequestContext is the leak):"
 python3 -m cdp_heap diff "$out/app-1.heapsnapshot" "$out/app-2.heapsnapshot" --top 8
 echo
-echo "the snapshots are in $out/; Chrome DevTools' Memory panel loads them too"
+echo "the leak hunt: what survived a whole round, who holds it, what grows (and an HTML report):"
+python3 -m cdp_heap leak --pid $app --gc --interval 3 --top 2 --routes 3 --html "$out/leak.html" --timeout 120
+echo
+echo "the snapshots are in $out/, the report in $out/leak.html; Chrome DevTools' Memory panel loads the snapshots too"
 

@@ -18,9 +18,13 @@ Modules: ``_reader`` (streaming file reader), ``_snapshot`` (typed columns), ``_
 (DevTools class names and keys), ``_devtools`` (DevTools' rules: owned sizes, essential
 edges, detached DOM, distances), ``_interfaces`` (plain-object names), ``_view`` (DevTools'
 Summary), ``_retainers`` (the Retainers panel), ``_compare`` (comparison, comparability),
-``_graph`` (retainer paths, dominators), ``_leaks`` (leak set), ``_render``/``_html`` (output).
+``_changes`` (which rows of a comparison changed), ``_graph`` (retainer paths, dominators),
+``_leaks`` (leak set, ranked), ``_routes`` (retainer routes), ``_dominated`` (sets in the
+dominator tree), ``_growth`` (growing collections), ``_duplicates`` (duplicated strings),
+``_render``/``_html`` (output).
 """
 
+from ._changes import QuietRows, quiet_rows
 from ._compare import (
     SORT_KEYS,
     ClassDiff,
@@ -30,14 +34,22 @@ from ._compare import (
     compare,
     compare_files,
 )
-from ._errors import AnalysisError, IncomparableSnapshots, SnapshotFormatError
+from ._duplicates import DuplicatedString, duplicated_strings
+from ._errors import (
+    AnalysisError,
+    IncomparableSnapshots,
+    SnapshotFormatError,
+    SnapshotsOutOfOrder,
+)
 from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
+from ._growth import GrowingCollection
 from ._html import leak_html
 from ._interfaces import Interface
-from ._leaks import LeakGroup, LeakReport, RetainerStep, find_leaks
-from ._render import diff_table, format_size, leak_text
+from ._leaks import LEAK_SORT_KEYS, HeldValues, LeakGroup, LeakReport, LeakSort, find_leaks
+from ._render import diff_table, duplicates_table, format_size, leak_text
 from ._retainers import Retainer, retainer_tree
-from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
+from ._routes import RetainerStep, Route
+from ._snapshot import HeapSnapshot, ObjectTable, load_nodes, load_snapshot
 from ._tables import objects_table, summary_table
 from ._view import (
     SUMMARY_SORT_KEYS,
@@ -50,6 +62,7 @@ from ._view import (
 )
 
 __all__ = [
+    "LEAK_SORT_KEYS",
     "SORT_KEYS",
     "SUMMARY_SORT_KEYS",
     "AnalysisError",
@@ -58,31 +71,42 @@ __all__ = [
     "Comparability",
     "Comparison",
     "Dominators",
+    "DuplicatedString",
+    "GrowingCollection",
     "HeapSnapshot",
     "HeapView",
+    "HeldValues",
     "IncomparableSnapshots",
     "Interface",
     "LeakGroup",
     "LeakReport",
+    "LeakSort",
     "ObjectSummary",
     "ObjectTable",
+    "QuietRows",
     "Retainer",
     "RetainerStep",
+    "Route",
     "ShortestPaths",
     "SnapshotFormatError",
+    "SnapshotsOutOfOrder",
     "SortKey",
     "compare",
     "compare_files",
     "diff_table",
     "dominators",
+    "duplicated_strings",
+    "duplicates_table",
     "find_leaks",
     "format_size",
     "leak_html",
     "leak_text",
+    "load_nodes",
     "load_objects",
     "load_snapshot",
     "load_view",
     "objects_table",
+    "quiet_rows",
     "retainer_tree",
     "shortest_paths",
     "sort_summary",

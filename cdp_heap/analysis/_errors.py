@@ -3,9 +3,10 @@
     CDPHeapError
     └── AnalysisError           a snapshot could not be analysed
         ├── SnapshotFormatError     empty, truncated, not JSON, or not a V8 heap snapshot
-        └── IncomparableSnapshots   the snapshots do not share one object-id space
+        ├── IncomparableSnapshots   the snapshots do not share one object-id space
+        └── SnapshotsOutOfOrder     a leak hunt's snapshots are not given oldest first
 
-Both carry a one-line message meant to be printed as is by the CLI.
+All carry a one-line message meant to be printed as is by the CLI.
 """
 
 from __future__ import annotations
@@ -27,4 +28,12 @@ class IncomparableSnapshots(AnalysisError):
     V8 numbers objects per heap-profiler session: snapshots of different processes, or of one
     process across a ``HeapProfiler.disable`` (any inspector session closing does it), reuse
     the same ids for unrelated objects, so a per-id comparison would report noise as leaks.
+    """
+
+
+class SnapshotsOutOfOrder(AnalysisError):
+    """The snapshots of a leak hunt are not in the order they were taken.
+
+    Within one session V8 hands out object ids in increasing order, so a later snapshot's
+    newest object has a higher id than an earlier one's: that is the evidence of the order.
     """

@@ -1,9 +1,12 @@
 """One self-contained HTML file for a leak report: no script, no network, opens anywhere.
 
-Sections: the leak set by class with a small inline-SVG bar chart of each class's object count
-across the snapshots, the retainer path of each top class, and the Comparison table of the first
-and last snapshot. Every string from the snapshot is HTML-escaped (object and property names
-are program data).
+Sections: the leak set ranked by class with a small inline-SVG bar chart of each class's object
+count across the snapshots (and the strings and numbers folded under it), every retainer route
+of each top class with its count and retained size and the full path to one object, the growing
+collections, the duplicated strings, and the Comparison table of the first and last snapshot
+without the classes that did not change (equal new and deleted counts of the same size: the
+churn of V8's native objects). Every string from the snapshot is HTML-escaped (object and
+property names are program data).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from ._changes import quiet_rows
 from ._compare import ClassDiff
 from ._leaks import LeakGroup, LeakReport
-from ._render import DIFF_COLUMNS, format_cell, format_size
+from ._render import DIFF_COLUMNS, format_cell, format_size, path_shape
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}
@@ -25,6 +29,8 @@ th{background:#f3f3f3}
 .path{font:12px/1.5 ui-monospace,monospace;background:#f8f8f8;padding:8px;margin:4px 0 16px}
 .grow{fill:#c0392b}.flat{fill:#7f8c8d}.label{font:10px sans-serif;fill:#333}
 .meta{color:#666}
+td.text{text-align:left;white-space:normal;font:12px ui-monospace,monospace}
+th.text{text-align:left}
 """
 
 
@@ -42,15 +48,19 @@ def leak_html(report: LeakReport, *, top: int = 10, comparison_rows: int = 30) -
         + "</p>",
         f"<p><strong>{report.leaked_objects}</strong> objects were allocated between snapshot 1 "
         f"and 2 and still exist in snapshot {len(report.snapshots)} (the leak set).</p>",
-        "<h2>Leak set by class</h2>",
+        f"<h2>Leak set by class, ranked by {_SORTS[report.sort]}</h2>",
         _leak_table(groups, len(report.snapshots)),
-        "<h2>What holds the leaked objects</h2>",
-        *(_path_block(group) for group in groups if group.path),
-        f"<h2>Comparison: snapshot 1 → snapshot {len(report.snapshots)}</h2>",
-        _diff_table(report.comparison.sorted("delta", comparison_rows)),
+        "<h2>What holds the leaked objects: every route</h2>",
+        *(_routes_block(group) for group in groups if group.path),
+        *_collections_section(report),
+        *_duplicates_section(report),
+        *_comparison_section(report, comparison_rows),
         "</body></html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+_SORTS = {"retained": "retained size", "count": "leaked objects", "shallow": "self size"}
 
 
 def _leak_table(groups: Sequence[LeakGroup], snapshots: int) -> str:
@@ -58,7 +68,7 @@ def _leak_table(groups: Sequence[LeakGroup], snapshots: int) -> str:
         return "<p>No leaked objects.</p>"
     head = (
         "<tr><th>Constructor</th><th>Leaked</th><th>Self size</th><th>Retained</th>"
-        f"<th>Count in snapshots 1-{snapshots}</th><th>Growth</th></tr>"
+        f"<th>Count in snapshots 1-{snapshots}</th><th>Growth</th><th class='text'>Holds</th></tr>"
     )
     rows = []
     for group in groups:
@@ -67,7 +77,9 @@ def _leak_table(groups: Sequence[LeakGroup], snapshots: int) -> str:
             f"<tr><td>{escape(group.name)}</td><td>{group.count}</td>"
             f"<td>{format_size(group.self_size)}</td><td>{retained}</td>"
             f"<td>{' → '.join(str(c) for c in group.counts)}</td>"
-            f"<td>{growth_svg(group.counts)}</td></tr>"
+            f"<td>{growth_svg(group.counts)}</td>"
+            f'<td class="text">{escape(", ".join(f"{h.count} {h.name}" for h in group.holds))}</td>'
+            "</tr>"
         )
     return f'<table id="leaks">{head}{"".join(rows)}</table>'
 
@@ -96,15 +108,81 @@ def growth_svg(counts: Sequence[int], width: int = 160, height: int = 44) -> str
     )
 
 
-def _path_block(group: LeakGroup) -> str:
+def _routes_block(group: LeakGroup) -> str:
+    rows = "".join(
+        f"<tr><td>{route.count}</td>"
+        f"<td>{'' if route.retained_size is None else format_size(route.retained_size)}</td>"
+        f'<td class="text">{escape(route.shape)}</td></tr>'
+        for route in group.routes
+    )
+    more = ""
+    if group.more_routes:
+        more = (
+            f'<p class="meta">{group.more_routes} more routes hold '
+            f"{group.more_routes_count} objects (--routes N).</p>"
+        )
+    example = group.routes[0].path if group.routes else group.path
     lines = ["(root)"] + [
-        "&nbsp;&nbsp;" * i + escape(step.format()) for i, step in enumerate(group.path)
+        "&nbsp;&nbsp;" * i + escape(step.format()) for i, step in enumerate(example)
     ]
+    count = len(group.routes) + group.more_routes
     return (
         f'<h3>{escape(group.name)} <span class="meta">({group.count} leaked, '
-        f"distance {group.distance})</span></h3>"
+        f"{count} route{'s' if count != 1 else ''})</span></h3>"
+        '<table class="routes"><tr><th>Objects</th><th>Retained</th>'
+        '<th class="text">Route</th></tr>'
+        f"{rows}</table>{more}"
+        '<p class="meta">The first route, to one object (node ids as in DevTools):</p>'
         f'<div class="path">{"<br>".join(lines)}</div>'
     )
+
+
+def _collections_section(report: LeakReport) -> list[str]:
+    if not report.collections:
+        return []
+    rows = "".join(
+        f"<tr><td>{escape(c.name)} @{c.node_id}</td>"
+        f"<td>{' → '.join(str(n) for n in c.counts)}</td>"
+        f"<td>{'' if c.retained_size is None else format_size(c.retained_size)}</td>"
+        f"<td>{growth_svg(c.counts)}</td>"
+        f'<td class="text">{escape(path_shape(c.path))}</td></tr>'
+        for c in report.collections
+    )
+    return [
+        "<h2>Growing collections</h2>",
+        '<p class="meta">Objects whose element count rose from every snapshot to the next '
+        "(matched by object id).</p>",
+        '<table id="collections"><tr><th>Collection</th><th>Elements per snapshot</th>'
+        f"<th>Retained</th><th>Growth</th><th class='text'>Held by</th></tr>{rows}</table>",
+    ]
+
+
+def _duplicates_section(report: LeakReport) -> list[str]:
+    if not report.duplicates:
+        return []
+    rows = "".join(
+        f'<tr><td class="text">{escape(repr(d.text))}</td><td>{d.count}</td>'
+        f"<td>{format_size(d.self_size)}</td><td>{format_size(d.wasted)}</td></tr>"
+        for d in report.duplicates
+    )
+    return [
+        f"<h2>Duplicated strings in snapshot {len(report.snapshots)}</h2>",
+        '<table id="duplicates"><tr><th class="text">String</th><th>Copies</th><th>Total size</th>'
+        f"<th>Wasted</th></tr>{rows}</table>",
+    ]
+
+
+def _comparison_section(report: LeakReport, comparison_rows: int) -> list[str]:
+    quiet = quiet_rows(report.comparison.sorted("delta"))
+    hidden = (
+        f"{quiet.grown} classes grew, {quiet.shrunk} shrank; hidden: {quiet.churned} that "
+        f"churned (as many new as deleted, same size) and {quiet.unchanged} unchanged."
+    )
+    return [
+        f"<h2>Comparison: snapshot 1 → snapshot {len(report.snapshots)}</h2>",
+        f'<p class="meta">{hidden}</p>',
+        _diff_table(quiet.shown[:comparison_rows]),
+    ]
 
 
 def _diff_table(rows: Sequence[ClassDiff]) -> str:

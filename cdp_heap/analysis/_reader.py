@@ -135,14 +135,18 @@ class FileIndex:
         blocks = self.blocks.get(key, [])
         firsts = [first for _, _, first in blocks]
         found: dict[int, Any] = {}
+        # Positions grouped by block first: a retainer-route report asks for thousands.
+        wanted: dict[int, list[int]] = {}
+        for p in positions:
+            wanted.setdefault(bisect.bisect_right(firsts, p) - 1, []).append(p)
         with open(self.path, "rb") as file:
-            for block in sorted({bisect.bisect_right(firsts, p) - 1 for p in positions}):
+            for block in sorted(wanted):
                 if block < 0:
                     continue
                 start, end, first = blocks[block]
                 file.seek(start)
                 values = parse(file.read(end - start))
-                for p in positions:
+                for p in wanted[block]:
                     if first <= p < first + len(values):
                         value = values[p - first]
                         found[p] = value if isinstance(value, str) else int(value)
@@ -279,6 +283,8 @@ class _Reader:
             self._fields[key] = self._read_uint_array(key, count)
         elif key == "strings":
             self._fields[key] = self._read_strings()
+        elif key == "edges" and self._peek() == ord("["):
+            self._index_numeric_array(key)
         elif key == "locations" and self._with_edges and self._peek() == ord("["):
             # Small (one record per object with a known constructor), and DevTools' class
             # keys need it: two classes of one name from different scripts are two rows.
@@ -298,6 +304,38 @@ class _Reader:
             self._pos = len(self._buf)
             if not self._fill():
                 raise self._error(f"truncated: file ends inside {key!r}")
+
+    def _index_numeric_array(self, key: str) -> None:
+        """Skip ``[1,2,...]`` unparsed but note where each block's values are (``FileIndex``).
+
+        Counting the commas of a block is a byte search, ~50x faster than parsing it; a
+        reader of the nodes alone can then read single edges back (growing collections).
+        """
+        self._expect(b"[", f"at the start of {key!r}")
+        blocks = self._index.blocks.setdefault(key, [])
+        filled = 0
+        while True:
+            buf = self._buf
+            close = buf.find(b"]", self._pos)
+            if close >= 0:
+                cut, next_pos, done = close, close + 1, True
+            else:
+                cut = buf.rfind(b",", self._pos)
+                if cut < 0:
+                    if not self._fill():
+                        raise self._error(f"truncated: file ends inside {key!r}")
+                    continue
+                next_pos, done = cut + 1, False
+            count = buf.count(b",", self._pos, cut)
+            if count or buf[self._pos : cut].strip(_WS):
+                blocks.append((self._offset + self._pos, self._offset + cut, filled))
+                filled += count + 1
+            del buf
+            self._pos = next_pos
+            if done:
+                return
+            if not self._eof and len(self._buf) - self._pos < self._block_size:
+                self._fill()
 
     def _finish(self, size: int) -> RawSnapshot:
         for key in ("snapshot", "nodes", "strings"):

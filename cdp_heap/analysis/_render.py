@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ._compare import ClassDiff
+from ._duplicates import DuplicatedString
 from ._leaks import LeakGroup, LeakReport
+from ._routes import RetainerStep
 
 DIFF_COLUMNS = (
     ("new", "# New"),
@@ -58,18 +60,21 @@ def diff_table(rows: Sequence[ClassDiff]) -> str:
     return _align([header, *body])
 
 
-def _align(table: list[list[str]]) -> str:
+def _align(table: list[list[str]], left: frozenset[int] = frozenset({0})) -> str:
+    """Columns padded to one width; the ``left`` ones (text) left-aligned, numbers right."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     lines = []
     for row in table:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        cells = [
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
 def leak_text(report: LeakReport, *, top: int = 10) -> str:
-    """The leak set by class, then the retainer path of each of the top groups."""
+    """The leak set ranked by class, each top class's routes, growing collections, strings."""
     lines = [
         f"Leak set: {report.leaked_objects} objects allocated between snapshot 1 and 2 "
         f"that still exist in snapshot {len(report.snapshots)}"
@@ -77,25 +82,71 @@ def leak_text(report: LeakReport, *, top: int = 10) -> str:
     ]
     if not report.groups:
         lines.append("No leaked objects: nothing allocated after snapshot 1 survived.")
-        return "\n".join(lines)
-    counts_title = "Count per snapshot"
-    header = ["Constructor", "Leaked", "Self Size", "Retained", counts_title]
+    else:
+        lines += ["", *leak_table(report, top)]
+        for group in report.groups[:top]:
+            lines += ["", *routes_text(group)]
+    if report.collections:
+        lines += ["", *collections_text(report)]
+    if report.duplicates:
+        lines += ["", *duplicates_text(report)]
+    return "\n".join(lines)
+
+
+def leak_table(report: LeakReport, top: int) -> list[str]:
+    """The ranked classes; primitives folded under a holder are named in ``Holds``."""
+    header = ["Constructor", "Leaked", "Self Size", "Retained", "Count per snapshot", "Holds"]
+    shown = report.groups[:top]
+    names = [group.name for group in shown]
     body = [
         [
-            _short(group.name),
+            # Two classes of one name (DevTools' keys: constructors from two scripts) are
+            # told apart by their key.
+            _short(group.name if names.count(group.name) == 1 else f"{group.name} [{group.key}]"),
             str(group.count),
             format_size(group.self_size),
             "" if group.retained_size is None else format_size(group.retained_size),
             " → ".join(str(c) for c in group.counts),
+            ", ".join(f"{held.count} {held.name}" for held in group.holds),
         ]
-        for group in report.groups[:top]
+        for group in shown
     ]
-    lines += ["", _align([header, *body])]
+    lines = [f"Ranked by {_SORT_TITLES[report.sort]}:", _align([header, *body], frozenset({0, 5}))]
     if len(report.groups) > top:
         lines.append(f"... and {len(report.groups) - top} more classes (--top)")
-    for group in report.groups[:top]:
-        lines += ["", *retainer_text(group)]
-    return "\n".join(lines)
+    return lines
+
+
+_SORT_TITLES = {
+    "retained": "retained size",
+    "count": "leaked objects",
+    "shallow": "self size",
+}
+
+
+def routes_text(group: LeakGroup) -> list[str]:
+    """``What holds NAME``: every route with its count, then the path to the nearest one."""
+    if not group.routes:
+        return retainer_text(group)
+    routes = len(group.routes) + group.more_routes
+    lines = [f"What holds {group.name}: {routes} route{'s' if routes != 1 else ''}"]
+    for route in group.routes:
+        retained = "" if route.retained_size is None else f", {format_size(route.retained_size)}"
+        lines.append(f"  {_objects(route.count)}{retained}: {route.shape}")
+    if group.more_routes:
+        more = _objects(group.more_routes_count)
+        lines.append(f"  ... {group.more_routes} more routes hold {more} (--routes N)")
+    if group.unreachable:
+        lines.append(f"  {group.unreachable} objects: no path from a root (weak references only)")
+    route = group.routes[0]
+    lines.append("  the first, to one object (node ids as in DevTools):")
+    lines.append("    (root)")
+    lines += [f"    {'  ' * i}{step.format()}" for i, step in enumerate(route.path)]
+    return lines
+
+
+def _objects(count: int) -> str:
+    return f"{count} object{'' if count == 1 else 's'}"
 
 
 def retainer_text(group: LeakGroup) -> list[str]:
@@ -106,3 +157,45 @@ def retainer_text(group: LeakGroup) -> list[str]:
     lines.append("  (root)")
     lines += [f"  {'  ' * i}{step.format()}" for i, step in enumerate(group.path)]
     return lines
+
+
+def collections_text(report: LeakReport) -> list[str]:
+    """The collections whose element count grew in every snapshot, most retained first."""
+    header = ["Collection", "Elements per snapshot", "Retained", "Held by"]
+    body = [
+        [
+            f"{_short(c.name)} @{c.node_id}",
+            " → ".join(str(n) for n in c.counts),
+            "" if c.retained_size is None else format_size(c.retained_size),
+            path_shape(c.path),
+        ]
+        for c in report.collections
+    ]
+    title = "Growing collections (element count rose in every snapshot):"
+    return [title, _align([header, *body], frozenset({0, 3}))]
+
+
+def path_shape(path: Sequence[RetainerStep]) -> str:
+    """A path on one line from the root's child: ``global --[sessions]--> Map``."""
+    if not path:
+        return "(root)"
+    rest = (f"--[{step.edge}]--> {step.node_class}" for step in path[1:])
+    return " ".join([path[0].node_class, *rest])
+
+
+def duplicates_text(report: LeakReport) -> list[str]:
+    """The strings stored many times over in the last snapshot."""
+    return [
+        f"Duplicated strings in snapshot {len(report.snapshots)} (one copy would do):",
+        duplicates_table(report.duplicates),
+    ]
+
+
+def duplicates_table(rows: Sequence[DuplicatedString]) -> str:
+    """Text, copies, total size and the bytes one shared copy would save."""
+    header = ["String", "Copies", "Total Size", "Wasted"]
+    body = [
+        [_short(repr(d.text)), str(d.count), format_size(d.self_size), format_size(d.wasted)]
+        for d in rows
+    ]
+    return _align([header, *body])

@@ -43,8 +43,13 @@ rather than print noise. Take comparable snapshots with 'cdp-heap snapshot --cou
 'cdp-heap leak -o DIR', or through 'cdp-heap proxy'."""
 
 EPILOG = """\
+The table lists the classes that grew or shrank. Classes that only churned (as many new
+as deleted objects of the same total size: V8 renumbers native objects in every snapshot)
+and unchanged ones are hidden, and counted in the header; --all lists them too.
+
 examples:
   cdp-heap diff app-1.heapsnapshot app-2.heapsnapshot
+  cdp-heap diff app-1.heapsnapshot app-2.heapsnapshot --all
   cdp-heap diff app-1.heapsnapshot app-2.heapsnapshot --sort size_delta --top 10
   cdp-heap diff app-1.heapsnapshot app-2.heapsnapshot --json | jq '.classes[0]'
 
@@ -102,7 +107,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--all",
         action="store_true",
-        help="in the table, also list classes with no new and no deleted objects",
+        help="in the table, also list the classes that churned (as many new as deleted "
+        "objects, same size) or did not change",
     )
     parser.add_argument(
         "--raw-sizes",
@@ -123,18 +129,22 @@ async def run(args: argparse.Namespace) -> int:
         print(json.dumps(comparison.to_json(args.sort, args.top), indent=1))
         return 0
     rows = comparison.sorted(args.sort)
-    changed = [row for row in rows if row.new or row.deleted]
-    shown = rows if args.all else changed
-    shown = shown[: args.top or 25]
+    quiet = analysis.quiet_rows(rows)
+    listed = rows if args.all else quiet.shown
+    shown = listed[: args.top or 25]
     print(f"Comparison: {args.base} -> {args.target}")
+    hidden = quiet.churned + quiet.unchanged
     print(
-        f"{len(changed)} of {len(rows)} classes changed: "
+        f"{quiet.grown} classes grew, {quiet.shrunk} shrank, {quiet.churned} churned (as many "
+        f"new as deleted, same size), {quiet.unchanged} unchanged: "
         f"{sum(r.new for r in rows)} new, {sum(r.deleted for r in rows)} deleted objects "
         f"(sorted by {args.sort})"
     )
     if shown:
         print()
         print(analysis.diff_table(shown))
-    if len(shown) < (len(rows) if args.all else len(changed)):
-        print(f"... {(len(rows) if args.all else len(changed)) - len(shown)} more (--top N)")
+    if len(shown) < len(listed):
+        print(f"... {len(listed) - len(shown)} more (--top N)")
+    if hidden and not args.all:
+        print(f"{hidden} classes that churned or did not change are hidden (--all)")
     return 0

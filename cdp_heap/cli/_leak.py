@@ -30,13 +30,22 @@ guide does it by hand, in one command:
 
 All snapshots are taken in ONE inspector session, so V8's object ids are comparable. The
 leak set is the objects allocated between snapshots 1 and 2 that still exist in every
-later snapshot: they survived a whole further round of the workload. It is reported by
-class, with the shortest path from a GC root to one leaked object of each top class (what
-holds the leak; weak references do not count) and the retained size of the group.
+later snapshot: they survived a whole further round of the workload. The report has:
+
+  - the leaked classes ranked by what they cost (--sort: retained size by default), with
+    the strings and numbers a leaked object keeps folded under it ("Holds");
+  - for each top class, every retainer route: the leaked objects grouped by the shape of
+    their shortest path from a GC root (array indices and keys folded), with the count and
+    retained size of each, then the full path to one object (weak references never count);
+  - the growing collections: the Maps, Sets, Arrays and objects whose element count rose
+    from every snapshot to the next (matched by object id), with the path that holds them;
+  - the strings stored many times over in the last snapshot.
 
 --fail-on-growth N makes the command exit 1 when the leak set of any class has more than N
 objects: run it in CI against a test instance of your service. --files analyses existing
-snapshots instead (taken in one session, oldest first)."""
+snapshots instead: at least three of one session, oldest first; the order is checked
+against the snapshots' own object ids (V8 numbers new objects upwards) and refused when it
+is wrong, like snapshots from two sessions."""
 
 EPILOG = """\
 target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
@@ -48,6 +57,8 @@ examples:
   cdp-heap leak --port 9229 --gc --exercise "npx autocannon -d 10 http://127.0.0.1:3000/" \\
       --fail-on-growth 1000 --html leak-report.html -o snapshots/
   cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --top 5
+  cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --sort count --routes 10
+  cdp-heap leak --files s*.heapsnapshot --json | jq '.groups[0].routes'
 
 exit status: 0 done (and no class grew past --fail-on-growth), 1 a class grew past
 --fail-on-growth, or the target, the exercise command or the analysis failed, 2 usage."""
@@ -70,7 +81,8 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         default=3,
         metavar="N",
-        help="how many snapshots to take, at least 3 (default 3)",
+        help="how many snapshots to take, at least 3 (default 3; more make the leak set and "
+        "the growing collections stricter)",
     )
     between = parser.add_mutually_exclusive_group()
     between.add_argument(
@@ -122,7 +134,28 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--top", type=positive_int, default=10, metavar="N", help="classes to detail (default 10)"
     )
+    parser.add_argument(
+        "--sort",
+        choices=LEAK_SORT_KEYS,
+        default="retained",
+        help="rank the classes by retained size (default; self size with --no-retained), "
+        "leaked object count, or self size (shallow)",
+    )
+    parser.add_argument(
+        "--routes",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="retainer routes listed per class, biggest first (default 5)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--devtools",
+        action="store_true",
+        help="DevTools' classes, sizes and retainer rules, as summary and diff show them "
+        "(class keys, plain objects by their properties, owned sizes); about twice the "
+        "time and 1.5x the memory: every snapshot is read as a whole graph",
+    )
     parser.add_argument(
         "--no-retained",
         action="store_true",
@@ -137,10 +170,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.settle < 0:
         raise UsageError("--settle must be >= 0")
     if args.files:
-        if len(args.files) < 2:
-            raise UsageError("--files wants at least two snapshots, oldest first")
-    elif args.snapshots < 3:
-        raise UsageError("--snapshots must be at least 3 (the leak set needs three)")
+        if len(args.files) < MIN_SNAPSHOTS:
+            raise UsageError(_too_few("--files", len(args.files)))
+    elif args.snapshots < MIN_SNAPSHOTS:
+        raise UsageError(_too_few("--snapshots", args.snapshots))
     # Every path is checked before the first snapshot: a report that cannot be written is
     # found now, not after minutes of capture and analysis.
     if args.html is not None:
@@ -155,6 +188,20 @@ async def run(args: argparse.Namespace) -> int:
         return await _report(paths, args)
     with tempfile.TemporaryDirectory(prefix="cdp-heap-leak-") as tmp:
         return await _report(await _capture(args, Path(tmp)), args, temporary=True)
+
+
+#: The same as ``cdp_heap.analysis.MIN_SNAPSHOTS`` (building the parser imports no numpy).
+MIN_SNAPSHOTS = 3
+#: The same as ``cdp_heap.analysis.LEAK_SORT_KEYS`` (a test checks).
+LEAK_SORT_KEYS = ("retained", "count", "shallow")
+
+
+def _too_few(option: str, given: int) -> str:
+    return (
+        f"{option}: the leak set needs at least {MIN_SNAPSHOTS} snapshots of one session "
+        f"(1: baseline, 2: after a round of the workload, 3: after another), got {given}; "
+        "to compare two snapshots use 'cdp-heap diff'"
+    )
 
 
 async def _capture(args: argparse.Namespace, directory: Path) -> list[Path]:
@@ -193,7 +240,14 @@ async def _exercise(command: str, label: str) -> None:
 
 async def _report(paths: list[Path], args: argparse.Namespace, *, temporary: bool = False) -> int:
     analysis = load_analysis()
-    report = analysis.find_leaks(paths, top=args.top, retained=not args.no_retained)
+    report = analysis.find_leaks(
+        paths,
+        top=args.top,
+        retained=not args.no_retained,
+        sort=args.sort,
+        routes=args.routes,
+        devtools=args.devtools,
+    )
     if temporary:
         # The snapshots are removed when the command ends: do not list paths that will
         # not exist by the time anyone reads the report.

@@ -23,8 +23,9 @@ with them: the objects they dominate, each counted once). Classes of one name fr
 different scripts are separate rows; plain objects are named by their properties, {a, b}.
 
 --class NAME lists that class's largest objects; --retainers @ID shows what holds one
-object, as DevTools' Retainers panel does. --raw-sizes uses V8's own sizes and the plain
-dominator rule instead (as memlab and older DevTools); see docs/analysis.md."""
+object, as DevTools' Retainers panel does; --duplicates lists the strings stored many times
+over (memlab's string analysis: the cheapest memory win). --raw-sizes uses V8's own sizes
+and the plain dominator rule instead (as memlab and older DevTools); see docs/analysis.md."""
 
 EPILOG = """\
 examples:
@@ -32,6 +33,7 @@ examples:
   cdp-heap summary app.heapsnapshot --sort shallow --top 10 --filter '^(Map|Set)$'
   cdp-heap summary app.heapsnapshot --class Session
   cdp-heap summary app.heapsnapshot --retainers @12345 --depth 3
+  cdp-heap summary app.heapsnapshot --duplicates --top 10
   cdp-heap summary app.heapsnapshot --json | jq '.classes[0]'
 
 --json prints one object, a stable format:
@@ -39,7 +41,8 @@ examples:
    "classes": [{"key", "name", "count", "distance", "self_size", "retained_size"}, ...]}
 with --class: {"file", "class", "objects": [{"id", "name", "distance", "self_size",
 "retained_size"}, ...]}; with --retainers: {"file", "retainers": TREE}, each node of TREE
-an object with "edge", "edge_type", "cycle", "more" and its own "retainers".
+an object with "edge", "edge_type", "cycle", "more" and its own "retainers"; with
+--duplicates: {"file", "duplicated_strings": [{"text", "count", "self_size", "wasted"}, ...]}.
 Sizes are bytes. "key" is DevTools' class key: ",NAME", or "SCRIPT,LINE,COLUMN,NAME".
 
 exit status: 0 done, 1 the file is missing or not a complete heap snapshot, or the class
@@ -76,6 +79,11 @@ def register(subparsers: Any) -> None:
     detail = parser.add_mutually_exclusive_group()
     detail.add_argument("--class", dest="class_name", metavar="NAME", help="NAME's objects")
     detail.add_argument("--retainers", metavar="@ID", help="what retains the object @ID")
+    detail.add_argument(
+        "--duplicates",
+        action="store_true",
+        help="the strings stored many times over: copies, total size, bytes one copy saves",
+    )
     parser.add_argument(
         "--depth",
         type=positive_int,
@@ -103,6 +111,8 @@ def _object_id(text: str) -> int:
 async def run(args: argparse.Namespace) -> int:
     node_id = _object_id(args.retainers) if args.retainers is not None else None
     analysis = load_analysis()
+    if args.duplicates:
+        return _duplicates(analysis, args)
     view = analysis.load_view(args.file, raw=args.raw_sizes)
     if node_id is not None:
         return _retainers(analysis, view, args, node_id)
@@ -148,6 +158,21 @@ def _class(analysis: Any, view: Any, args: argparse.Namespace) -> int:
     print(f"{args.class_name}: the {len(objects)} largest objects by retained size")
     print()
     print(analysis.objects_table(objects))
+    return 0
+
+
+def _duplicates(analysis: Any, args: argparse.Namespace) -> int:
+    # Strings only: the nodes are enough (no edges, no DevTools view), and the texts of the
+    # strings reported are read back from the file.
+    rows = analysis.duplicated_strings(analysis.load_nodes(args.file), top=args.top or 25)
+    if args.json:
+        document = {"file": args.file, "duplicated_strings": [row.to_json() for row in rows]}
+        print(json.dumps(document, indent=1))
+        return 0
+    print(f"Duplicated strings: {args.file}, most bytes one shared copy would save first")
+    if rows:
+        print()
+        print(analysis.duplicates_table(rows))
     return 0
 
 

@@ -8,6 +8,7 @@ one inspector session.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -65,3 +66,27 @@ def triple(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Three snapshots: LEAKY LeakyThings leak between 1 and 2, TRANSIENT come and go."""
     d = _run("triple", tmp_path_factory.mktemp("triple"), LEAKY, TRANSIENT)
     return [d / f"s{i}.heapsnapshot" for i in (1, 2, 3)]
+
+
+#: Snapshots per mode of ``apps/leak_hunt.js`` (the growth mode writes four).
+HUNT_SNAPSHOTS = {"growth": 4}
+
+
+@pytest.fixture(scope="session")
+def hunt(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], list[Path]]:
+    """``hunt(mode)``: the snapshots of ``apps/leak_hunt.js MODE``, made once per session."""
+    made: dict[str, list[Path]] = {}
+
+    def snapshots(mode: str) -> list[Path]:
+        if mode not in made:
+            directory = tmp_path_factory.mktemp(f"hunt-{mode}")
+            subprocess.run(
+                ["node", str(APPS / "leak_hunt.js"), mode, str(directory)],
+                check=True,
+                timeout=120,
+            )
+            count = HUNT_SNAPSHOTS.get(mode, 3)
+            made[mode] = [directory / f"s{i}.heapsnapshot" for i in range(1, count + 1)]
+        return made[mode]
+
+    return snapshots
