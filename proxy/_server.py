@@ -37,8 +37,10 @@ from ._http import (
 from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, Outbox
 from ._router import Action, Audit, ClientId, CloseClient, Router, SendToClient, SendUpstream
 from ._security import Guard, Refused, Role, is_loopback
+from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
-from ._targets import UpstreamSpec, rewrite_entry
+from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
+from ._targets import UpstreamSpec, find_target, rewrite_entry
 from ._upstream import RECEIVE_BUFFER, UpstreamLink
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,9 @@ class ProxyConfig:
     tls: ssl.SSLContext | None = None
     #: Where audit lines go (``None``: nowhere).
     audit: AuditSink | None = None
+    #: Serve the upstream's whole browser (``proxy._target_list.probe_upstream``): every
+    #: target, the browser endpoint, a session per client (``proxy._sessions``).
+    browser: bool = False
 
     def effective_guard(self) -> Guard:
         return self.guard or Guard(listen_host=self.listen_host)
@@ -92,8 +97,9 @@ class Proxy:
         self.config = config
         self.id = str(uuid.uuid4())
         self.port = config.listen_port
-        self.router = Router()
-        self.upstream = UpstreamLink(config.upstream, config.max_message_size)
+        self.router: Router | BrowserHub = BrowserHub() if config.browser else Router()
+        find = find_browser if config.browser else find_target
+        self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
         self.guard = config.effective_guard()
         self._clients: dict[ClientId, ClientConn] = {}
         self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
@@ -296,7 +302,7 @@ class Proxy:
                 origin=head.header("origin"),
                 path=head.path,
                 authorization=head.header("authorization"),
-                endpoints={"", "json", "snapshot", self.id},
+                endpoints={"", "json", "snapshot", "devtools", self.id},
             )
         except Refused as refusal:
             self.audit(
@@ -325,6 +331,14 @@ class Proxy:
         path = path.rstrip("/") or "/"
         spec = self.config.upstream
         try:
+            if self.config.browser and path in ("/json", "/json/list", "/json/version"):
+                document = await fetch_json(spec.host, spec.port, path)
+                at = host + role.path_prefix
+                if path == "/json/version":
+                    return json_response(
+                        200, rewrite_version(document, at, self.id, secure=self.secure)
+                    )
+                return json_response(200, rewrite_list(document, at, secure=self.secure))
             if path in ("/json", "/json/list"):
                 entry = self.upstream.entry
                 listed = rewrite_entry(
@@ -356,6 +370,9 @@ class Proxy:
                 receive_buffer_size=RECEIVE_BUFFER,
             )
             target = path.strip("/")
+            home = parse_endpoint(path, self.id) if self.config.browser else None
+            if home is not None:
+                target = self.id
             if target != self.id:
                 await request.reject(404, body=f"no target {target!r}; see /json/list\n".encode())
                 return
@@ -368,7 +385,7 @@ class Proxy:
             except trio_websocket.ConnectionClosed:
                 nursery.cancel_scope.cancel()  # it left during the handshake
                 return
-            await self._serve_client(ws, stream, head, peer, role)
+            await self._serve_client(ws, stream, head, peer, role, home)
             nursery.cancel_scope.cancel()
 
     async def _serve_client(
@@ -378,10 +395,13 @@ class Proxy:
         head: RequestHead,
         peer: str,
         role: Role,
+        home: tuple[str, str | None] | None = None,
     ) -> None:
         agent = head.header("user-agent")
         client = self.add_client(_label(head, peer), peer, role, "websocket", agent)
         conn = self._clients[client]
+        if home is not None and isinstance(self.router, BrowserHub):
+            self._perform(self.router.attach(client, home[1]))  # its own session upstream
         reason = "client closed the connection"
         try:
             async with trio.open_nursery() as nursery:

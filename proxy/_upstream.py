@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
@@ -30,8 +30,14 @@ UPSTREAM_BACKLOG = 256
 class UpstreamLink:
     """State of the upstream connection, shared with the HTTP and client handlers."""
 
-    def __init__(self, spec: UpstreamSpec, max_message_size: int) -> None:
+    def __init__(
+        self,
+        spec: UpstreamSpec,
+        max_message_size: int,
+        find: Callable[[UpstreamSpec, Entry | None], Awaitable[Entry]] = find_target,
+    ) -> None:
         self.spec = spec
+        self._find = find  # the target's entry, or the browser's (proxy._target_list)
         self.max_message_size = max_message_size
         self.entry: Entry | None = None  # the upstream /json/list entry while connected
         self.last_entry: Entry | None = None
@@ -73,7 +79,7 @@ class UpstreamLink:
         """
         while True:
             try:
-                entry = await find_target(self.spec, self.last_entry)
+                entry = await self._find(self.spec, self.last_entry)
             except UpstreamNotFound as exc:
                 self.last_error = str(exc)
                 await trio.sleep(retry_interval)  # polling the target's /json/list
