@@ -8,9 +8,13 @@ from ._policy import MethodPolicy
 from ._router import Router, RouterStatistics
 from ._security import Guard, Role, generate_token, is_loopback
 from ._server import InsecureListen, Proxy, ProxyConfig, open_proxy, serve_proxy
+from ._sessions import BrowserHub, BrowserStatistics
+from ._target_list import WrongUpstream, probe_upstream
 from ._targets import UpstreamSpec
 
 __all__ = [
+    "BrowserHub",
+    "BrowserStatistics",
     "Guard",
     "InsecureListen",
     "MethodPolicy",
@@ -20,8 +24,10 @@ __all__ = [
     "Router",
     "RouterStatistics",
     "UpstreamSpec",
+    "WrongUpstream",
     "generate_token",
     "is_loopback",
     "open_proxy",
+    "probe_upstream",
     "serve_proxy",
 ]

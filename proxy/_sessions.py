@@ -101,7 +101,8 @@ class _Client:
     sessions: dict[str, str] = attrs.Factory(dict)  # owned session -> its parent session
     created_targets: set[str] = attrs.Factory(set)
     created_contexts: set[str] = attrs.Factory(set)
-    watched: dict[tuple[str, int], str] = attrs.Factory(dict)  # (session, id) -> method
+    #: (session, id) -> (method, its targetId param) of commands whose replies teach something
+    watched: dict[tuple[str, int], tuple[str, Any]] = attrs.Factory(dict)
 
 
 @attrs.define
@@ -300,7 +301,7 @@ class BrowserHub:
             # Kept enabled: V8 clears the target's heap object ids on any disable.
             return [SendToClient(client, encode(Response(command.id, {}, command.session_id)))]
         if method in _WATCHED:
-            state.watched[(session, command.id)] = method
+            state.watched[(session, command.id)] = (method, command.params.get("targetId"))
         upstream = encode(Command(command.id, method, command.params, session))
         if method in SNAPSHOT_METHODS:
             key = self._target_of.get(session, session)
@@ -382,17 +383,19 @@ class BrowserHub:
         if watched is not None:
             reply = _decode(text)
             if isinstance(reply, Response):
-                self._learn(state, session, watched, reply.result)
+                self._learn(state, session, *watched, reply.result)
         return actions
 
-    def _learn(self, state: _Client, session: str, method: str, result: Any) -> None:
+    def _learn(self, state: _Client, session: str, method: str, target: Any, result: Any) -> None:
         if method == "Target.createTarget" and isinstance(result.get("targetId"), str):
             state.created_targets.add(result["targetId"])
         elif method == "Target.createBrowserContext":
             if isinstance(result.get("browserContextId"), str):
                 state.created_contexts.add(result["browserContextId"])
         elif method == "Target.attachToTarget" and isinstance(result.get("sessionId"), str):
-            self._own(state, result["sessionId"], session, None)
+            self._own(
+                state, result["sessionId"], session, target if isinstance(target, str) else None
+            )
 
     def _own(self, state: _Client, session: str, parent: str, target: str | None) -> None:
         owner = self._owner.get(parent)

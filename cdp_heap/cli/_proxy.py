@@ -30,6 +30,13 @@ proxy are comparable object for object. When the target restarts, the proxy reco
 its URL stays the same. Ctrl-C or SIGTERM stops it cleanly: every client gets
 Inspector.detached and a close with a reason, and what it started is undone.
 
+In front of Chrome (no --target) it serves the whole browser: /json/list lists every
+target, /json/version carries the proxy's browser endpoint, so Puppeteer
+(connect({browserURL})), Playwright (connect_over_cdp) and DevTools share one Chrome. Each
+client gets sessions of its own; what it created is closed when it leaves.
+Target.createTarget, Target.closeTarget and Browser.close are refused unless
+--allow-methods names them (e.g. --allow-methods '*,Target.createTarget,Target.closeTarget').
+
 Clients discover it like an inspector: http://LISTEN/json/list, or in Chrome open
 chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats.
 POST http://LISTEN/snapshot streams a heap snapshot (for curl).
@@ -42,6 +49,7 @@ a WebSocket's or POST's Origin must be absent, devtools://devtools, a loopback o
 
 EPILOG = """\
 upstream: --upstream PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+          ws://HOST:PORT/devtools/browser/ID: Chrome's browser endpoint (the whole browser)
           --upstream-pid PID   a running Node process, activated with SIGUSR1 first
           --target ID|REGEX picks one when the inspector lists several
 
@@ -69,6 +77,10 @@ examples:
 
   # heap profiling only, for a CI job; full access for a person
   cdp-heap proxy --token-file admin.token --profiling-token-file ci.token
+
+  # a whole Chrome for Puppeteer, Playwright and DevTools at once
+  chromium --headless --remote-debugging-port=9222 &
+  cdp-heap proxy --upstream 9222 --allow-methods '*,Target.createTarget,Target.closeTarget'
 
   # or keep the proxy on 127.0.0.1 and tunnel:  ssh -N -L 9230:127.0.0.1:9230 HOST
 
@@ -273,7 +285,8 @@ def _audit_file(path: str | None) -> TextIO:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from proxy import ProxyConfig, UpstreamSpec, serve_proxy
+    from proxy import ProxyConfig, UpstreamSpec, WrongUpstream, probe_upstream, serve_proxy
+    from proxy._targets import UpstreamNotFound
 
     host, port = parse_listen(args.listen)
     guard, notes = _guard(args, host)  # before anything else: usage errors exit 2 at once
@@ -293,6 +306,12 @@ async def run(args: argparse.Namespace) -> int:
             spec = UpstreamSpec.parse(args.upstream or "127.0.0.1:9229", args.target)
         except ValueError as exc:
             raise UsageError(f"--upstream: {exc}") from None
+    try:
+        browser = await probe_upstream(spec)
+    except WrongUpstream as exc:
+        raise UsageError(f"--upstream: {exc}") from None
+    except UpstreamNotFound:
+        browser = spec.browser_path  # not up yet: wait for it, as for one target
     config = ProxyConfig(
         spec,
         host,
@@ -301,6 +320,7 @@ async def run(args: argparse.Namespace) -> int:
         guard=guard,
         tls=tls,
         audit=audit,
+        browser=browser,
     )
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
