@@ -48,16 +48,6 @@ def strip_session(text: str, session: str) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def add_session(text: str, session: str) -> str:
-    """``text`` (a top-level JSON object without ``sessionId``) sent in ``session``."""
-    body = text.rstrip()
-    if not body.endswith("}"):
-        raise ValueError("not a JSON object")
-    if body == "{}":
-        return f'{{"sessionId":"{session}"}}'
-    return f'{body[:-1]}{_KEY}{session}"}}'
-
-
 def leading(text: str) -> tuple[int | None, str | None]:
     """``(id, None)`` for a reply, ``(None, method)`` for an event, as Chrome writes them
     (``id`` or ``method`` first); ``(None, None)`` when the text does not start that way."""

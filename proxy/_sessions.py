@@ -50,7 +50,7 @@ from cdp_heap._wire import (
 )
 
 from ._actions import Action, Audit, ClientId, CloseClient, SendToClient, SendUpstream
-from ._flat import add_session, leading, session_of, strip_session
+from ._flat import leading, session_of, strip_session
 from ._policy import ALLOW_ALL, MethodPolicy
 
 __all__ = ["RESERVED", "BrowserHub", "BrowserStatistics", "reserved_allowed"]

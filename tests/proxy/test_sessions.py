@@ -10,7 +10,7 @@ import pytest
 
 from proxy import BrowserHub, MethodPolicy
 from proxy._actions import Action, Audit, CloseClient, SendToClient, SendUpstream
-from proxy._flat import add_session, leading, session_of, strip_session
+from proxy._flat import leading, session_of, strip_session
 
 SNAP = "HeapProfiler.takeHeapSnapshot"
 
@@ -233,10 +233,5 @@ def test_flat_text_helpers() -> None:
     assert session_of(spaced) == "S" and json.loads(strip_session(spaced, "S")) == {
         "id": 1,
         "result": {},
-    }
-    assert json.loads(add_session('{"id":1,"method":"A.b"}', "S")) == {
-        "id": 1,
-        "method": "A.b",
-        "sessionId": "S",
     }
     assert leading(reply) == (2, None) and leading(nested) == (None, "Target.detachedFromTarget")
