@@ -25,7 +25,6 @@ from ._capture import (
     save_snapshot,
 )
 from ._connection import (
-    DEFAULT_MAX_MESSAGE_SIZE,
     CDPConnection,
     ConnectionStatistics,
     SnapshotProgress,
@@ -56,6 +55,7 @@ from ._errors import (
     SubscriptionOverflow,
     TargetDetached,
 )
+from ._limits import DEFAULT_MAX_MESSAGE_SIZE
 from ._queue import Policy, QueueStatistics
 from ._sampling import Sampler, SavedProfile, load_profile, open_sampling, save_profile
 from ._tracking import (

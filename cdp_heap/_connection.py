@@ -37,6 +37,7 @@ from ._errors import (
     TargetDetached,
 )
 from ._groups import single_exceptions
+from ._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
 from ._protocol import (
     CHUNK_EVENT,
     CDPProtocol,
@@ -54,12 +55,6 @@ from ._wire import Command, ErrorResponse, Event, JSONObject, encode
 
 log = logging.getLogger("cdp_heap.connection")
 
-MiB = 1024 * 1024
-#: Sampling profiles and command results arrive as one message and can be large.
-DEFAULT_MAX_MESSAGE_SIZE = 256 * MiB
-#: Bytes asked of the socket per read (trio-websocket's own default is 4 KiB, which makes
-#: a 1 MiB snapshot chunk cost 256 reads).
-_RECEIVE_BUFFER_SIZE = 256 * 1024
 _WS_MESSAGE_TOO_BIG = 1009
 
 
@@ -405,7 +400,7 @@ async def open_cdp(
                         url,
                         extra_headers=extra_headers,
                         max_message_size=max_message_size,
-                        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                        receive_buffer_size=RECEIVE_BUFFER_SIZE,
                         message_queue_size=1,
                     )
             except (
@@ -463,7 +458,7 @@ async def _connect_tls(
         resource,
         extra_headers=extra_headers,
         max_message_size=max_message_size,
-        receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+        receive_buffer_size=RECEIVE_BUFFER_SIZE,
         message_queue_size=1,
     )
 
@@ -487,7 +482,7 @@ async def open_cdp_stream(
                 host,
                 resource,
                 max_message_size=max_message_size,
-                receive_buffer_size=_RECEIVE_BUFFER_SIZE,
+                receive_buffer_size=RECEIVE_BUFFER_SIZE,
                 message_queue_size=1,
             )
         except trio_websocket.HandshakeError as exc:

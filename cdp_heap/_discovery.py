@@ -4,6 +4,10 @@ Node, Chrome and Deno all answer these on the inspector's host:port. The request
 HTTP/1.1 GETs made with h11 (already a dependency, through wsproto), so discovery needs no
 HTTP client library. ``Host`` is always sent as the address we connect to, which Chrome
 requires (it refuses names other than IP addresses and ``localhost``).
+
+The proxy finds its upstream with the same two pieces, so there is one GET client and one
+target picker: :func:`http_get` (status and body, no interpretation) and
+:func:`pick_target` (:func:`select_target` plus re-attaching after a restart).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import trio
 
 from ._errors import DiscoveryError, InspectorUnreachable
 
-_MAX_BODY = 64 * 1024 * 1024
+#: The largest response body :func:`http_get` reads (``/json/protocol`` is ~1 MiB).
+MAX_BODY = 64 * 1024 * 1024
 #: Types of target that have a V8 heap: Node and Deno say "node", Chrome tabs "page".
 _HEAP_TARGET_TYPES = ("node", "page", "iframe", "worker", "shared_worker", "service_worker")
 
@@ -139,22 +144,49 @@ def select_target(targets: Iterable[TargetInfo], selector: str | None = None) ->
 
     Raises :class:`DiscoveryError` naming the candidates when none or several match.
     """
+    return pick_target(targets, selector)
+
+
+def pick_target(
+    targets: Iterable[TargetInfo],
+    selector: str | None = None,
+    *,
+    previous: TargetInfo | None = None,
+) -> TargetInfo:
+    """:func:`select_target`, for a caller that re-attaches after the target restarted
+    (the proxy): ``previous`` is the entry it was attached to.
+
+    A selector that is an id still wins. When the id is gone (a restarted Node gets a new
+    one) or there is no selector, the entry that looks like ``previous`` (the same url,
+    else the same title) is taken if exactly one does; otherwise the rules of
+    :func:`select_target` apply, except that a regex is not tried again (it chose
+    ``previous`` the first time, and may now match a different process).
+    """
     usable = [t for t in targets if t.web_socket_debugger_url]
     if selector is not None:
         exact = [t for t in usable if t.id == selector]
         if exact:
             return exact[0]
-        try:
-            pattern = re.compile(selector)
-        except re.error as exc:
-            raise DiscoveryError(
-                f"--target {selector!r} is neither an id nor a regex: {exc}"
-            ) from None
-        matches = [t for t in usable if pattern.search(t.title) or pattern.search(t.url)]
-        return _exactly_one(matches, usable, f"matching {selector!r}")
+        if previous is None:
+            return _exactly_one(_matching(usable, selector), usable, f"matching {selector!r}")
+    if previous is not None:
+        for same in (
+            [t for t in usable if t.url == previous.url],
+            [t for t in usable if t.title == previous.title],
+        ):
+            if len(same) == 1:
+                return same[0]
     heaps = [t for t in usable if t.type in _HEAP_TARGET_TYPES] or usable
     preferred = [t for t in heaps if t.type in ("node", "page")] or heaps
     return _exactly_one(preferred, usable, "")
+
+
+def _matching(usable: list[TargetInfo], selector: str) -> list[TargetInfo]:
+    try:
+        pattern = re.compile(selector)
+    except re.error as exc:
+        raise DiscoveryError(f"--target {selector!r} is neither an id nor a regex: {exc}") from None
+    return [t for t in usable if pattern.search(t.title) or pattern.search(t.url)]
 
 
 def _exactly_one(matches: list[TargetInfo], usable: list[TargetInfo], what: str) -> TargetInfo:
@@ -176,11 +208,15 @@ async def http_get_json(
     *,
     headers: Sequence[tuple[str, str]] = (),
     ssl_context: ssl.SSLContext | None = None,
+    host_header: str | None = None,
 ) -> Any:
-    """GET ``path`` and parse the JSON body; :class:`DiscoveryError` on any failure."""
+    """GET ``path`` and parse the JSON body; :class:`DiscoveryError` on any failure
+    (:class:`InspectorUnreachable` when nothing accepts the connection)."""
     where = f"{host}:{port}"
     try:
-        status, body = await _http_get(host, port, path, headers, ssl_context)
+        status, body = await http_get(
+            host, port, path, headers=headers, ssl_context=ssl_context, host_header=host_header
+        )
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise InspectorUnreachable(
@@ -197,19 +233,30 @@ async def http_get_json(
         raise DiscoveryError(f"{where}{path} did not answer JSON: {body[:200]!r}") from None
 
 
-async def _http_get(
+async def http_get(
     host: str,
     port: int,
     path: str,
-    headers: Sequence[tuple[str, str]],
-    ssl_context: ssl.SSLContext | None,
+    *,
+    headers: Sequence[tuple[str, str]] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    host_header: str | None = None,
+    max_body: int = MAX_BODY,
 ) -> tuple[int, bytes]:
+    """One HTTP/1.1 ``GET`` over h11: the status and the body, whatever the status.
+
+    ``Host`` is ``host:port`` unless ``host_header`` says otherwise (inspectors refuse
+    names other than IP addresses and ``localhost``). Raises ``OSError`` when the
+    connection fails, ``h11.RemoteProtocolError`` for a response that is not HTTP or a body
+    over ``max_body`` bytes, and ``trio.BrokenResourceError`` when TLS fails.
+    """
     stream: trio.abc.Stream = await trio.open_tcp_stream(host, port)
     async with stream:
         if ssl_context is not None:
             stream = trio.SSLStream(stream, ssl_context, server_hostname=host)
         conn = h11.Connection(h11.CLIENT)
-        host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if host_header is None:
+            host_header = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         request = h11.Request(
             method="GET",
             target=path,
@@ -226,7 +273,7 @@ async def _http_get(
                 status = event.status_code
             elif isinstance(event, h11.Data):
                 body += event.data
-                if len(body) > _MAX_BODY:
+                if len(body) > max_body:
                     raise h11.RemoteProtocolError("response body too large")
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                 return status, bytes(body)

@@ -70,21 +70,22 @@ class Event:
 Message: TypeAlias = Command | Response | ErrorResponse | Event
 
 
-class MalformedMessage(ProtocolError):
-    """Text that is not a CDP message. ``id`` is the message's id if one could be read,
-    so that a server can still answer the sender with an error for that id."""
-
-    def __init__(self, reason: str, *, id: int | None = None) -> None:
-        super().__init__(reason)
-        self.id = id
-
-
 # JSON-RPC error codes that CDP implementations use.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
 SERVER_ERROR = -32000
+
+
+class MalformedMessage(ProtocolError):
+    """Text that is not a CDP message. ``id`` is the message's id if one could be read and
+    ``code`` the JSON-RPC error code that fits (:data:`PARSE_ERROR` for text that is not
+    JSON, :data:`INVALID_REQUEST` for JSON that is not a CDP message), so that a server can
+    answer the sender with an error for that id."""
+
+    def __init__(self, reason: str, *, id: int | None = None, code: int = INVALID_REQUEST) -> None:
+        super().__init__(reason)
+        self.id = id
+        self.code = code
 
 
 def encode(message: Message) -> str:
@@ -118,7 +119,7 @@ def decode(text: str | bytes) -> Message:
     try:
         obj = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedMessage(f"message is not valid JSON: {exc}") from None
+        raise MalformedMessage(f"message is not valid JSON: {exc}", code=PARSE_ERROR) from None
     if not isinstance(obj, dict):
         raise MalformedMessage(f"message is a JSON {type(obj).__name__}, not an object")
 

@@ -21,6 +21,7 @@ import attrs
 
 from ._capture import DEFAULT_MAX_BUFFER_BYTES, SnapshotStream, open_snapshot_stream
 from ._connection import CDPConnection
+from ._protocol import CHUNK_EVENT, PROGRESS_EVENT
 from ._queue import Policy
 from ._wire import JSONObject
 
@@ -255,7 +256,7 @@ class AllocationSite:
 
 @attrs.frozen
 class AddHeapSnapshotChunk:
-    method: ClassVar[str] = "HeapProfiler.addHeapSnapshotChunk"
+    method: ClassVar[str] = CHUNK_EVENT
     chunk: str
 
     @classmethod
@@ -293,7 +294,7 @@ class LastSeenObjectId:
 
 @attrs.frozen
 class ReportHeapSnapshotProgress:
-    method: ClassVar[str] = "HeapProfiler.reportHeapSnapshotProgress"
+    method: ClassVar[str] = PROGRESS_EVENT
     done: int
     total: int
     finished: bool | None = None

@@ -6,13 +6,14 @@ point. See docs/proxy.md for what it does and why.
 
 from ._policy import MethodPolicy
 from ._router import Router, RouterStatistics
-from ._security import Guard, Role, generate_token, is_loopback
+from ._security import NO_TOKEN, Guard, Role, check_token, generate_token, is_loopback
 from ._server import InsecureListen, Proxy, ProxyConfig, open_proxy, serve_proxy
 from ._sessions import BrowserHub, BrowserStatistics
 from ._target_list import WrongUpstream, probe_upstream
 from ._targets import UpstreamSpec
 
 __all__ = [
+    "NO_TOKEN",
     "BrowserHub",
     "BrowserStatistics",
     "Guard",
@@ -25,6 +26,7 @@ __all__ = [
     "RouterStatistics",
     "UpstreamSpec",
     "WrongUpstream",
+    "check_token",
     "generate_token",
     "is_loopback",
     "open_proxy",

@@ -1,7 +1,9 @@
 """What the router tells its trio shell to do, and what it reports about itself.
 
 Plain frozen values with no behaviour, so that the router's tests can compare them and the
-shell (:mod:`proxy._server`) can perform them in order.
+shell (:mod:`proxy._server`) can perform them in order. :data:`Action` is a closed union:
+the shell dispatches on it with ``match`` and ``typing.assert_never``, so an action
+without a handler is a type error.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ class CloseClient:
 
 
 @attrs.frozen
+class ForgetClient:
+    """The router has forgotten ``client`` (it left, was cut off, or the session ended):
+    the shell drops it from its registry too. Its connection may still be flushing what
+    was queued for it; nothing more is routed to it."""
+
+    client: ClientId
+    reason: str
+
+
+@attrs.frozen
 class CloseUpstream:
     """The target detached the upstream session: close it (then reconnect)."""
 
@@ -52,7 +64,7 @@ class Audit:
     method: str
 
 
-Action: TypeAlias = SendToClient | SendUpstream | CloseClient | CloseUpstream | Audit
+Action: TypeAlias = SendToClient | SendUpstream | CloseClient | ForgetClient | CloseUpstream | Audit
 
 
 @attrs.frozen

@@ -15,6 +15,9 @@ from collections import deque
 import attrs
 import trio
 
+from ._actions import ClientId
+from ._security import Role
+
 DEFAULT_LIMIT_BYTES = 32 * 1024 * 1024
 CLOSE_TOO_SLOW = 1008  # policy violation: the client did not read what it asked for
 CLOSE_NORMAL = 1000
@@ -91,3 +94,18 @@ class Outbox:
             limit_bytes=self._limit,
             closing=self.close_code is not None,
         )
+
+
+@attrs.define
+class ClientConn:
+    """A connected client as the shell sees it (the router knows it by ``id``): what the
+    WebSocket handler and the ``POST /snapshot`` endpoint share with the proxy."""
+
+    id: ClientId
+    label: str
+    peer: str
+    role: Role
+    transport: str  # "websocket" or "http"
+    outbox: Outbox
+    #: The send in progress; a cut-off client's gets a deadline.
+    send_scope: trio.CancelScope | None = None

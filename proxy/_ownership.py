@@ -57,9 +57,10 @@ class Ownership:
         self._pause_holder: ClientId | None = None
         self._breakpoints: dict[str, ClientId] = {}
 
-    def conflict(self, client: ClientId, method: str) -> tuple[str, ClientId] | None:
-        """Before ``client`` sends ``method``: ``(what, owner)`` if another client owns the
-        activity it starts or stops; otherwise record the start/stop and return ``None``."""
+    def record(self, client: ClientId, method: str) -> tuple[str, ClientId] | None:
+        """``client`` sends ``method``: record what it starts, stops or pauses, and return
+        ``None``; or, if another client owns the activity it starts or stops, record nothing
+        and return ``(what, owner)`` for the refusal."""
         activity = STARTS.get(method) or STOPS.get(method)
         if activity is None:
             if method in _PAUSE_REQUESTS:

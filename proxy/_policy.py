@@ -44,10 +44,6 @@ class MethodPolicy:
                 )
         return cls(patterns, option)
 
-    @property
-    def unrestricted(self) -> bool:
-        return "*" in self.patterns
-
     def allows(self, method: str) -> bool:
         return any(fnmatchcase(method, pattern) for pattern in self.patterns)
 

@@ -5,7 +5,7 @@ the upstream session opens, sends text, is lost) and performs the :data:`Action`
 returns, in order. All routing state lives here so that the rules can be tested with no
 sockets (``tests/proxy/test_router*.py``, including property-based interleavings).
 
-The rules (DESIGN.md section 4, "Proxy routing"):
+The rules (docs/proxy.md describes them for users):
 
 - Every client command gets a fresh upstream id from the one counter of the upstream
   :class:`~cdp_heap._protocol.CDPProtocol`; its reply goes back to that client only, with
@@ -39,6 +39,7 @@ This module routes commands, replies, events and snapshots; who enabled what liv
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -56,7 +57,6 @@ from cdp_heap._protocol import (
 )
 from cdp_heap._wire import (
     INVALID_REQUEST,
-    PARSE_ERROR,
     SERVER_ERROR,
     Command,
     ErrorResponse,
@@ -73,11 +73,13 @@ from ._actions import (
     ClientId,
     CloseClient,
     CloseUpstream,
+    ForgetClient,
     Route,
     RouterStatistics,
     SendToClient,
     SendUpstream,
 )
+from ._chunks import is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._ownership import STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
@@ -88,6 +90,7 @@ __all__ = [
     "ClientId",
     "CloseClient",
     "CloseUpstream",
+    "ForgetClient",
     "Router",
     "RouterStatistics",
     "SendToClient",
@@ -145,11 +148,15 @@ class Router:
         self._clients[client] = _Client(label, policy)
         return client
 
-    def has_client(self, client: ClientId) -> bool:
-        return client in self._clients
-
     def client_label(self, client: ClientId) -> str:
         return f"client #{client} ({self._clients[client].label})"
+
+    def refusal(self, client: ClientId, method: str) -> str | None:
+        """Why ``client``'s method policy refuses ``method`` (``None``: it allows it)."""
+        policy = self._clients[client].policy
+        if policy.allows(method):
+            return None
+        return f"not allowed by this client's method policy ({policy.describe()})"
 
     def client_message(self, client: ClientId, data: str | bytes) -> list[Action]:
         """One WebSocket message from ``client``."""
@@ -161,19 +168,21 @@ class Router:
         try:
             message = decode(data)
         except MalformedMessage as exc:
-            code = PARSE_ERROR if "JSON" in str(exc) else INVALID_REQUEST
-            return self._refuse(client, exc.id, code, str(exc))
-        if not isinstance(message, Command):
-            msg_id = getattr(message, "id", None)
-            what = "has no 'id'" if msg_id is None else "is not a command"
-            return self._refuse(client, msg_id, INVALID_REQUEST, f"message {what}")
+            return self._refuse(client, exc.id, exc.code, str(exc))
+        match message:
+            case Command():
+                pass
+            case Event():
+                return self._refuse(client, None, INVALID_REQUEST, "message has no 'id'")
+            case Response(id=msg_id) | ErrorResponse(id=msg_id):
+                return self._refuse(client, msg_id, INVALID_REQUEST, "message is not a command")
         if message.id in state.pending or message.id in state.queued:
             return self._refuse(
                 client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
             )
-        if not state.policy.allows(message.method):
+        refusal = self.refusal(client, message.method)
+        if refusal is not None:
             self._denied += 1
-            refusal = f"not allowed by this client's method policy ({state.policy.describe()})"
             return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
@@ -182,17 +191,21 @@ class Router:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
 
-    def remove_client(self, client: ClientId) -> list[Action]:
-        """``client`` left: undo what it started and forget everything about it."""
+    def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
+        """``client`` left (or is cut off, for ``reason``): forget everything about it
+        (:class:`ForgetClient`) and undo what it started. A client already forgotten gets
+        no actions, so the shell may call this whenever a connection ends."""
         state = self._clients.pop(client, None)
-        if state is None or self._protocol is None:
+        if state is None:
             return []
+        if self._protocol is None:
+            return [ForgetClient(client, reason)]
         protocol = self._protocol
         for upstream_id in state.pending.values():
             self._routes.pop(upstream_id, None)
             protocol.abandon(upstream_id)  # late reply ignored, snapshot chunks discarded
         self._snapshot_queue = deque(e for e in self._snapshot_queue if e[0] != client)
-        actions: list[Action] = []
+        actions: list[Action] = [ForgetClient(client, reason)]
         undo = self._ownership.release(
             client,
             paused=self._domains.replay.paused,
@@ -215,11 +228,11 @@ class Router:
         """The upstream session is gone: detach and close every client, reset all state."""
         if self._protocol is not None:
             self._protocol.connection_lost(ConnectionClosed(reason))
-        actions = [
-            action
-            for client in self._clients
-            for action in self._detach(client, reason, f"target detached: {reason}")
-        ]
+        close_reason = f"target detached: {reason}"
+        actions: list[Action] = []
+        for client in self._clients:
+            actions += self._detach(client, reason, close_reason)
+            actions.append(ForgetClient(client, close_reason))
         self._clients.clear()
         self._reset_upstream(None)
         return actions
@@ -231,7 +244,7 @@ class Router:
         actions: list[Action] = []
         for client in list(self._clients):
             actions += self._detach(client, reason, reason)
-            actions += self.remove_client(client)
+            actions += self.remove_client(client, reason)
         return actions
 
     def _detach(self, client: ClientId, reason: str, close_reason: str) -> list[Action]:
@@ -250,7 +263,7 @@ class Router:
         """One WebSocket message from the upstream target."""
         if self._protocol is None:
             return []
-        if isinstance(text, str) and self._in_flight is not None and _is_plain_chunk(text):
+        if isinstance(text, str) and self._in_flight is not None and is_plain_chunk(text):
             # Fast path for the bulk of a snapshot: no JSON decoding of ~100 KiB-1 MiB chunks.
             # Single flight makes the in-flight command the owner of every top-level chunk.
             route = self._routes.get(self._in_flight)
@@ -307,7 +320,7 @@ class Router:
     def _command(self, client: ClientId, state: _Client, command: Command) -> list[Action]:
         method = command.method
         domain, _, name = method.partition(".")
-        conflict = self._ownership.conflict(client, method)
+        conflict = self._ownership.record(client, method)
         if conflict is not None:
             what, owner = conflict
             return self._error(
@@ -414,7 +427,7 @@ class Router:
         receivers = self._domains.receivers(key, self._clients)
         return self._deliver(receivers, event.method, text)
 
-    def _deliver(self, clients: Any, method: str, text: str) -> list[Action]:
+    def _deliver(self, clients: Iterable[ClientId], method: str, text: str) -> list[Action]:
         """``text`` (an event) to those of ``clients`` whose policy lets them hear it."""
         return [
             SendToClient(client, text)
@@ -459,11 +472,3 @@ class Router:
     ) -> list[Action]:
         self._malformed_from_clients += 1
         return [SendToClient(client, encode(ErrorResponse(msg_id, code, message)))]
-
-
-_CHUNK_PREFIX = '{"method":"HeapProfiler.addHeapSnapshotChunk","params":{"chunk":"'
-
-
-def _is_plain_chunk(text: str) -> bool:
-    """A top-level chunk event, as Node and Chrome format it (else: the decoding path)."""
-    return text.startswith(_CHUNK_PREFIX) and '"sessionId":' not in text[-200:]

@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, assert_never
 
 import attrs
 import trio
@@ -34,8 +34,18 @@ from ._http import (
     json_response,
     read_request_head,
 )
-from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, Outbox
-from ._router import Action, Audit, ClientId, CloseClient, Router, SendToClient, SendUpstream
+from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, ClientConn, Outbox
+from ._router import (
+    Action,
+    Audit,
+    ClientId,
+    CloseClient,
+    CloseUpstream,
+    ForgetClient,
+    Router,
+    SendToClient,
+    SendUpstream,
+)
 from ._security import Guard, Refused, Role, is_loopback
 from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
@@ -78,18 +88,6 @@ class ProxyConfig:
         return self.guard or Guard(listen_host=self.listen_host)
 
 
-@attrs.define
-class ClientConn:
-    """A connected client as the shell sees it (the router knows it by its id)."""
-
-    label: str
-    peer: str
-    role: Role
-    transport: str  # "websocket" or "http"
-    outbox: Outbox
-    send_scope: trio.CancelScope | None = None
-
-
 class Proxy:
     """A running proxy; ``serve_proxy`` hands it to ``task_status.started``."""
 
@@ -101,7 +99,11 @@ class Proxy:
         find = find_browser if config.browser else find_target
         self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
         self.guard = config.effective_guard()
+        #: The clients the router routes to: added with the router's, dropped only when the
+        #: router says so (:class:`~proxy._actions.ForgetClient`).
         self._clients: dict[ClientId, ClientConn] = {}
+        #: Connections whose task still runs (a forgotten client may still be flushing).
+        self._open_connections = 0
         self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
         self._changed = trio.lowlevel.ParkingLot()
         #: Why the proxy is stopping, once :meth:`shut_down` began.
@@ -146,7 +148,7 @@ class Proxy:
         self.stopping = reason
         self._perform(self.router.shut_down(reason))
         with trio.move_on_after(grace):
-            await self.wait_until(lambda: not self._clients)
+            await self.wait_until(lambda: not self._open_connections)
 
     @property
     def http_address(self) -> str:
@@ -159,12 +161,8 @@ class Proxy:
     @property
     def websocket_url(self) -> str:
         """The WebSocket URL, without a token (add ``/TOKEN`` after the port if one is
-        needed: :meth:`websocket_url_for`)."""
+        needed)."""
         return f"{'wss' if self.secure else 'ws'}://{self.http_address}/{self.id}"
-
-    def websocket_url_for(self, role: Role) -> str:
-        scheme = "wss" if self.secure else "ws"
-        return f"{scheme}://{self.http_address}{role.path_prefix}/{self.id}"
 
     # -- audit -------------------------------------------------------------------------------
 
@@ -172,86 +170,90 @@ class Proxy:
         if self.config.audit is not None:
             self.config.audit(audit_line(event, **fields))
 
-    def _audit_client(self, client: ClientId, event: str, **fields: object) -> None:
-        conn = self._clients.get(client)
-        if conn is not None:
-            self.audit(event, peer=conn.peer, role=conn.role.name, client=client, **fields)
+    def _audit_client(
+        self, client: ClientId, conn: ClientConn, event: str, **fields: object
+    ) -> None:
+        self.audit(event, peer=conn.peer, role=conn.role.name, client=client, **fields)
 
     # -- routing -----------------------------------------------------------------------------
 
     def _perform(self, actions: list[Action]) -> None:
+        """Carry out the router's actions, in order, without waiting."""
         overflowed: list[ClientId] = []
         for action in actions:
-            if isinstance(action, SendToClient):
-                conn = self._clients.get(action.client)
-                if conn is not None and not conn.outbox.put_nowait(action.text):
-                    overflowed.append(action.client)
-            elif isinstance(action, SendUpstream):
-                self.upstream.send_nowait(action.text)
-            elif isinstance(action, CloseClient):
-                conn = self._clients.get(action.client)
-                if conn is not None:
-                    conn.outbox.close_after_flush(action.code, action.reason)
-            elif isinstance(action, Audit):
-                self._audit_client(action.client, action.event, method=action.method)
+            match action:
+                case SendToClient(client, text):
+                    conn = self._clients.get(client)
+                    if conn is not None and not conn.outbox.put_nowait(text):
+                        overflowed.append(client)
+                case SendUpstream(text):
+                    self.upstream.send_nowait(text)
+                case CloseClient(client, code, reason):
+                    conn = self._clients.get(client)
+                    if conn is not None:
+                        conn.outbox.close_after_flush(code, reason)
+                case ForgetClient(client, reason):
+                    conn = self._clients.pop(client)
+                    self._disconnects.append({"label": conn.label, "reason": reason})
+                case CloseUpstream(reason):
+                    self.upstream.close(reason)
+                case Audit(client, event, method):
+                    self._audit_client(client, self._clients[client], event, method=method)
+                case _:
+                    assert_never(action)
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
         self._changed.unpark_all()
 
     def _cut_off(self, client: ClientId) -> None:
-        """A client overflowed its outbox: forget it now, give its send a grace period."""
+        """A client overflowed its outbox: the router forgets it now; its send gets a grace
+        period to finish what it was writing."""
         conn = self._clients.get(client)
-        if conn is None or not self.router.has_client(client):
+        if conn is None:  # an earlier cut-off in the same batch already removed it
             return
         log.warning("%s: %s", conn.label, conn.outbox.close_reason)
-        self._disconnects.append({"label": conn.label, "reason": conn.outbox.close_reason})
         if conn.send_scope is not None:
             conn.send_scope.deadline = min(
                 conn.send_scope.deadline, trio.current_time() + CLOSE_GRACE
             )
-        self._perform(self.router.remove_client(client))
+        self._perform(self.router.remove_client(client, conn.outbox.close_reason))
 
     def _upstream_opened(self) -> None:
         self._perform(self.router.upstream_opened())
 
-    def _upstream_message(self, message: str | bytes) -> bool:
+    def _upstream_message(self, message: str | bytes) -> None:
         self._perform(self.router.upstream_message(message))
-        return self.router.upstream_connected
 
     def _upstream_lost(self, reason: str) -> None:
-        if self.router.upstream_connected:
-            self._perform(self.router.upstream_lost(reason))
-        self._changed.unpark_all()
+        self._perform(self.router.upstream_lost(reason))
 
     # -- clients -----------------------------------------------------------------------------
 
     def add_client(
         self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
-    ) -> ClientId:
-        """Register a client with the router and the shell; audited as ``connect``."""
+    ) -> ClientConn:
+        """Register a client with the router and the shell; audited as ``connect``. Call
+        :meth:`remove_client` when its connection ends."""
         client = self.router.add_client(label, role.policy)
-        self._clients[client] = ClientConn(
-            label, peer, role, transport, Outbox(self.config.client_queue_bytes)
+        conn = ClientConn(
+            client, label, peer, role, transport, Outbox(self.config.client_queue_bytes)
         )
-        self._audit_client(client, "connect", transport=transport, agent=agent)
-        return client
-
-    def client_conn(self, client: ClientId) -> ClientConn:
-        return self._clients[client]
+        self._clients[client] = conn
+        self._open_connections += 1
+        self._audit_client(client, conn, "connect", transport=transport, agent=agent)
+        return conn
 
     def client_message(self, client: ClientId, message: str | bytes) -> None:
         self._perform(self.router.client_message(client, message))
 
-    def remove_client(self, client: ClientId, reason: str) -> None:
-        """The client's connection ended: undo what it started; audited as ``disconnect``."""
-        conn = self._clients[client]
+    def remove_client(self, conn: ClientConn, reason: str) -> None:
+        """The client's connection ended: the router undoes what it started (unless it was
+        already forgotten: cut off, or detached); audited as ``disconnect``."""
         if conn.outbox.close_code is not None and conn.outbox.close_reason:
             reason = conn.outbox.close_reason
-        self._audit_client(client, "disconnect", reason=reason)
-        del self._clients[client]
-        if self.router.has_client(client):  # not already cut off or detached
-            self._disconnects.append({"label": conn.label, "reason": reason})
-            self._perform(self.router.remove_client(client))
+        self._audit_client(conn.id, conn, "disconnect", reason=reason)
+        self._open_connections -= 1
+        self._perform(self.router.remove_client(conn.id, reason))
 
     # -- connections -------------------------------------------------------------------------
 
@@ -317,7 +319,7 @@ class Proxy:
             return
         if head.is_websocket_upgrade:
             await self._serve_websocket(stream, head, path, role, peer)
-        elif path.rstrip("/") == "/snapshot":
+        elif path.rstrip("/") == "/snapshot" and not self.config.browser:
             await serve_snapshot(self, stream, head, role, peer)
         else:
             await _send_and_close(stream, await self._http_response(head, path, role))
@@ -398,10 +400,9 @@ class Proxy:
         home: tuple[str, str | None] | None = None,
     ) -> None:
         agent = head.header("user-agent")
-        client = self.add_client(_label(head, peer), peer, role, "websocket", agent)
-        conn = self._clients[client]
+        conn = self.add_client(_label(head, peer), peer, role, "websocket", agent)
         if home is not None and isinstance(self.router, BrowserHub):
-            self._perform(self.router.attach(client, home[1]))  # its own session upstream
+            self._perform(self.router.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
         try:
             async with trio.open_nursery() as nursery:
@@ -409,13 +410,13 @@ class Proxy:
                 try:
                     while True:
                         message = await ws.get_message()
-                        self.client_message(client, message)
+                        self.client_message(conn.id, message)
                         await self.upstream.wait_room()
                 except trio_websocket.ConnectionClosed:
                     pass
                 nursery.cancel_scope.cancel()
         finally:
-            self.remove_client(client, reason)
+            self.remove_client(conn, reason)
 
     async def _pump(
         self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: ClientConn

@@ -38,7 +38,6 @@ import attrs
 from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import (
     INVALID_REQUEST,
-    PARSE_ERROR,
     SERVER_ERROR,
     Command,
     ErrorResponse,
@@ -49,7 +48,15 @@ from cdp_heap._wire import (
     encode,
 )
 
-from ._actions import Action, Audit, ClientId, CloseClient, SendToClient, SendUpstream
+from ._actions import (
+    Action,
+    Audit,
+    ClientId,
+    CloseClient,
+    ForgetClient,
+    SendToClient,
+    SendUpstream,
+)
 from ._flat import leading, session_of, strip_session
 from ._policy import ALLOW_ALL, MethodPolicy
 
@@ -160,6 +167,17 @@ class BrowserHub:
     def client_label(self, client: ClientId) -> str:
         return f"client #{client} ({self._clients[client].label})"
 
+    def refusal(self, client: ClientId, method: str) -> str | None:
+        """Why ``client``'s policy refuses ``method`` (``None``: it allows it)."""
+        policy = self._clients[client].policy
+        if method in RESERVED and policy.allows(method) and not reserved_allowed(policy, method):
+            return f"needs an explicit --allow-methods pattern ({', '.join(sorted(RESERVED))})"
+        if method in RESERVED and reserved_allowed(policy, method):
+            return None
+        if policy.allows(method):
+            return None
+        return f"not allowed by this client's method policy ({policy.describe()})"
+
     def client_message(self, client: ClientId, data: str | bytes) -> list[Action]:
         """One WebSocket message from ``client``."""
         state = self._clients.get(client)
@@ -170,8 +188,7 @@ class BrowserHub:
         try:
             message = decode(data)
         except MalformedMessage as exc:
-            code = PARSE_ERROR if "JSON" in str(exc) else INVALID_REQUEST
-            return self._refuse(client, exc.id, code, str(exc))
+            return self._refuse(client, exc.id, exc.code, str(exc))
         if not isinstance(message, Command):
             msg_id = getattr(message, "id", None)
             what = "has no 'id'" if msg_id is None else "is not a command"
@@ -181,15 +198,17 @@ class BrowserHub:
             return []
         return self._command(client, state, message)
 
-    def remove_client(self, client: ClientId) -> list[Action]:
-        """``client`` left: detach its sessions, close what it created, detach its home."""
+    def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
+        """``client`` left (or is cut off, for ``reason``): forget it
+        (:class:`~proxy._actions.ForgetClient`), detach its sessions, close what it
+        created, detach its home. A client already forgotten gets no actions."""
         state = self._clients.pop(client, None)
         if state is None:
             return []
         self._homing = {i: c for i, c in self._homing.items() if c != client}
+        actions: list[Action] = [ForgetClient(client, reason)]
         if not self._connected:
-            return []
-        actions: list[Action] = []
+            return actions
         for session, parent in reversed(list(state.sessions.items())):
             actions.append(self._in(parent, "Target.detachFromTarget", sessionId=session))
         for target in sorted(state.created_targets):
@@ -219,8 +238,10 @@ class BrowserHub:
     def upstream_lost(self, reason: str) -> list[Action]:
         """The browser connection is gone: detach and close every client."""
         actions: list[Action] = []
+        close_reason = f"browser detached: {reason}"
         for client in self._clients:
-            actions += self._detach(client, reason, f"browser detached: {reason}")
+            actions += self._detach(client, reason, close_reason)
+            actions.append(ForgetClient(client, close_reason))
         self._clients.clear()
         self._reset(connected=False)
         return actions
@@ -229,7 +250,7 @@ class BrowserHub:
         actions: list[Action] = []
         for client in list(self._clients):
             actions += self._detach(client, reason, reason)
-            actions += self.remove_client(client)
+            actions += self.remove_client(client, reason)
         return actions
 
     def upstream_message(self, data: str | bytes) -> list[Action]:
@@ -251,7 +272,7 @@ class BrowserHub:
         follow = self._observe(owner, state, session, text)
         if session == state.home:
             text = strip_session(text, session)
-        elif not state.policy.unrestricted:
+        elif "*" not in state.policy.patterns:
             _, method = leading(text)
             if method is not None and not state.policy.allows_event(method):
                 return follow
@@ -286,17 +307,10 @@ class BrowserHub:
         assert session is not None
         if session != state.home and session not in state.sessions:
             return self._error(client, command, f"no session {session!r} of this client")
-        allowed = state.policy.allows(method)
-        if method in RESERVED:
-            allowed = reserved_allowed(state.policy, method)
-        if not allowed:
+        refusal = self.refusal(client, method)
+        if refusal is not None:
             self._denied += 1
-            why = (
-                f"needs an explicit --allow-methods pattern ({', '.join(sorted(RESERVED))})"
-                if method in RESERVED and state.policy.allows(method)
-                else f"not allowed by this client's method policy ({state.policy.describe()})"
-            )
-            return [Audit(client, "denied", method), *self._error(client, command, why)]
+            return [Audit(client, "denied", method), *self._error(client, command, refusal)]
         if method == "HeapProfiler.disable":
             # Kept enabled: V8 clears the target's heap object ids on any disable.
             return [SendToClient(client, encode(Response(command.id, {}, command.session_id)))]
@@ -451,7 +465,9 @@ class BrowserHub:
                 return []
             # The page of a page-endpoint client closed (or crashed): as when Node exits.
             reason = str(message.params.get("reason") or "target closed")
-            actions = self._detach(owner, reason, f"target detached: {reason}")
+            close_reason = f"target detached: {reason}"
+            actions = self._detach(owner, reason, close_reason)
+            actions.append(ForgetClient(owner, close_reason))
             state = self._clients.pop(owner)
             for child in [*state.sessions, session]:
                 self._owner.pop(child, None)
@@ -467,7 +483,8 @@ class BrowserHub:
             what = "the browser" if state.target is None else f"target {state.target}"
             message = reply.message if isinstance(reply, ErrorResponse) else "no sessionId"
             del self._clients[client]
-            return [CloseClient(client, CLOSE_NO_TARGET, f"cannot attach to {what}: {message}")]
+            why = f"cannot attach to {what}: {message}"
+            return [CloseClient(client, CLOSE_NO_TARGET, why), ForgetClient(client, why)]
         home = reply.result["sessionId"]
         state.home = home
         self._owner[home] = client

@@ -20,58 +20,75 @@ Query options: ``gc=1`` (collect garbage first), ``captureNumericValue=1``,
 
 from __future__ import annotations
 
-import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import h11
 import trio
 
+from cdp_heap._protocol import CHUNK_EVENT
+from cdp_heap._wire import Command, ErrorResponse, Event, MalformedMessage, Response, decode, encode
+
+from ._actions import ClientId
+from ._chunks import plain_chunk_data
 from ._http import RequestHead, error_response
+from ._outbox import ClientConn
+from ._router import Router
 from ._security import Role
+from ._sessions import BrowserHub
 
-if TYPE_CHECKING:
-    from ._server import ClientConn, Proxy
-
-CHUNK_EVENT = "HeapProfiler.addHeapSnapshotChunk"
 _TRUE = ("1", "true", "yes")
 GONE = "client went away"
 
 
+class SnapshotHost(Protocol):
+    """What the endpoint needs of the proxy (:class:`proxy._server.Proxy` is one)."""
+
+    @property
+    def router(self) -> Router | BrowserHub: ...
+
+    def add_client(
+        self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
+    ) -> ClientConn: ...
+
+    def client_message(self, client: ClientId, message: str | bytes) -> None: ...
+
+    def remove_client(self, conn: ClientConn, reason: str) -> None: ...
+
+    def unavailable(self) -> str | None: ...
+
+
 async def serve_snapshot(
-    proxy: Proxy, stream: trio.abc.Stream, head: RequestHead, role: Role, peer: str
+    proxy: SnapshotHost, stream: trio.abc.Stream, head: RequestHead, role: Role, peer: str
 ) -> None:
     """Answer one ``/snapshot`` request on ``stream`` (already admitted as ``role``)."""
     try:
-        refusal = _refusal(proxy, head, role, peer)
+        refusal = _refusal(proxy, head)
         if refusal is not None:
             await stream.send_all(refusal)
             return
-        options = parse_qs(head.target.partition("?")[2])
-        commands = _commands(options)
+        commands = _commands(parse_qs(head.target.partition("?")[2]))
         agent = head.header("user-agent")
         label = f"{peer} POST /snapshot" + (f" {agent}" if agent else "")
-        client = proxy.add_client(label, peer, role, "http", agent)
+        conn = proxy.add_client(label, peer, role, "http", agent)
         reason = GONE
         try:
-            conn = proxy.client_conn(client)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_peer, stream, nursery.cancel_scope)
-                for number, (method, params) in enumerate(commands, 1):
-                    text = json.dumps({"id": number, "method": method, "params": params})
-                    proxy.client_message(client, text)
-                reason = await _respond(stream, head, conn, len(commands))
+                refused = await _send_commands(proxy, stream, conn, commands)
+                reason = refused or await _respond(stream, head, conn, commands[-1].id)
                 nursery.cancel_scope.cancel()
         finally:
-            proxy.remove_client(client, reason)
+            proxy.remove_client(conn, reason)
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass
     finally:
         await trio.aclose_forcefully(stream)
 
 
-def _refusal(proxy: Proxy, head: RequestHead, role: Role, peer: str) -> bytes | None:
+def _refusal(proxy: SnapshotHost, head: RequestHead) -> bytes | None:
     if head.method != "POST":
         return error_response(
             405,
@@ -79,32 +96,41 @@ def _refusal(proxy: Proxy, head: RequestHead, role: Role, peer: str) -> bytes | 
             "can double its heap; GETs are sent by links, images and prefetchers)",
             (("Allow", "POST"),),
         )
-    for method, _ in _commands(parse_qs(head.target.partition("?")[2])):
-        if not role.policy.allows(method):
-            proxy.audit("denied", peer=peer, role=role.name, method=method, transport="http")
-            return error_response(
-                403, f"{method} is not allowed by this token's policy ({role.policy.describe()})"
-            )
     unavailable = proxy.unavailable()
     if unavailable is not None:
         return error_response(503, f"{unavailable}; retry shortly")
     return None
 
 
-def _commands(options: dict[str, list[str]]) -> list[tuple[str, dict[str, Any]]]:
+async def _send_commands(
+    proxy: SnapshotHost, stream: trio.abc.Stream, conn: ClientConn, commands: Sequence[Command]
+) -> str | None:
+    """Hand the commands to the router, as a WebSocket client would send them; if the
+    router's method policy refuses one, answer 403 and say why the response ended."""
+    for command in commands:
+        refusal = proxy.router.refusal(conn.id, command.method)
+        # Sent even when refused: the router counts and audits the refusal.
+        proxy.client_message(conn.id, encode(command))
+        if refusal is not None:
+            await stream.send_all(error_response(403, f"{command.method} is {refusal}"))
+            return f"refused: {command.method}"
+    return None
+
+
+def _commands(options: Mapping[str, list[str]]) -> list[Command]:
     def flag(name: str) -> bool:
         return any(v.lower() in _TRUE for v in options.get(name, ()))
 
-    commands: list[tuple[str, dict[str, Any]]] = []
+    methods: list[tuple[str, dict[str, Any]]] = []
     if flag("gc"):
-        commands.append(("HeapProfiler.collectGarbage", {}))
+        methods.append(("HeapProfiler.collectGarbage", {}))
     params = {
         "reportProgress": False,
         "captureNumericValue": flag("captureNumericValue"),
         "exposeInternals": flag("exposeInternals"),
     }
-    commands.append(("HeapProfiler.takeHeapSnapshot", params))
-    return commands
+    methods.append(("HeapProfiler.takeHeapSnapshot", params))
+    return [Command(number, method, p) for number, (method, p) in enumerate(methods, 1)]
 
 
 async def _watch_peer(stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
@@ -141,25 +167,26 @@ async def _respond(stream: trio.abc.Stream, head: RequestHead, conn: ClientConn,
             return False
         return not conn.send_scope.cancelled_caught
 
-    def framed(event: Any) -> bytes:
+    def framed(event: h11.Response | h11.Data | h11.EndOfMessage) -> bytes:
         return writer.send(event) or b""
 
     while (text := await conn.outbox.get()) is not None:
-        message = json.loads(text)
-        if message.get("method") == CHUNK_EVENT:
+        chunk, reply = plain_chunk_data(text), None
+        if chunk is None:
+            chunk, reply = _chunk_or_reply(text)
+        if chunk is not None:
             if not started:
                 started = True
                 if not await send(framed(_response_head())):
                     break
-            if not await send(framed(h11.Data(data=message["params"]["chunk"].encode()))):
+            if not await send(framed(h11.Data(data=chunk.encode()))):
                 break
-        elif "id" in message and "error" in message:
-            error = message["error"].get("message", "error")
+        elif isinstance(reply, ErrorResponse):
             if started:
-                return f"failed mid-body: {error}"  # no final chunk: an incomplete body
-            await send(error_response(502, f"snapshot failed: {error}"))
-            return f"failed: {error}"
-        elif message.get("id") == last:
+                return f"failed mid-body: {reply.message}"  # no final chunk: incomplete body
+            await send(error_response(502, f"snapshot failed: {reply.message}"))
+            return f"failed: {reply.message}"
+        elif isinstance(reply, Response) and reply.id == last:
             if not started:
                 await send(framed(_response_head()))
             await send(framed(h11.EndOfMessage()))
@@ -167,6 +194,22 @@ async def _respond(stream: trio.abc.Stream, head: RequestHead, conn: ClientConn,
     if gone:
         return GONE + " mid-body"
     return conn.outbox.close_reason or "cut off"
+
+
+def _chunk_or_reply(text: str) -> tuple[str | None, Response | ErrorResponse | None]:
+    """A message in any other form than the compact chunk: decoded by the wire layer."""
+    try:
+        message = decode(text)
+    except MalformedMessage:
+        return None, None
+    match message:
+        case Event(method=method, params=params) if method == CHUNK_EVENT:
+            chunk = params.get("chunk")
+            return (chunk if isinstance(chunk, str) else None), None
+        case Response() | ErrorResponse():
+            return None, message
+        case _:
+            return None, None
 
 
 def _response_head() -> h11.Response:

@@ -45,10 +45,19 @@ class UpstreamLink:
         self.last_error: str | None = None
         self._send: trio.MemorySendChannel[str] | None = None
         self._room = trio.lowlevel.ParkingLot()
+        self._reading: trio.CancelScope | None = None
+        self._close_reason = ""
 
     @property
     def connected(self) -> bool:
         return self._send is not None
+
+    def close(self, reason: str) -> None:
+        """End the current session (the reader stops at its next message; the session is
+        closed and :meth:`run` connects again)."""
+        if self._reading is not None:
+            self._close_reason = reason
+            self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
         if self._send is not None:
@@ -67,15 +76,15 @@ class UpstreamLink:
     async def run(
         self,
         on_open: Callable[[], None],
-        on_message: Callable[[str | bytes], bool],
+        on_message: Callable[[str | bytes], None],
         on_lost: Callable[[str], None],
         retry_interval: float,
     ) -> None:
         """Connect, run, reconnect, forever.
 
-        ``on_open`` is called when a session opens, ``on_message`` for each message (it
-        returns ``False`` when the router has detached the session), ``on_lost`` when an
-        open session ends. Cancellation closes the session.
+        ``on_open`` is called when a session opens, ``on_message`` for each message,
+        ``on_lost`` when an open session ends (also after :meth:`close`). Cancellation
+        closes the session.
         """
         while True:
             try:
@@ -91,7 +100,7 @@ class UpstreamLink:
         self,
         entry: Entry,
         on_open: Callable[[], None],
-        on_message: Callable[[str | bytes], bool],
+        on_message: Callable[[str | bytes], None],
         on_lost: Callable[[str], None],
     ) -> str:
         reason = "target closed"
@@ -122,14 +131,16 @@ class UpstreamLink:
             self.last_error = None
             nursery.start_soon(self._write, ws, receive)
             try:
-                on_open()
-                while True:
-                    if not on_message(await ws.get_message()):
-                        reason = "target detached"
-                        break
+                with trio.CancelScope() as self._reading:
+                    on_open()
+                    while True:
+                        on_message(await ws.get_message())
+                if self._reading.cancelled_caught:
+                    reason = self._close_reason
             except trio_websocket.ConnectionClosed as exc:
                 reason = _close_text(exc.reason)
             finally:
+                self._reading = None
                 self._send, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)

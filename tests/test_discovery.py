@@ -7,12 +7,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 
+import h11
 import pytest
 import trio
 
 import cdp_heap
 from cdp_heap import ActivationError, DiscoveryError, InspectorUnreachable, TargetInfo
 from cdp_heap._activate import inspect_port_of
+from cdp_heap._discovery import http_get, pick_target
 from tests.targets import LEAKY_APP, Target
 
 
@@ -71,6 +73,47 @@ def test_select_target_explains_ambiguity_and_misses() -> None:
         DiscoveryError, match=r"no inspectable target matching 'Calendar'.*A \(page: Inbox\)"
     ):
         cdp_heap.select_target(pages, "Calendar")
+
+
+def test_pick_target_after_a_restart_takes_the_look_alike() -> None:
+    """What the proxy needs on reconnect: the old id is gone, the same app has a new one."""
+    before = TargetInfo("old", "node", "app.js", "file:///app.js", "ws://x/old")
+    after = [
+        TargetInfo("new", "node", "app.js", "file:///app.js", "ws://x/new"),
+        TargetInfo("other", "node", "other.js", "file:///other.js", "ws://x/other"),
+    ]
+    assert pick_target(after, "old", previous=before).id == "new"
+    assert pick_target(after, previous=before).id == "new"
+    # The id still wins over the look-alike; without ``previous`` the old id is just a miss.
+    assert pick_target(after, "other", previous=before).id == "other"
+    with pytest.raises(DiscoveryError, match="no inspectable target matching 'old'"):
+        pick_target(after, "old")
+    # Nothing looks like it, and two candidates: an error naming them, not a guess.
+    stranger = TargetInfo("s", "node", "s.js", "file:///s.js", "ws://x/s")
+    with pytest.raises(DiscoveryError, match="2 targets; pick one"):
+        pick_target(after, previous=stranger)
+
+
+async def test_http_get_returns_any_status_and_sends_the_given_host() -> None:
+    requests: list[bytes] = []
+
+    async def answer(stream: trio.SocketStream) -> None:
+        requests.append(await stream.receive_some(65536))
+        await stream.send_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
+        await stream.aclose()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_tcp, answer, 0)
+            port = listeners[0].socket.getsockname()[1]
+            status, body = await http_get(
+                "127.0.0.1", port, "/json/list", host_header=f"127.0.0.1:{port}"
+            )
+            assert (status, body) == (404, b"nope")
+            assert f"host: 127.0.0.1:{port}".encode() in requests[0].lower()
+            with pytest.raises(h11.RemoteProtocolError, match="too large"):
+                await http_get("127.0.0.1", port, "/json/list", max_body=3)
+            nursery.cancel_scope.cancel()
 
 
 async def test_nothing_listening_is_a_clear_error() -> None:

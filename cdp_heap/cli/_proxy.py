@@ -10,11 +10,14 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import trio
 
 from ._common import UsageError
+
+if TYPE_CHECKING:  # the proxy is imported only when the command runs
+    from proxy import Guard, Proxy
 
 DESCRIPTION = """\
 Run a DevTools-compatible proxy in front of one inspector target (a Node.js process, a
@@ -191,8 +194,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _token(value: str | None, path: str | None, option: str) -> tuple[str | None, bool]:
     """The token given by ``--X VALUE|auto`` or ``--X-file PATH``; and whether generated."""
-    from proxy import generate_token
-    from proxy._security import check_token
+    from proxy import check_token, generate_token
 
     if path is not None:
         try:
@@ -216,10 +218,9 @@ def _token(value: str | None, path: str | None, option: str) -> tuple[str | None
         raise UsageError(str(exc)) from None
 
 
-def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Any, list[str]]:
+def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Guard, list[str]]:
     """The access rules from the options, and lines to print (generated tokens)."""
-    from proxy import Guard, MethodPolicy, Role, is_loopback
-    from proxy._security import NO_TOKEN
+    from proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
 
     try:
         full = MethodPolicy.parse(args.allow_methods, "--allow-methods")
@@ -325,7 +326,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with trio.open_nursery() as nursery:
-                proxy = await nursery.start(serve_proxy, config)
+                proxy: Proxy = await nursery.start(serve_proxy, config)
                 _banner(proxy, spec.address, notes)
                 nursery.start_soon(_report_upstream, proxy)
                 code = await _stop_on_signal(proxy, signals)
@@ -336,7 +337,7 @@ async def run(args: argparse.Namespace) -> int:
     return code
 
 
-async def _stop_on_signal(proxy: Any, signals: AsyncIterator[int]) -> int:
+async def _stop_on_signal(proxy: Proxy, signals: AsyncIterator[int]) -> int:
     """Wait for SIGINT or SIGTERM, then shut down cleanly: clients get
     ``Inspector.detached`` and a close with a reason instead of a dropped connection, and
     what they started is undone. A second signal stops at once. Exit code: 0 after SIGTERM
@@ -357,7 +358,7 @@ async def _stop_on_signal(proxy: Any, signals: AsyncIterator[int]) -> int:
     return 130 if received == signal.SIGINT else 0
 
 
-def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:
+def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
     scheme = "https" if proxy.secure else "http"
     address = proxy.http_address
     lines = [f"cdp-heap proxy: {upstream} is served at {scheme}://{address}/json/list"]
@@ -379,7 +380,7 @@ def _banner(proxy: Any, upstream: str, notes: list[str]) -> None:
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
-async def _report_upstream(proxy: Any) -> None:
+async def _report_upstream(proxy: Proxy) -> None:
     """One line on stderr each time the upstream session opens or ends."""
     while True:
         await proxy.wait_until(lambda: proxy.router.upstream_connected)

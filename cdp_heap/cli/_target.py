@@ -12,8 +12,9 @@ from contextlib import asynccontextmanager
 import trio
 
 from .._activate import activate_inspector
-from .._connection import DEFAULT_MAX_MESSAGE_SIZE, CDPConnection, MiB, open_cdp
+from .._connection import CDPConnection, open_cdp
 from .._discovery import TargetInfo, list_targets, select_target
+from .._limits import DEFAULT_MAX_MESSAGE_SIZE, MiB
 from ..heap_profiler import HeapProfiler
 from ._common import UsageError, positive_int
 

@@ -17,6 +17,7 @@ import trio_websocket
 
 import cdp_heap
 from cdp_heap._discovery import http_get_json
+from proxy._http import ReplayStream, json_response, read_request_head
 from tests.targets import Target, start_inspected
 
 from .helpers import MiB, call, open_raw, proxy_in_front
@@ -194,3 +195,86 @@ async def test_an_unexpected_error_in_one_connection_is_logged_and_the_proxy_goe
 
 async def fail_with_a_bug(*args: object) -> bytes:
     raise RuntimeError("a bug")
+
+
+class DetachingInspector:
+    """A minimal inspector: one ``/json/list`` entry; each WebSocket session answers every
+    command with ``{}`` and, on ``Runtime.evaluate``, sends a top-level
+    ``Inspector.detached`` instead (as Chrome does when a renderer crashes). It counts
+    sessions and records how each one ended."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.sessions = 0
+        self.ended: list[str] = []
+        self.changed = trio.lowlevel.ParkingLot()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        await trio.serve_listeners(self.handle, listeners, task_status=task_status)
+
+    async def handle(self, stream: trio.SocketStream) -> None:
+        head = await read_request_head(stream)
+        if head is None:
+            return
+        if not head.is_websocket_upgrade:
+            entry = {
+                "id": "fake",
+                "type": "node",
+                "title": "fake",
+                "url": "file:///fake.js",
+                "webSocketDebuggerUrl": f"ws://127.0.0.1:{self.port}/fake",
+            }
+            await stream.send_all(json_response(200, [entry]))
+            await stream.aclose()
+            return
+        async with trio.open_nursery() as nursery:
+            request = await trio_websocket.wrap_server_stream(
+                nursery, ReplayStream(head.raw, stream)
+            )
+            ws = await request.accept()
+            self.sessions += 1
+            self.changed.unpark_all()
+            try:
+                while True:
+                    command = json.loads(await ws.get_message())
+                    if command["method"] == "Runtime.evaluate":
+                        detached = {"method": "Inspector.detached", "params": {"reason": "gone"}}
+                        await ws.send_message(json.dumps(detached))
+                    else:
+                        await ws.send_message(json.dumps({"id": command["id"], "result": {}}))
+            except trio_websocket.ConnectionClosed as exc:
+                self.ended.append("closed by the proxy" if exc.reason.code == 1000 else "other")
+            self.changed.unpark_all()
+            nursery.cancel_scope.cancel()
+
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        while not predicate():
+            await self.changed.park()
+
+
+async def test_target_detaching_the_session_closes_it_and_the_proxy_reconnects() -> None:
+    """The router's CloseUpstream is carried out: the proxy closes the detached session
+    itself (the target keeps the socket open) and opens a new one."""
+    inspector = DetachingInspector()
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(inspector.serve)
+            async with proxy_in_front("127.0.0.1", inspector.port) as proxy:
+                async with open_raw(proxy.websocket_url) as ws:
+                    await ws.send_message(json.dumps({"id": 1, "method": "Runtime.evaluate"}))
+                    detached = json.loads(await ws.get_message())
+                    assert detached == {
+                        "method": "Inspector.detached",
+                        "params": {"reason": "gone"},
+                    }
+                    with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                        await ws.get_message()
+                    assert closed.value.reason.code == 1001
+                await inspector.wait_until(lambda: inspector.sessions == 2)
+                assert inspector.ended == ["closed by the proxy"]
+                await proxy.wait_until(lambda: proxy.router.upstream_connected)
+                assert proxy.statistics()["upstream"]["connects"] == 2
+                assert proxy.router.statistics().clients == 0
+            nursery.cancel_scope.cancel()

@@ -7,7 +7,16 @@ from typing import Any
 
 from cdp_heap._wire import Command, decode
 from proxy._policy import MethodPolicy
-from proxy._router import Audit, CloseClient, CloseUpstream, Router, SendToClient, SendUpstream
+from proxy._router import (
+    Action,
+    Audit,
+    CloseClient,
+    CloseUpstream,
+    ForgetClient,
+    Router,
+    SendToClient,
+    SendUpstream,
+)
 
 
 class Harness:
@@ -19,15 +28,17 @@ class Harness:
         self.upstream: list[Command] = []
         self.closed: dict[int, str] = {}
         self.closed_upstream: list[str] = []
+        self.forgotten: dict[int, str] = {}
         self.apply(self.router.upstream_opened())
         enable = self.upstream.pop()
         assert enable.method == "HeapProfiler.enable"
         self.reply(enable.id)
 
-    def apply(self, actions: list[Any]) -> None:
+    def apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendToClient):
                 assert action.client not in self.closed, "message after close"
+                assert action.client not in self.forgotten, "message after forget"
                 self.to_client.setdefault(action.client, []).append(json.loads(action.text))
             elif isinstance(action, SendUpstream):
                 message = decode(action.text)
@@ -37,6 +48,9 @@ class Harness:
                 self.closed[action.client] = action.reason
             elif isinstance(action, CloseUpstream):
                 self.closed_upstream.append(action.reason)
+            elif isinstance(action, ForgetClient):
+                assert action.client not in self.forgotten, "forgotten twice"
+                self.forgotten[action.client] = action.reason
 
     def connect(self, label: str = "test") -> int:
         client = self.router.add_client(label)
@@ -268,6 +282,10 @@ def test_upstream_detach_closes_every_client_and_resets() -> None:
     for client in (a, b):
         assert h.received(client)[-1]["method"] == "Inspector.detached"
         assert "Render process gone." in h.closed[client]
+        assert h.forgotten[client] == "target detached: Render process gone."
+    # The shell's session end that follows changes nothing more; nor does a late departure.
+    assert h.router.upstream_lost("connection closed") == []
+    assert h.router.remove_client(a) == []
     stats = h.router.statistics()
     assert (stats.clients, stats.pending_commands, stats.upstream_connected) == (0, 0, False)
 
@@ -285,6 +303,7 @@ def test_shut_down_detaches_closes_and_undoes_every_client() -> None:
         (detached,) = h.received(client)
         assert detached == {"method": "Inspector.detached", "params": {"reason": "proxy stopping"}}
         assert h.closed[client] == "proxy stopping"
+        assert h.forgotten[client] == "proxy stopping"
     # The sampler's sampling is stopped upstream; the upstream session itself stays open.
     (stop,) = h.upstream
     assert stop.method == "HeapProfiler.stopSampling" and h.closed_upstream == []

@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import Command, decode
-from proxy._router import CloseClient, Router, SendToClient, SendUpstream
+from proxy._router import CloseClient, ForgetClient, Router, SendToClient, SendUpstream
 
 METHODS = [
     "Runtime.evaluate",
@@ -46,6 +46,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.router = Router()
         self.live: dict[int, dict[int, str]] = {}  # client -> outstanding id -> method
         self.departed: set[int] = set()
+        self.forgotten: set[int] = set()  # announced by the router with ForgetClient
         self.upstream: list[Command] = []
         self.chunk_counter = 0
         self.chunk_for: int | None = None  # client whose snapshot is in flight, if known
@@ -69,9 +70,13 @@ class RouterMachine(RuleBasedStateMachine):
                 # Closed: from now on it must get nothing (deliver checks departed clients).
                 del self.live[action.client]
                 self.departed.add(action.client)
+            elif isinstance(action, ForgetClient):
+                assert action.client not in self.forgotten, "a client forgotten twice"
+                self.forgotten.add(action.client)
 
     def deliver(self, client: int, message: dict[str, Any]) -> None:
         assert client not in self.departed, f"message to departed client {client}: {message}"
+        assert client not in self.forgotten, f"message to forgotten client {client}: {message}"
         outstanding = self.live[client]
         if "id" in message:
             msg_id = message["id"]
@@ -98,6 +103,8 @@ class RouterMachine(RuleBasedStateMachine):
         del self.live[client]
         self.departed.add(client)
         self.apply(self.router.remove_client(client))
+        assert client in self.forgotten, "the router did not announce the removal"
+        assert self.router.remove_client(client) == [], "a second removal did something"
 
     @precondition(lambda self: self.live)
     @rule()
@@ -107,6 +114,7 @@ class RouterMachine(RuleBasedStateMachine):
         self.apply(self.router.shut_down("stopping"))
         self.shutting_down = False
         assert not self.live
+        assert self.departed <= self.forgotten, "a closed client was not forgotten"
 
     @precondition(lambda self: self.live)
     @rule(data=st.data(), method=st.sampled_from(METHODS), msg_id=st.integers(0, 4))
@@ -163,6 +171,7 @@ class RouterMachine(RuleBasedStateMachine):
     def statistics_agree(self) -> None:
         stats = self.router.statistics()
         assert stats.clients == len(self.live)
+        assert not set(self.live) & self.forgotten
         assert stats.peak_snapshots_in_flight <= 1
         assert stats.upstream is not None
         assert stats.upstream.pending == stats.pending_commands

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from proxy import BrowserHub, MethodPolicy
-from proxy._actions import Action, Audit, CloseClient, SendToClient, SendUpstream
+from proxy._actions import Action, Audit, CloseClient, ForgetClient, SendToClient, SendUpstream
 from proxy._flat import leading, session_of, strip_session
 
 SNAP = "HeapProfiler.takeHeapSnapshot"
@@ -203,9 +203,8 @@ def test_a_target_that_cannot_be_attached_closes_the_client(hub: BrowserHub) -> 
     (attach,) = upstream(hub.attach(client, "GONE"))
     error = {"code": -32602, "message": "No target with given id found"}
     actions = hub.upstream_message(chrome({"id": attach["id"], "error": error}))
-    assert actions == [
-        CloseClient(client, 1011, "cannot attach to target GONE: No target with given id found")
-    ]
+    why = "cannot attach to target GONE: No target with given id found"
+    assert actions == [CloseClient(client, 1011, why), ForgetClient(client, why)]
 
 
 def test_upstream_lost_detaches_everyone(hub: BrowserHub) -> None:

@@ -1,0 +1,35 @@
+"""Snapshot chunk events recognised by their prefix, without decoding the message (D11).
+
+Node and Chrome send ``addHeapSnapshotChunk`` in one compact form; a message in that form
+is known to be a top-level chunk from its first 60 characters, so the router forwards the
+100 KiB to 1 MiB messages of a snapshot as they are, and ``POST /snapshot`` unescapes just
+the chunk's string. Anything else takes the ordinary decoded path. No I/O, no trio.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdp_heap._protocol import CHUNK_EVENT
+
+CHUNK_PREFIX = f'{{"method":"{CHUNK_EVENT}","params":{{"chunk":"'
+#: A ``sessionId`` after the params sits in the last few bytes of the message.
+_TAIL = 200
+
+
+def is_plain_chunk(text: str) -> bool:
+    """A top-level chunk event, as Node and Chrome format it."""
+    return text.startswith(CHUNK_PREFIX) and '"sessionId":' not in text[-_TAIL:]
+
+
+def plain_chunk_data(text: str) -> str | None:
+    """The snapshot text a plain chunk event carries (its one JSON string, unescaped), or
+    ``None`` if ``text`` is not a plain chunk event."""
+    if not is_plain_chunk(text) or not text.endswith('"}}'):
+        return None
+    literal = text[len(CHUNK_PREFIX) - 1 : -2]
+    try:
+        data = json.loads(literal)
+    except ValueError:
+        return None
+    return data if isinstance(data, str) else None
