@@ -15,6 +15,7 @@ from .._activate import activate_inspector
 from .._connection import CDPConnection, open_cdp
 from .._discovery import TargetInfo, list_targets, select_target
 from .._limits import DEFAULT_MAX_MESSAGE_SIZE, MiB
+from .._workers import attach_worker
 from ..heap_profiler import HeapProfiler
 from ._common import UsageError, positive_int
 
@@ -32,6 +33,7 @@ TARGET_HELP = """\
 target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
         | --port PORT | --host HOST:PORT | --url ws://...   (default 127.0.0.1:9229)
         --target ID|TITLE-REGEX picks one when the inspector lists several
+        --worker N|TITLE-REGEX a worker thread of that Node process (its own heap)
         --token TOKEN / --ca-file PEM for a 'cdp-heap proxy' with a token / TLS"""
 
 
@@ -69,8 +71,15 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def add_connection_arguments(
     parser: argparse.ArgumentParser, *, large: str = "results and chunks"
 ) -> None:
-    """The TARGET options plus ``--max-message-size``; see :func:`open_target`."""
+    """The TARGET options plus ``--worker`` and ``--max-message-size``; see
+    :func:`open_target`."""
     add_target_arguments(parser)
+    parser.add_argument(
+        "--worker",
+        metavar="N|REGEX",
+        help="a worker thread of the Node target instead of its main thread: its threadId, "
+        "or a regex matched against its title ('[worker N] NAME') and url",
+    )
     parser.add_argument(
         "--max-message-size",
         type=positive_int,
@@ -82,7 +91,8 @@ def add_connection_arguments(
 
 @asynccontextmanager
 async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInfo, CDPConnection]]:
-    """Resolve the TARGET options, connect to the target and enable HeapProfiler.
+    """Resolve the TARGET options, connect to the target (with ``--worker``: one of its
+    worker threads, :mod:`cdp_heap._workers`) and enable HeapProfiler.
 
     HeapProfiler stays enabled for the whole session, so that every snapshot taken on this
     connection shares V8's object ids.
@@ -96,6 +106,8 @@ async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInf
         extra_headers=token,
         ssl_context=_ssl_context(args),
     ) as conn:
+        if getattr(args, "worker", None) is not None:
+            await attach_worker(conn, args.worker)
         await enable_heap_profiler(conn)
         yield target, conn
 
