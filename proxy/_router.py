@@ -81,6 +81,9 @@ from ._actions import (
 )
 from ._chunks import is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
+from ._node_workers import RECEIVED as WORKER_RECEIVED
+from ._node_workers import SEND as WORKER_SEND
+from ._node_workers import WorkerSessions
 from ._ownership import STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
 
@@ -99,6 +102,7 @@ __all__ = [
 
 CLOSE_GOING_AWAY = 1001
 _DEBUGGER: DomainKey = (None, "Debugger")
+_NODE_WORKER: DomainKey = (None, "NodeWorker")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
 
@@ -135,6 +139,7 @@ class Router:
         self._routes: dict[int, Route] = {}
         self._domains = DomainTable()
         self._ownership = Ownership()
+        self._workers = WorkerSessions()  # Node worker threads' sessions (_node_workers)
         self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
         self._in_flight: int | None = None
 
@@ -213,6 +218,7 @@ class Router:
         )
         for method, params in undo:
             actions += self._internal(method, **params)
+        self._workers.release(client)
         for key in self._domains.release(client, state.enabled):
             actions += self._disabled_upstream(key)
         return actions + self._pump_snapshots()
@@ -333,10 +339,17 @@ class Router:
             state.queued.add(command.id)
             self._snapshot_queue.append((client, command))
             return self._pump_snapshots()
+        if method == WORKER_SEND:
+            rewritten = self._workers.outgoing(client, command)
+            if isinstance(rewritten, str):
+                return self._error(client, command, rewritten)
+            return self._forward(client, rewritten)
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
             state.enabled.add(key)
             replay = self._domains.enable(client, key)
+            if key == _NODE_WORKER and not self._domains.is_only_enabler(client, key):
+                replay += self._workers.replay()  # the workers attached before it came
             return [SendToClient(client, t) for t in replay] + self._forward(client, command)
         if name == "disable":
             state.enabled.discard(key)
@@ -418,6 +431,11 @@ class Router:
         return [SendToClient(route.client, encode(client_reply)), *actions]
 
     def _event(self, event: Event, text: str) -> list[Action]:
+        if event.method == WORKER_RECEIVED:
+            routed = self._workers.incoming(event, text)
+            return [SendToClient(c, t) for c, t in routed if c in self._clients]
+        if event.method.startswith("NodeWorker."):
+            self._workers.observe(event, text)
         self._domains.observe(event, text)
         self._ownership.observe(event)
         tracker = self._ownership.tracking_owner()

@@ -95,7 +95,11 @@ class Proxy:
         self.config = config
         self.id = str(uuid.uuid4())
         self.port = config.listen_port
-        self.router: Router | BrowserHub = BrowserHub() if config.browser else Router()
+        #: The routing state of one target's session (idle in front of a whole browser).
+        self.router = Router()
+        #: In front of a whole browser: every client's sessions (``ProxyConfig.browser``).
+        self.hub = BrowserHub() if config.browser else None
+        self._routing: Router | BrowserHub = self.hub or self.router
         find = find_browser if config.browser else find_target
         self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
         self.guard = config.effective_guard()
@@ -113,7 +117,7 @@ class Proxy:
 
     def statistics(self) -> dict[str, Any]:
         """The router's statistics plus queue depths, as served at ``/json/proxy/stats``."""
-        router = attrs.asdict(self.router.statistics())
+        router = attrs.asdict(self._routing.statistics())
         clients = [
             {"id": cid, "label": conn.label, **attrs.asdict(conn.outbox.statistics())}
             for cid, conn in self._clients.items()
@@ -146,7 +150,7 @@ class Proxy:
         (sampling, tracking, a pause) is undone upstream as if they had left. The listener
         and the upstream session end when the proxy's task is cancelled afterwards."""
         self.stopping = reason
-        self._perform(self.router.shut_down(reason))
+        self._perform(self._routing.shut_down(reason))
         with trio.move_on_after(grace):
             await self.wait_until(lambda: not self._open_connections)
 
@@ -216,16 +220,16 @@ class Proxy:
             conn.send_scope.deadline = min(
                 conn.send_scope.deadline, trio.current_time() + CLOSE_GRACE
             )
-        self._perform(self.router.remove_client(client, conn.outbox.close_reason))
+        self._perform(self._routing.remove_client(client, conn.outbox.close_reason))
 
     def _upstream_opened(self) -> None:
-        self._perform(self.router.upstream_opened())
+        self._perform(self._routing.upstream_opened())
 
     def _upstream_message(self, message: str | bytes) -> None:
-        self._perform(self.router.upstream_message(message))
+        self._perform(self._routing.upstream_message(message))
 
     def _upstream_lost(self, reason: str) -> None:
-        self._perform(self.router.upstream_lost(reason))
+        self._perform(self._routing.upstream_lost(reason))
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -234,7 +238,7 @@ class Proxy:
     ) -> ClientConn:
         """Register a client with the router and the shell; audited as ``connect``. Call
         :meth:`remove_client` when its connection ends."""
-        client = self.router.add_client(label, role.policy)
+        client = self._routing.add_client(label, role.policy)
         conn = ClientConn(
             client, label, peer, role, transport, Outbox(self.config.client_queue_bytes)
         )
@@ -244,7 +248,7 @@ class Proxy:
         return conn
 
     def client_message(self, client: ClientId, message: str | bytes) -> None:
-        self._perform(self.router.client_message(client, message))
+        self._perform(self._routing.client_message(client, message))
 
     def remove_client(self, conn: ClientConn, reason: str) -> None:
         """The client's connection ended: the router undoes what it started (unless it was
@@ -253,7 +257,7 @@ class Proxy:
             reason = conn.outbox.close_reason
         self._audit_client(conn.id, conn, "disconnect", reason=reason)
         self._open_connections -= 1
-        self._perform(self.router.remove_client(conn.id, reason))
+        self._perform(self._routing.remove_client(conn.id, reason))
 
     # -- connections -------------------------------------------------------------------------
 
@@ -401,8 +405,8 @@ class Proxy:
     ) -> None:
         agent = head.header("user-agent")
         conn = self.add_client(_label(head, peer), peer, role, "websocket", agent)
-        if home is not None and isinstance(self.router, BrowserHub):
-            self._perform(self.router.attach(conn.id, home[1]))  # its own session upstream
+        if home is not None and self.hub is not None:
+            self._perform(self.hub.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
         try:
             async with trio.open_nursery() as nursery:

@@ -37,7 +37,6 @@ from ._http import RequestHead, error_response
 from ._outbox import ClientConn
 from ._router import Router
 from ._security import Role
-from ._sessions import BrowserHub
 
 _TRUE = ("1", "true", "yes")
 GONE = "client went away"
@@ -47,7 +46,7 @@ class SnapshotHost(Protocol):
     """What the endpoint needs of the proxy (:class:`proxy._server.Proxy` is one)."""
 
     @property
-    def router(self) -> Router | BrowserHub: ...
+    def router(self) -> Router: ...
 
     def add_client(
         self, label: str, peer: str, role: Role, transport: str, agent: str | None = None

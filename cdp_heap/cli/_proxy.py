@@ -383,7 +383,7 @@ def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
 async def _report_upstream(proxy: Proxy) -> None:
     """One line on stderr each time the upstream session opens or ends."""
     while True:
-        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        await proxy.wait_until(lambda: (proxy.hub or proxy.router).upstream_connected)
         entry = proxy.upstream.entry or {}
         print(
             f"cdp-heap proxy: attached to {entry.get('title', '?')!r} "
@@ -391,5 +391,5 @@ async def _report_upstream(proxy: Proxy) -> None:
             file=sys.stderr,
             flush=True,
         )
-        await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+        await proxy.wait_until(lambda: not (proxy.hub or proxy.router).upstream_connected)
         print("cdp-heap proxy: detached from the target", file=sys.stderr, flush=True)

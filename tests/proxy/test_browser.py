@@ -83,7 +83,7 @@ async def browser_proxy(chrome: Chromium, allow: str = "*", **config: Any) -> As
     async with open_proxy(
         ProxyConfig(spec, listen_port=0, browser=True, guard=guard, **config)
     ) as p:
-        await p.wait_until(lambda: p.router.upstream_connected)
+        await p.wait_until(lambda: p.hub is not None and p.hub.upstream_connected)
         yield p
 
 
