@@ -270,12 +270,12 @@ class BrowserHub:
             return []
         state = self._clients[owner]
         follow = self._observe(owner, state, session, text)
-        if session == state.home:
-            text = strip_session(text, session)
-        elif "*" not in state.policy.patterns:
+        if "*" not in state.policy.patterns:
             _, method = leading(text)
             if method is not None and not state.policy.allows_event(method):
                 return follow
+        if session == state.home:
+            text = strip_session(text, session)
         return [SendToClient(owner, text), *follow]
 
     # -- statistics --------------------------------------------------------------------------

@@ -234,3 +234,17 @@ def test_flat_text_helpers() -> None:
         "result": {},
     }
     assert leading(reply) == (2, None) and leading(nested) == (None, "Target.detachedFromTarget")
+
+
+def test_a_profiling_client_of_a_page_snapshots_and_hears_only_what_it_may(
+    hub: BrowserHub,
+) -> None:
+    profiling = connect(hub, "P1", target="T1", policy=MethodPolicy.parse("HeapProfiler.*"))
+    assert len(upstream(hub.client_message(profiling, command(1, SNAP)))) == 1
+    refused = to(profiling, hub.client_message(profiling, command(2, "Runtime.evaluate")))
+    assert "method policy" in refused[0]["error"]["message"]
+    console = chrome({"method": "Runtime.consoleAPICalled", "params": {}, "sessionId": "P1"})
+    assert to(profiling, hub.upstream_message(console)) == []
+    chunk = {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "{"}}
+    heard = hub.upstream_message(chrome({**chunk, "sessionId": "P1"}))
+    assert to(profiling, heard) == [chunk]
