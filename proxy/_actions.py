@@ -1,7 +1,7 @@
 """What the router tells its trio shell to do, and what it reports about itself.
 
 Plain frozen values with no behaviour, so that the router's tests can compare them and the
-shell (:mod:`proxy._server`) can perform them in order. :data:`Action` is a closed union:
+shell (:mod:`cdp_heap_proxy._server`) can perform them in order. :data:`Action` is a closed union:
 the shell dispatches on it with ``match`` and ``typing.assert_never``, so an action
 without a handler is a type error.
 """

@@ -4,7 +4,7 @@ Behind one shared upstream session, ``X.enable`` and ``X.disable`` are counted p
 upstream ``disable`` is sent only when the last enabler leaves or disables, and never for
 HeapProfiler (kept enabled so heap object ids stay comparable). A client enabling a domain
 that is already enabled upstream gets the replay of what a fresh session would have been
-told (:mod:`proxy._replay`). No I/O, no trio: the router asks, this module answers.
+told (:mod:`cdp_heap_proxy._replay`). No I/O, no trio: the router asks, this module answers.
 """
 
 from __future__ import annotations

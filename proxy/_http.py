@@ -4,8 +4,8 @@ DevTools and ``chrome://inspect`` expect ``/json/list`` and the ``ws://`` URLs i
 the same host:port. trio-websocket's server only speaks WebSocket, so the proxy reads each
 request head itself (:func:`read_request_head`); plain requests are answered here, WebSocket
 upgrades are handed to trio-websocket over a :class:`ReplayStream` that first gives back the
-bytes already read. The same module holds the tiny HTTP client the proxy uses to ask the
-upstream inspector for its ``/json/*`` documents (with ``Host: 127.0.0.1:PORT``).
+bytes already read. :func:`fetch_json` asks the upstream inspector for its ``/json/*``
+documents with the library's own h11 GET.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ import attrs
 import h11
 import trio
 
+from cdp_heap._discovery import http_get
+
 MAX_HEAD_BYTES = 64 * 1024
-MAX_UPSTREAM_BODY = 64 * 1024 * 1024  # /json/protocol is ~1 MB; be generous, not unbounded
 _STATUSES = frozenset(s.value for s in HTTPStatus)
 
 
@@ -153,34 +154,13 @@ async def fetch_json(host: str, port: int, path: str) -> Any:
     """GET ``path`` from an inspector at host:port and parse the JSON body.
 
     Sends ``Host: 127.0.0.1:PORT`` whatever ``host`` is: inspectors refuse other host names
-    (their DNS-rebinding check). Raises :class:`HTTPError` (or ``OSError``) on failure.
+    (their DNS-rebinding check). The GET itself is the library's one h11 client
+    (:func:`cdp_heap.discovery.http_get`). Raises :class:`HTTPError` (or ``OSError``).
     """
-    stream = await trio.open_tcp_stream(host, port)
-    async with stream:
-        conn = h11.Connection(h11.CLIENT)
-        request = h11.Request(
-            method="GET",
-            target=path,
-            headers=[("Host", f"127.0.0.1:{port}"), ("Connection", "close")],
-        )
-        await stream.send_all((conn.send(request) or b"") + (conn.send(h11.EndOfMessage()) or b""))
-        status = 0
-        body = bytearray()
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise HTTPError(f"bad response from {host}:{port}{path}: {exc}") from None
-            if event is h11.NEED_DATA:
-                conn.receive_data(await stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > MAX_UPSTREAM_BODY:
-                    raise HTTPError(f"{host}:{port}{path}: response too large")
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                break
+    try:
+        status, body = await http_get(host, port, path, host_header=f"127.0.0.1:{port}")
+    except h11.RemoteProtocolError as exc:
+        raise HTTPError(f"bad response from {host}:{port}{path}: {exc}") from None
     if status != 200:
         raise HTTPError(f"{host}:{port}{path} answered HTTP {status}")
     try:

@@ -19,7 +19,8 @@ The rules (docs/proxy.md describes them for users):
   only when the last enabler leaves, and never for HeapProfiler, which the proxy enables when
   the upstream session opens and keeps enabled so heap object ids stay comparable across
   clients and runs. A client enabling an already enabled domain first gets the replay of
-  what a fresh session would have been told (:mod:`proxy._domains`, :mod:`proxy._replay`).
+  what a fresh session would have been told (:mod:`cdp_heap_proxy._domains`,
+  :mod:`cdp_heap_proxy._replay`).
 - Heap sampling, heap tracking and CPU profiling belong to the client that started them:
   another client's start or stop gets an error naming the owner; tracking events go to the
   owner only.
@@ -32,8 +33,8 @@ The rules (docs/proxy.md describes them for users):
 - Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
 
 This module routes commands, replies, events and snapshots; who enabled what lives in
-:mod:`proxy._domains`, who owns an activity, a pause or a breakpoint in
-:mod:`proxy._ownership`.
+:mod:`cdp_heap_proxy._domains`, who owns an activity, a pause or a breakpoint in
+:mod:`cdp_heap_proxy._ownership`.
 """
 
 from __future__ import annotations

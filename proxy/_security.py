@@ -17,7 +17,7 @@ runs anything in the target), so the proxy in front of one is the security bound
    with :func:`hmac.compare_digest`, against every role, without stopping at a match.
 
 The role that matched (``token``, ``profiling-token``, or ``no-token`` when none are
-configured) carries the :class:`~proxy._policy.MethodPolicy` of its clients.
+configured) carries the :class:`~cdp_heap_proxy._policy.MethodPolicy` of its clients.
 """
 
 from __future__ import annotations

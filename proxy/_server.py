@@ -1,12 +1,12 @@
 """The proxy's trio shell: one port for HTTP discovery and WebSocket clients, one upstream.
 
 ``serve_proxy`` listens; each connection is wrapped in TLS if configured, its request head is
-read with h11 (:mod:`proxy._http`) and admitted or refused by the
-:class:`~proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
-documents (or a streamed snapshot, :mod:`proxy._snapshot_endpoint`), WebSocket upgrades are
+read with h11 (:mod:`cdp_heap_proxy._http`) and admitted or refused by the
+:class:`~cdp_heap_proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
+documents (or a streamed snapshot, :mod:`cdp_heap_proxy._snapshot_endpoint`), WebSocket upgrades are
 handed to trio-websocket. Every message and every connect/disconnect goes through the
-:class:`~proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
-without ever waiting: client messages go to bounded :class:`~proxy._outbox.Outbox` queues,
+:class:`~cdp_heap_proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
+without ever waiting: client messages go to bounded :class:`~cdp_heap_proxy._outbox.Outbox` queues,
 upstream commands to the upstream writer.
 """
 
@@ -23,6 +23,8 @@ from typing import Any, assert_never
 import attrs
 import trio
 import trio_websocket
+
+from cdp_heap._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
 
 from ._audit import AuditSink, audit_line
 from ._http import (
@@ -49,13 +51,13 @@ from ._router import (
 from ._security import Guard, Refused, Role, is_loopback
 from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
+from ._sockets import QuickAckStream
 from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
 from ._targets import UpstreamSpec, find_target, rewrite_entry
-from ._upstream import RECEIVE_BUFFER, UpstreamLink
+from ._upstream import UpstreamLink
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
 HEAD_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
 #: What clients are told when the proxy stops (close reason and ``Inspector.detached``).
@@ -71,7 +73,7 @@ class ProxyConfig:
     upstream: UpstreamSpec
     listen_host: str = "127.0.0.1"
     listen_port: int = 9230
-    max_message_size: int = DEFAULT_MAX_MESSAGE
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     client_queue_bytes: int = DEFAULT_LIMIT_BYTES
     retry_interval: float = 0.2
     #: Tokens and their roles, allowed Host names and Origins. Default: no token, loopback.
@@ -80,8 +82,8 @@ class ProxyConfig:
     tls: ssl.SSLContext | None = None
     #: Where audit lines go (``None``: nowhere).
     audit: AuditSink | None = None
-    #: Serve the upstream's whole browser (``proxy._target_list.probe_upstream``): every
-    #: target, the browser endpoint, a session per client (``proxy._sessions``).
+    #: Serve the upstream's whole browser (``cdp_heap_proxy._target_list.probe_upstream``): every
+    #: target, the browser endpoint, a session per client (``cdp_heap_proxy._sessions``).
     browser: bool = False
 
     def effective_guard(self) -> Guard:
@@ -104,7 +106,7 @@ class Proxy:
         self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
         self.guard = config.effective_guard()
         #: The clients the router routes to: added with the router's, dropped only when the
-        #: router says so (:class:`~proxy._actions.ForgetClient`).
+        #: router says so (:class:`~cdp_heap_proxy._actions.ForgetClient`).
         self._clients: dict[ClientId, ClientConn] = {}
         #: Connections whose task still runs (a forgotten client may still be flushing).
         self._open_connections = 0
@@ -270,6 +272,8 @@ class Proxy:
         let one connection's exception cancel the whole proxy).
         """
         peer = _peer(stream)
+        if isinstance(stream, trio.SocketStream):
+            stream = QuickAckStream(stream, stream)  # a client's two small writes (D24)
         try:
             await self._handle_connection(stream, peer)
         except Exception as exc:
@@ -373,7 +377,7 @@ class Proxy:
                 ReplayStream(head.raw, stream),
                 message_queue_size=16,
                 max_message_size=self.config.max_message_size,
-                receive_buffer_size=RECEIVE_BUFFER,
+                receive_buffer_size=RECEIVE_BUFFER_SIZE,
             )
             target = path.strip("/")
             home = parse_endpoint(path, self.id) if self.config.browser else None

@@ -22,8 +22,8 @@ auto-attach, discovery are all per session), so the proxy's work is ownership:
   browser contexts it created are closed, its home is detached (which ends its auto-attach
   and discovery), its queued snapshots are dropped.
 
-The state lives in :class:`BrowserHub`, which has the same shape as :class:`proxy.Router`
-(``client_message``/``upstream_message`` in, :data:`~proxy._actions.Action` lists out), so
+The state lives in :class:`BrowserHub`, which has the same shape as :class:`cdp_heap_proxy.Router`
+(``client_message``/``upstream_message`` in, :data:`~cdp_heap_proxy._actions.Action` lists out), so
 the trio shell drives either.
 """
 
@@ -200,7 +200,7 @@ class BrowserHub:
 
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget it
-        (:class:`~proxy._actions.ForgetClient`), detach its sessions, close what it
+        (:class:`~cdp_heap_proxy._actions.ForgetClient`), detach its sessions, close what it
         created, detach its home. A client already forgotten gets no actions."""
         state = self._clients.pop(client, None)
         if state is None:

@@ -43,7 +43,7 @@ GONE = "client went away"
 
 
 class SnapshotHost(Protocol):
-    """What the endpoint needs of the proxy (:class:`proxy._server.Proxy` is one)."""
+    """What the endpoint needs of the proxy (:class:`cdp_heap_proxy._server.Proxy` is one)."""
 
     @property
     def router(self) -> Router: ...

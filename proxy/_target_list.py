@@ -51,7 +51,7 @@ async def probe_upstream(spec: UpstreamSpec) -> bool:
 
 
 async def find_browser(spec: UpstreamSpec, previous: Entry | None = None) -> Entry:
-    """The browser's endpoint as an entry (what :class:`~proxy._upstream.UpstreamLink`
+    """The browser's endpoint as an entry (what :class:`~cdp_heap_proxy._upstream.UpstreamLink`
     connects to)."""
     try:
         version = await fetch_json(spec.host, spec.port, "/json/version")

@@ -8,11 +8,13 @@ inspector UUID, but DevTools windows and scripts keep the proxy's URL and simply
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+
+from cdp_heap._discovery import TargetInfo, pick_target
+from cdp_heap._errors import DiscoveryError
 
 from ._http import HTTPError, fetch_json
 
@@ -60,12 +62,11 @@ class UpstreamSpec:
 
 
 async def find_target(spec: UpstreamSpec, previous: Entry | None = None) -> Entry:
-    """The upstream ``/json/list`` entry to attach to.
-
-    With a selector: the entry whose id equals it, or whose title or url matches it as a
-    regular expression. Otherwise (or when the selected id is gone after a restart) the
-    entry that looks like ``previous`` (same url, then same title), else the only
-    debuggable entry. Raises :class:`UpstreamNotFound`.
+    """The upstream ``/json/list`` entry to attach to, picked by the library's one target
+    picker (:func:`cdp_heap._discovery.pick_target`): the entry whose id is the selector,
+    or whose title or url matches it as a regular expression; after a restart (``previous``
+    is the entry attached to before) the one that looks like it; else the only debuggable
+    one. Raises :class:`UpstreamNotFound`.
     """
     try:
         entries = await fetch_json(spec.host, spec.port, "/json/list")
@@ -73,34 +74,13 @@ async def find_target(spec: UpstreamSpec, previous: Entry | None = None) -> Entr
         raise UpstreamNotFound(f"upstream inspector {spec.address} unreachable: {exc}") from None
     if not isinstance(entries, list):
         raise UpstreamNotFound(f"{spec.address}/json/list is not a list")
-    usable = [e for e in entries if isinstance(e, dict) and e.get("webSocketDebuggerUrl")]
-    if spec.select is not None:
-        by_id = [e for e in usable if e.get("id") == spec.select]
-        if by_id:
-            return by_id[0]
-        if previous is None:
-            pattern = re.compile(spec.select)
-            matches = [
-                e
-                for e in usable
-                if pattern.search(str(e.get("title", ""))) or pattern.search(str(e.get("url", "")))
-            ]
-            if len(matches) >= 1:
-                return matches[0]
-    if previous is not None:
-        for key in ("url", "title"):
-            same = [e for e in usable if e.get(key) == previous.get(key)]
-            if len(same) == 1:
-                return same[0]
-    pages = [e for e in usable if e.get("type") in ("node", "page")] or usable
-    if len(pages) == 1 and (spec.select is None or previous is not None):
-        return pages[0]
-    wanted = f"matching {spec.select!r}" if spec.select else "to attach to"
-    raise UpstreamNotFound(
-        f"{spec.address} lists {len(usable)} debuggable target(s), none {wanted}"
-        if spec.select or not pages
-        else f"{spec.address} lists {len(pages)} targets; pick one with --target"
-    )
+    try:
+        targets = [TargetInfo.from_json(e) for e in entries if isinstance(e, dict)]
+        before = None if previous is None else TargetInfo.from_json(previous)
+        chosen = pick_target(targets, spec.select, previous=before)
+    except DiscoveryError as exc:
+        raise UpstreamNotFound(f"{spec.address}: {exc}") from None
+    return dict(chosen.raw)
 
 
 def websocket_path(entry: Entry) -> str:

@@ -1,8 +1,8 @@
 """The proxy's one upstream WebSocket session: find the target, connect, reconnect.
 
 Moves bytes only; every decision is the router's. The reader feeds each upstream message
-to the router and never waits for a client (see :mod:`proxy._outbox`), so V8 is read as fast
-as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
+to the router and never waits for a client (see :mod:`cdp_heap_proxy._outbox`), so V8 is
+read as fast as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
 client readers wait (:meth:`UpstreamLink.wait_room`) while that channel is long, which
 pushes back on clients that flood commands, while the proxy's own few commands (a departed
 client's clean-up) can always be queued without waiting.
@@ -18,12 +18,14 @@ from typing import Any
 import trio
 import trio_websocket
 
+from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+
 from ._http import HTTPError
+from ._sockets import QuickAckStream
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 
 log = logging.getLogger(__name__)
 
-RECEIVE_BUFFER = 256 * 1024
 UPSTREAM_BACKLOG = 256
 
 
@@ -106,15 +108,16 @@ class UpstreamLink:
         reason = "target closed"
         async with trio.open_nursery() as nursery:
             try:
-                stream = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+                tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
                 ws = await trio_websocket.wrap_client_stream(
                     nursery,
-                    stream,
+                    # trio-websocket annotates SocketStream; any Stream works.
+                    QuickAckStream(tcp, tcp),  # type: ignore[arg-type]
                     f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
                     websocket_path(entry),
                     message_queue_size=64,
                     max_message_size=self.max_message_size,
-                    receive_buffer_size=RECEIVE_BUFFER,
+                    receive_buffer_size=RECEIVE_BUFFER_SIZE,
                 )
             except (
                 OSError,

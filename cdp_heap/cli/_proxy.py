@@ -17,7 +17,7 @@ import trio
 from ._common import UsageError
 
 if TYPE_CHECKING:  # the proxy is imported only when the command runs
-    from proxy import Guard, Proxy
+    from cdp_heap_proxy import Guard, Proxy
 
 DESCRIPTION = """\
 Run a DevTools-compatible proxy in front of one inspector target (a Node.js process, a
@@ -194,7 +194,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def _token(value: str | None, path: str | None, option: str) -> tuple[str | None, bool]:
     """The token given by ``--X VALUE|auto`` or ``--X-file PATH``; and whether generated."""
-    from proxy import check_token, generate_token
+    from cdp_heap_proxy import check_token, generate_token
 
     if path is not None:
         try:
@@ -220,7 +220,7 @@ def _token(value: str | None, path: str | None, option: str) -> tuple[str | None
 
 def _guard(args: argparse.Namespace, listen_host: str) -> tuple[Guard, list[str]]:
     """The access rules from the options, and lines to print (generated tokens)."""
-    from proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
+    from cdp_heap_proxy import NO_TOKEN, Guard, MethodPolicy, Role, is_loopback
 
     try:
         full = MethodPolicy.parse(args.allow_methods, "--allow-methods")
@@ -286,8 +286,14 @@ def _audit_file(path: str | None) -> TextIO:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from proxy import ProxyConfig, UpstreamSpec, WrongUpstream, probe_upstream, serve_proxy
-    from proxy._targets import UpstreamNotFound
+    from cdp_heap_proxy import (
+        ProxyConfig,
+        UpstreamSpec,
+        WrongUpstream,
+        probe_upstream,
+        serve_proxy,
+    )
+    from cdp_heap_proxy._targets import UpstreamNotFound
 
     host, port = parse_listen(args.listen)
     guard, notes = _guard(args, host)  # before anything else: usage errors exit 2 at once
@@ -370,7 +376,7 @@ def _banner(proxy: Proxy, upstream: str, notes: list[str]) -> None:
     for note in notes:
         lines.append(f"cdp-heap proxy: {note}")
     if not proxy.secure and proxy.guard.requires_token:
-        from proxy import is_loopback
+        from cdp_heap_proxy import is_loopback
 
         if not is_loopback(proxy.config.listen_host):
             lines.append(

@@ -19,7 +19,7 @@ import h11
 import trio
 import trio_websocket
 
-from proxy import Proxy, ProxyConfig, UpstreamSpec, open_proxy
+from cdp_heap_proxy import Proxy, ProxyConfig, UpstreamSpec, open_proxy
 
 MiB = 1024 * 1024
 

@@ -26,7 +26,7 @@ import pytest
 import trio
 
 import cdp_heap
-from proxy import Guard, MethodPolicy, Proxy, ProxyConfig, Role, UpstreamSpec, open_proxy
+from cdp_heap_proxy import Guard, MethodPolicy, Proxy, ProxyConfig, Role, UpstreamSpec, open_proxy
 from tests.targets import Chromium, chromium_path, start_chromium
 
 from .devtools import FRAMES, open_devtools

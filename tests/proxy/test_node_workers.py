@@ -14,8 +14,8 @@ import pytest
 import trio
 
 from cdp_heap._wire import Command, decode
-from proxy import Router
-from proxy._actions import Action, SendToClient, SendUpstream
+from cdp_heap_proxy import Router
+from cdp_heap_proxy._actions import Action, SendToClient, SendUpstream
 from tests.targets import Chromium, Target, start_node
 
 from .devtools import open_devtools

@@ -164,8 +164,9 @@ async def test_sigterm_closes_clients_with_a_reason_and_exits_0(
                 assert detached["params"]["reason"] == "cdp-heap proxy is shutting down"
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await ws.get_message()
-            assert closed.value.reason.code == 1001
-            assert closed.value.reason.reason == "cdp-heap proxy is shutting down"
+            reason = closed.value.reason
+            assert reason is not None and reason.code == 1001
+            assert reason.reason == "cdp-heap proxy is shutting down"
             assert await proxy.process.wait() == 0
             await proxy.wait_for("cdp-heap proxy: stopped")
             assert "SIGTERM: closing client connections" in proxy.output

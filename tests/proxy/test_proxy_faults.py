@@ -17,7 +17,7 @@ import trio_websocket
 
 import cdp_heap
 from cdp_heap._discovery import http_get_json
-from proxy._http import ReplayStream, json_response, read_request_head
+from cdp_heap_proxy._http import ReplayStream, json_response, read_request_head
 from tests.targets import Target, start_inspected
 
 from .helpers import MiB, call, open_raw, proxy_in_front
@@ -104,8 +104,9 @@ async def test_target_killed_detaches_clients_and_restart_reconnects_under_the_s
                 assert detached["method"] == "Inspector.detached"
                 with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                     await client.get_message()
-                assert closed.value.reason.code == 1001
-                assert "target detached" in (closed.value.reason.reason or "")
+                reason = closed.value.reason
+                assert reason is not None and reason.code == 1001
+                assert "target detached" in (reason.reason or "")
             await proxy.wait_until(lambda: not proxy.router.upstream_connected)
             assert await http_get_json("127.0.0.1", proxy.port, "/json/list") == []
             with pytest.raises(trio_websocket.ConnectionRejected) as refused:
@@ -209,7 +210,11 @@ class DetachingInspector:
         self.ended: list[str] = []
         self.changed = trio.lowlevel.ParkingLot()
 
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self,
+        *,
+        task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
         listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
         self.port = listeners[0].socket.getsockname()[1]
         await trio.serve_listeners(self.handle, listeners, task_status=task_status)
@@ -245,7 +250,8 @@ class DetachingInspector:
                     else:
                         await ws.send_message(json.dumps({"id": command["id"], "result": {}}))
             except trio_websocket.ConnectionClosed as exc:
-                self.ended.append("closed by the proxy" if exc.reason.code == 1000 else "other")
+                by_proxy = exc.reason is not None and exc.reason.code == 1000
+                self.ended.append("closed by the proxy" if by_proxy else "other")
             self.changed.unpark_all()
             nursery.cancel_scope.cancel()
 
@@ -271,7 +277,7 @@ async def test_target_detaching_the_session_closes_it_and_the_proxy_reconnects()
                     }
                     with pytest.raises(trio_websocket.ConnectionClosed) as closed:
                         await ws.get_message()
-                    assert closed.value.reason.code == 1001
+                    assert closed.value.reason is not None and closed.value.reason.code == 1001
                 await inspector.wait_until(lambda: inspector.sessions == 2)
                 assert inspector.ended == ["closed by the proxy"]
                 await proxy.wait_until(lambda: proxy.router.upstream_connected)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -22,7 +23,7 @@ import trio.testing
 
 import cdp_heap
 from cdp_heap import CommandError, ConnectionFailed
-from proxy import (
+from cdp_heap_proxy import (
     Guard,
     InsecureListen,
     MethodPolicy,
@@ -32,8 +33,8 @@ from proxy import (
     UpstreamSpec,
     serve_proxy,
 )
-from proxy._http import RequestHead
-from proxy._snapshot_endpoint import serve_snapshot
+from cdp_heap_proxy._http import RequestHead
+from cdp_heap_proxy._snapshot_endpoint import serve_snapshot
 from tests.targets import Chromium, Target
 
 from .devtools import open_devtools
@@ -67,7 +68,7 @@ BEARER = [("Authorization", f"Bearer {FULL}")]
 
 
 @asynccontextmanager
-async def guarded(target: Target, **config: object) -> AsyncIterator[tuple[Proxy, list[str]]]:
+async def guarded(target: Target, **config: Any) -> AsyncIterator[tuple[Proxy, list[str]]]:
     """A token-protected proxy in front of ``target``; its audit lines collected."""
     lines: list[str] = []
     async with proxy_in_front(
@@ -299,8 +300,8 @@ async def test_tls_with_a_self_signed_certificate(
                     pass
             with pytest.raises(cdp_heap.DiscoveryError):
                 await cdp_heap.list_targets("127.0.0.1", proxy.port, headers=BEARER)
-            reply = await http_request(proxy.port, "POST", "/snapshot", BEARER, ssl_context=client)
-            assert reply.status == 200 and json.loads(reply.body)["snapshot"]["node_count"] > 1000
+            posted = await http_request(proxy.port, "POST", "/snapshot", BEARER, ssl_context=client)
+            assert posted.status == 200 and json.loads(posted.body)["snapshot"]["node_count"] > 1000
             assert any("TLS handshake failed" in line for line in lines)
 
 

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from cdp_heap._wire import Command, decode
-from proxy._policy import MethodPolicy
-from proxy._router import (
+from cdp_heap_proxy._policy import MethodPolicy
+from cdp_heap_proxy._router import (
     Action,
     Audit,
     CloseClient,

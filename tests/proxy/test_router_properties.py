@@ -21,7 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import Command, decode
-from proxy._router import CloseClient, ForgetClient, Router, SendToClient, SendUpstream
+from cdp_heap_proxy._router import CloseClient, ForgetClient, Router, SendToClient, SendUpstream
 
 METHODS = [
     "Runtime.evaluate",

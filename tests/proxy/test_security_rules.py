@@ -1,11 +1,12 @@
-"""The access rules (:mod:`proxy._security`, :mod:`proxy._policy`) with no sockets."""
+"""The access rules (:mod:`cdp_heap_proxy._security`, :mod:`cdp_heap_proxy._policy`), no
+sockets."""
 
 from __future__ import annotations
 
 import pytest
 
-from proxy._policy import MethodPolicy
-from proxy._security import Guard, Refused, Role, check_token, is_loopback
+from cdp_heap_proxy._policy import MethodPolicy
+from cdp_heap_proxy._security import Guard, Refused, Role, check_token, is_loopback
 
 FULL = "f" * 32
 PROFILING = "p" * 32

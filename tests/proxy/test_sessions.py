@@ -8,9 +8,16 @@ from typing import Any
 
 import pytest
 
-from proxy import BrowserHub, MethodPolicy
-from proxy._actions import Action, Audit, CloseClient, ForgetClient, SendToClient, SendUpstream
-from proxy._flat import leading, session_of, strip_session
+from cdp_heap_proxy import BrowserHub, MethodPolicy
+from cdp_heap_proxy._actions import (
+    Action,
+    Audit,
+    CloseClient,
+    ForgetClient,
+    SendToClient,
+    SendUpstream,
+)
+from cdp_heap_proxy._flat import leading, session_of, strip_session
 
 SNAP = "HeapProfiler.takeHeapSnapshot"
 

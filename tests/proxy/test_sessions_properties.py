@@ -19,8 +19,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from proxy import BrowserHub
-from proxy._actions import Action, CloseClient, SendToClient, SendUpstream
+from cdp_heap_proxy import BrowserHub
+from cdp_heap_proxy._actions import Action, CloseClient, SendToClient, SendUpstream
 
 SNAP = "HeapProfiler.takeHeapSnapshot"
 TARGETS = ["T1", "T2"]

@@ -1,0 +1,49 @@
+"""The proxy acknowledges what it reads at once (TCP_QUICKACK), so a peer's Nagle never
+waits for a delayed ACK (docs/decisions.md D24)."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import trio
+
+from cdp_heap_proxy._sockets import QuickAckStream
+
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+pytestmark = pytest.mark.skipif(QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
+
+
+def quickack(stream: trio.SocketStream) -> int:
+    assert QUICKACK is not None
+    value = stream.getsockopt(socket.IPPROTO_TCP, QUICKACK)
+    assert isinstance(value, int)
+    return value
+
+
+async def test_every_read_switches_delayed_acks_off() -> None:
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listeners[0].accept()
+    assert isinstance(server, trio.SocketStream)
+    # Request/response traffic: Linux judges the connection interactive and delays ACKs.
+    for _ in range(5):
+        await client.send_all(b"ping")
+        await server.receive_some(16)
+        await server.send_all(b"pong")
+        await client.receive_some(16)
+    assert quickack(server) == 0
+    await client.send_all(b"event")
+    assert await server.receive_some(16) == b"event"
+    assert quickack(server) == 0  # a plain read leaves the ACK delayed
+    wrapped = QuickAckStream(server, server)
+    await server.send_all(b"pong")
+    await client.receive_some(16)
+    await client.send_all(b"event")
+    assert await wrapped.receive_some(16) == b"event"
+    assert quickack(server) == 1  # acknowledged at once
+    await client.aclose()
+    assert await wrapped.receive_some(16) == b""
+    await wrapped.aclose()
+    await listeners[0].aclose()
