@@ -32,7 +32,7 @@ __all__ = ["NoSuchWorker", "WorkerInfo", "WorkerRelay", "attach_worker", "pick_w
 
 _RECEIVED = '{"method":"NodeWorker.receivedMessageFromWorker"'
 _DETACHED = '{"method":"NodeWorker.detachedFromWorker"'
-_REPLY_ID = re.compile(r'^\{"id":(\d+)[,}]')
+_REPLY_ID = re.compile(r'^\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _TITLE = re.compile(r"^\[worker (\d+)\]")
 #: Ids of the wrapping commands: far above the connection's own counter, so a wrapper's
 #: reply (from the parent) is never taken for the worker's reply to the wrapped command.

@@ -18,6 +18,7 @@ from cdp_heap_proxy._actions import (
     SendUpstream,
 )
 from cdp_heap_proxy._flat import leading, session_of, strip_session
+from cdp_heap_proxy._target_list import parse_endpoint, rewrite_list, rewrite_version
 
 SNAP = "HeapProfiler.takeHeapSnapshot"
 
@@ -255,3 +256,20 @@ def test_a_profiling_client_of_a_page_snapshots_and_hears_only_what_it_may(
     chunk = {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "{"}}
     heard = hub.upstream_message(chrome({**chunk, "sessionId": "P1"}))
     assert to(profiling, heard) == [chunk]
+
+
+def test_discovery_documents_point_at_the_proxy() -> None:
+    entry = {"id": "T1", "type": "page", "url": "about:blank", "devtoolsFrontendUrlCompat": "x"}
+    (listed,) = rewrite_list([entry, "junk"], "127.0.0.1:9230/TOKEN")
+    assert listed["webSocketDebuggerUrl"] == "ws://127.0.0.1:9230/TOKEN/devtools/page/T1"
+    assert listed["devtoolsFrontendUrl"].endswith("?ws=127.0.0.1:9230/TOKEN/devtools/page/T1")
+    assert "devtoolsFrontendUrlCompat" not in listed
+    version = rewrite_version({"Browser": "Chrome/1"}, "h:1", "PID", secure=True)
+    assert version == {
+        "Browser": "Chrome/1",
+        "webSocketDebuggerUrl": "wss://h:1/devtools/browser/PID",
+    }
+    assert parse_endpoint("/devtools/browser/PID", "PID") == ("browser", None)
+    assert parse_endpoint("/devtools/page/T1/", "PID") == ("page", "T1")
+    assert parse_endpoint("/devtools/browser/other", "PID") is None
+    assert parse_endpoint("/PID", "PID") is None
