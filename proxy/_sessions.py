@@ -29,7 +29,6 @@ the trio shell drives either.
 
 from __future__ import annotations
 
-from collections import deque
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -58,6 +57,7 @@ from ._actions import (
     SendUpstream,
 )
 from ._flat import leading, session_of, strip_session
+from ._gate import SnapshotGates
 from ._policy import ALLOW_ALL, MethodPolicy
 
 __all__ = ["RESERVED", "BrowserHub", "BrowserStatistics", "reserved_allowed"]
@@ -112,35 +112,28 @@ class _Client:
     watched: dict[tuple[str, int], tuple[str, Any]] = attrs.Factory(dict)
 
 
-@attrs.define
-class _Gate:
-    """One snapshot at a time for one target: ``(client, session, id)`` of the one in
-    flight, and the upstream texts of those waiting."""
-
-    in_flight: tuple[ClientId, str, int] | None = None
-    queue: deque[tuple[ClientId, str, int, str]] = attrs.Factory(deque)
-
-
 class BrowserHub:
     """The session routing state of one upstream browser connection."""
 
     def __init__(self) -> None:
         self._clients: dict[ClientId, _Client] = {}
         self._next_client: ClientId = 1
-        self._snapshots_completed = 0
+        self._snapshots_completed = 0  # across upstream sessions
         self._dropped = 0
         self._denied = 0
         self._malformed = 0
+        self._gates = SnapshotGates()
         self._reset(connected=False)
 
     def _reset(self, *, connected: bool) -> None:
+        self._snapshots_completed += self._gates.completed
         self._connected = connected
         self._next_id = 1
         self._homing: dict[int, ClientId] = {}  # root command id -> client being attached
         self._owner: dict[str, ClientId] = {}  # session -> owner
         self._target_of: dict[str, str] = {}  # session -> its target id
         self._orphans: set[str] = set()  # sessions being detached after their owner left
-        self._gates: dict[str, _Gate] = {}
+        self._gates = SnapshotGates()
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -221,8 +214,7 @@ class BrowserHub:
             self._owner.pop(session, None)
             self._orphans.add(session)
             actions += self._session_gone(session)
-        for gate in self._gates.values():
-            gate.queue = deque(e for e in gate.queue if e[0] != client)
+        self._gates.drop_client(client)
         return actions
 
     # -- upstream ----------------------------------------------------------------------------
@@ -290,9 +282,9 @@ class BrowserHub:
             sessions_by_client=by_client,
             created_targets=sum(len(s.created_targets) for s in self._clients.values()),
             created_contexts=sum(len(s.created_contexts) for s in self._clients.values()),
-            snapshots_in_flight=sum(g.in_flight is not None for g in self._gates.values()),
-            snapshots_queued=sum(len(g.queue) for g in self._gates.values()),
-            snapshots_completed=self._snapshots_completed,
+            snapshots_in_flight=self._gates.in_flight,
+            snapshots_queued=self._gates.queued,
+            snapshots_completed=self._snapshots_completed + self._gates.completed,
             dropped=self._dropped,
             denied_by_policy=self._denied,
             malformed_from_clients=self._malformed,
@@ -321,7 +313,7 @@ class BrowserHub:
             key = self._target_of.get(session, session)
             return [
                 Audit(client, "start", method),
-                *self._submit(client, key, session, command.id, upstream),
+                *self._gates.submit(key, client, session, command.id, upstream),
             ]
         return [SendUpstream(upstream)]
 
@@ -337,39 +329,10 @@ class BrowserHub:
         self._next_id += 1
         return SendUpstream(encode(Command(command_id, method, params, session)))
 
-    # -- snapshots, one at a time per target -------------------------------------------------
-
-    def _submit(
-        self, client: ClientId, key: str, session: str, command_id: int, text: str
-    ) -> list[Action]:
-        gate = self._gates.setdefault(key, _Gate())
-        if gate.in_flight is None:
-            gate.in_flight = (client, session, command_id)
-            return [SendUpstream(text)]
-        gate.queue.append((client, session, command_id, text))
-        return []
-
-    def _release(self, key: str) -> list[Action]:
-        gate = self._gates[key]
-        gate.in_flight = None
-        if not gate.queue:
-            del self._gates[key]
-            return []
-        client, session, command_id, text = gate.queue.popleft()
-        gate.in_flight = (client, session, command_id)
-        return [SendUpstream(text)]
-
     def _session_gone(self, session: str) -> list[Action]:
-        """``session`` is detached: its snapshot will not be answered, its queue is void."""
+        """``session`` is detached: forget its target; its snapshot ends (:mod:`._gate`)."""
         self._target_of.pop(session, None)
-        actions: list[Action] = []
-        for key, gate in list(self._gates.items()):
-            gate.queue = deque(e for e in gate.queue if e[1] != session)
-            if gate.in_flight is not None and gate.in_flight[1] == session:
-                actions += self._release(key)
-            elif gate.in_flight is None and not gate.queue:
-                del self._gates[key]
-        return actions
+        return self._gates.session_gone(session)
 
     # -- what the upstream says --------------------------------------------------------------
 
@@ -387,12 +350,8 @@ class BrowserHub:
             return self._session_event(client, state, session, text)
         if reply_id is None:
             return []
-        actions: list[Action] = []
         key = self._target_of.get(session, session)
-        gate = self._gates.get(key)
-        if gate is not None and gate.in_flight == (client, session, reply_id):
-            self._snapshots_completed += 1
-            actions += self._release(key)
+        actions = self._gates.replied(key, client, session, reply_id)
         watched = state.watched.pop((session, reply_id), None)
         if watched is not None:
             reply = _decode(text)
