@@ -15,7 +15,10 @@ inside them are routed like top-level ones:
 - other inner events go to the clients that have talked to that worker;
 - a late ``NodeWorker.enable`` is told of the workers already attached (the
   ``attachedToWorker`` texts, replayed), as a fresh session would be;
-- a client that leaves: its inner replies and snapshot chunks are dropped from then on.
+- heap sampling, heap tracking and CPU profiling inside a worker belong to the client that
+  started them there; another client's start or stop gets an inner error naming the owner;
+- a client that leaves: its inner replies and snapshot chunks are dropped from then on, and
+  what it started inside a worker is stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import Command, Event, encode
 
 from ._actions import ClientId
+from ._ownership import ACTIVITIES, STARTS, STOPS
 
 SEND = "NodeWorker.sendMessageToWorker"
 RECEIVED = "NodeWorker.receivedMessageFromWorker"
@@ -48,6 +52,16 @@ class _Worker:
     routes: dict[int, tuple[ClientId | None, int]] = attrs.Factory(dict)
     #: upstream inner ids of snapshot commands pending in this worker, oldest first
     snapshots: deque[int] = attrs.Factory(deque)
+    owners: dict[str, ClientId] = attrs.Factory(dict)  # activity -> the client that started it
+
+
+@attrs.frozen
+class Refusal:
+    """Why a ``sendMessageToWorker`` is not forwarded; ``inner_error`` is the worker-level
+    error reply to hand the client (inside a ``receivedMessageFromWorker``), if any."""
+
+    message: str
+    inner_error: str | None = None
 
 
 class WorkerSessions:
@@ -71,18 +85,32 @@ class WorkerSessions:
         """What a late ``NodeWorker.enable`` is told: every attached worker."""
         return [worker.attached for worker in self._workers.values()]
 
-    def outgoing(self, client: ClientId, command: Command) -> Command | str:
+    def outgoing(self, client: ClientId, command: Command) -> Command | Refusal:
         """``client``'s ``sendMessageToWorker`` with the inner id rewritten, or why not."""
         session = command.params.get("sessionId")
         worker = self._workers.get(session) if isinstance(session, str) else None
         if worker is None:
-            return f"no worker session {session!r} (NodeWorker.enable announces them)"
+            return Refusal(f"no worker session {session!r} (NodeWorker.enable announces them)")
         try:
             inner = json.loads(command.params.get("message", ""))
         except (TypeError, ValueError):
-            return "'message' is not a JSON CDP command"
+            return Refusal("'message' is not a JSON CDP command")
         if not isinstance(inner, dict) or not isinstance(inner.get("id"), int):
-            return "'message' is not a CDP command with an integer id"
+            return Refusal("'message' is not a CDP command with an integer id")
+        method = str(inner.get("method"))
+        activity = STARTS.get(method) or STOPS.get(method)
+        if activity is not None:
+            owner = worker.owners.get(activity)
+            if owner is not None and owner != client:
+                verb = "start" if method in STARTS else "stop"
+                why = f"cannot {verb} {activity} in this worker: client #{owner} started it"
+                error = {"id": inner["id"], "error": {"code": -32000, "message": why}}
+                wrapped = Event(RECEIVED, {"sessionId": session, "message": json.dumps(error)})
+                return Refusal(why, encode(wrapped))
+            if method in STARTS:
+                worker.owners[activity] = client
+            else:
+                worker.owners.pop(activity, None)
         upstream_id = self._next_id
         self._next_id += 1
         worker.routes[upstream_id] = (client, inner["id"])
@@ -119,13 +147,27 @@ class WorkerSessions:
             return [] if owner is None else [(owner, text)]
         return [(client, text) for client in sorted(worker.users)]
 
-    def release(self, client: ClientId) -> None:
-        """``client`` left: nothing more of any worker reaches it."""
-        for worker in self._workers.values():
+    def release(self, client: ClientId) -> list[tuple[str, str]]:
+        """``client`` left: nothing more of any worker reaches it. Returns the inner
+        commands (worker session, message text) that stop what it started in a worker."""
+        undo: list[tuple[str, str]] = []
+        for session, worker in self._workers.items():
             worker.users.discard(client)
             for upstream_id, (owner, inner_id) in list(worker.routes.items()):
                 if owner == client:
                     worker.routes[upstream_id] = (None, inner_id)
+            for activity, owner in list(worker.owners.items()):
+                if owner != client:
+                    continue
+                del worker.owners[activity]
+                stop = ACTIVITIES[activity][1]
+                upstream_id = self._next_id
+                self._next_id += 1
+                worker.routes[upstream_id] = (None, 0)  # the proxy's own: reply dropped
+                if stop in SNAPSHOT_METHODS:
+                    worker.snapshots.append(upstream_id)  # its chunks are dropped too
+                undo.append((session, json.dumps({"id": upstream_id, "method": stop})))
+        return undo
 
     def pending(self) -> int:
         """Inner commands awaiting their reply (for statistics)."""

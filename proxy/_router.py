@@ -219,7 +219,8 @@ class Router:
         )
         for method, params in undo:
             actions += self._internal(method, **params)
-        self._workers.release(client)
+        for session, message in self._workers.release(client):
+            actions += self._internal(WORKER_SEND, sessionId=session, message=message)
         for key in self._domains.release(client, state.enabled):
             actions += self._disabled_upstream(key)
         return actions + self._pump_snapshots()
@@ -342,8 +343,11 @@ class Router:
             return self._pump_snapshots()
         if method == WORKER_SEND:
             rewritten = self._workers.outgoing(client, command)
-            if isinstance(rewritten, str):
-                return self._error(client, command, rewritten)
+            if not isinstance(rewritten, Command):
+                if rewritten.inner_error is None:
+                    return self._error(client, command, rewritten.message)
+                ack = self._reply_to(client, Response(command.id, {}, command.session_id))
+                return [ack, SendToClient(client, rewritten.inner_error)]
             return self._forward(client, rewritten)
         key: DomainKey = (command.session_id, domain)
         if name == "enable":

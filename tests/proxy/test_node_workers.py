@@ -280,3 +280,27 @@ def test_messages_to_unknown_workers_are_refused() -> None:
     assert "no worker session '42'" in error["error"]["message"]
     up.send(a, 10, "NodeWorker.sendMessageToWorker", sessionId="1", message="not json")
     assert "not a JSON CDP command" in up.got[a][-1]["error"]["message"]
+
+
+def test_sampling_in_a_worker_is_owned_and_stopped_when_the_owner_leaves() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "HeapProfiler.startSampling"})
+    # b may not stop (or restart) a's sampling in that worker: an inner error, nothing sent.
+    up.send(
+        b,
+        2,
+        "NodeWorker.sendMessageToWorker",
+        sessionId="1",
+        message=json.dumps({"id": 5, "method": "HeapProfiler.stopSampling"}),
+    )
+    assert not [c for c in up.sent if c.method == "NodeWorker.sendMessageToWorker"]
+    assert {"id": 2, "result": {}} in up.got[b]
+    (refused,) = up.inner(b)
+    assert refused["id"] == 5 and "client #1 started it" in refused["error"]["message"]
+    up.apply(up.router.remove_client(a))
+    (stop,) = [c for c in up.sent if c.method == "NodeWorker.sendMessageToWorker"]
+    inner = json.loads(stop.params["message"])
+    assert stop.params["sessionId"] == "1" and inner["method"] == "HeapProfiler.stopSampling"
+    # The stop's reply is the proxy's own: no one hears it.
+    up.from_worker("1", {"id": inner["id"], "result": {"profile": {}}})
+    assert up.inner(b) == []
