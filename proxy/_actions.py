@@ -88,9 +88,16 @@ class RouterStatistics:
     enabled_domains: tuple[str, ...]
     owners: tuple[tuple[str, ClientId], ...]
     replay_cache_entries: int
+    #: Scripts kept for a late ``Debugger.enable`` (collected ones are probed away), and the
+    #: most it keeps.
+    replay_cache_scripts: int
+    replay_cache_script_limit: int
+    script_probes_in_flight: int
     upstream_connected: bool
     malformed_from_clients: int
     malformed_from_upstream: int
+    #: Client messages over the client message limit, answered with an error.
+    oversized_from_clients: int
     #: Commands refused by a client's method policy.
     denied_by_policy: int
     #: Chunks of a departed client's (or the proxy's own) snapshot, dropped undecoded.

@@ -32,13 +32,22 @@ class DomainTable:
         self._known: set[DomainKey] = {_KEPT}  # domains ever enabled: their events are routed
         self.replay = ReplayCache()
 
+    def is_late(self, client: ClientId, key: DomainKey) -> bool:
+        """Whether ``client`` enabling ``key`` needs a replay: others enabled it upstream
+        already, so V8 will not announce its state again."""
+        enablers = self._enablers.get(key, set())
+        return (
+            bool(enablers)
+            and client not in enablers
+            and key[0] is None
+            and (key[1] in REPLAYED_DOMAINS)
+        )
+
     def enable(self, client: ClientId, key: DomainKey) -> list[str]:
-        """``client`` enables ``key``; returns the texts to replay to it first (the domain
-        is already enabled upstream, so V8 will not announce its state again)."""
+        """``client`` enables ``key``; returns the texts to replay to it first (see
+        :meth:`is_late`)."""
+        replay = self.replay.replay(key[1]) if self.is_late(client, key) else []
         enablers = self._enablers.setdefault(key, set())
-        replay: list[str] = []
-        if client not in enablers and enablers and key[0] is None and key[1] in REPLAYED_DOMAINS:
-            replay = self.replay.replay(key[1])
         enablers.add(client)
         self._known.add(key)
         return replay

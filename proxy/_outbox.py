@@ -86,6 +86,21 @@ class Outbox:
         self._bytes -= len(text)
         return text
 
+    async def get_many(self, max_bytes: int) -> list[str] | None:
+        """The next messages to send, at least one and, after the first, no more than
+        ``max_bytes`` in all (one write for what queued up meanwhile); ``None`` once
+        closed and flushed. Cancellation-safe like :meth:`get`."""
+        first = await self.get()
+        if first is None:
+            return None
+        texts, total = [first], len(first)
+        while self._queue and total + len(self._queue[0]) <= max_bytes:
+            text = self._queue.popleft()
+            self._bytes -= len(text)
+            total += len(text)
+            texts.append(text)
+        return texts
+
     def statistics(self) -> OutboxStatistics:
         return OutboxStatistics(
             queued_messages=len(self._queue),

@@ -5,16 +5,43 @@ reports every live execution context, ``Debugger.enable`` every parsed script an
 target is paused, the pause. A second ``enable`` on an already enabled session is a no-op
 that reports nothing, so behind a shared upstream session a late DevTools would show an
 empty Sources panel. :class:`ReplayCache` watches the top-level session's events and hands
-back, per domain, the original texts to replay. No I/O, no trio.
+back, per domain, the original texts to replay.
+
+A fresh session's ``Debugger.enable`` announces the scripts V8 still holds, not those it
+has since collected (20,000 ``eval()``s and a GC leave ~90). CDP has no event for a
+collected script, so the cache asks: :data:`PROBE_METHOD` fails with :data:`SCRIPT_GONE`
+for a script V8 no longer has. Before a late client's replay, and whenever the cache has
+doubled since the last probe, every cached script is probed and the collected ones are
+dropped. The router sends the probes and holds the late client's ``enable`` until they are
+answered. No I/O, no trio.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cdp_heap._wire import Event
+from cdp_heap._wire import ErrorResponse, Event, JSONObject, Response
 
 REPLAYED_DOMAINS = frozenset({"Runtime", "Debugger"})
+#: Most scripts kept for replay. V8 itself forgets scripts it has collected; the cache learns
+#: of it by probing (:meth:`ReplayCache.start_probe`), so this cap is only reached by a target
+#: that really holds this many scripts (the oldest are then not replayed).
+MAX_SCRIPTS = 50_000
+#: The cache is probed when it has grown to twice what was alive at the last probe (and at
+#: least this many scripts): the cost of probing stays proportional to the scripts parsed.
+MIN_PROBE_AT = 1_000
+#: A command that succeeds for every script V8 still has and fails with ``SCRIPT_GONE`` for a
+#: collected one, with no effect on the target: a search of the script's source for a
+#: string no source holds. (``getPossibleBreakpoints`` answers the same question but creates
+#: debug info that keeps the script alive; ``getScriptSource`` still answers for collected
+#: scripts from V8's source cache.) V8 tells the two failures apart only by their message.
+PROBE_METHOD = "Debugger.searchInContent"
+PROBE_QUERY = "\u0000cdp-heap-proxy: is this script still there?"
+SCRIPT_GONE = "No script for id"
+
+
+def probe_params(script_id: str) -> JSONObject:
+    return {"scriptId": script_id, "query": PROBE_QUERY}
 
 
 class ReplayCache:
@@ -26,6 +53,8 @@ class ReplayCache:
         # script id -> (execution context id, text of its scriptParsed/scriptFailedToParse).
         self._scripts: dict[str, tuple[int | None, str]] = {}
         self._paused: str | None = None
+        self._probing: set[str] = set()
+        self._probe_at = MIN_PROBE_AT
 
     def observe(self, event: Event, text: str) -> None:
         """Update the cache with one upstream event (``text`` is its original text)."""
@@ -53,6 +82,8 @@ class ReplayCache:
                     context_id if isinstance(context_id, int) else None,
                     text,
                 )
+                if len(self._scripts) > MAX_SCRIPTS:
+                    del self._scripts[next(iter(self._scripts))]
         elif method == "Debugger.paused":
             self._paused = text
         elif method == "Debugger.resumed":
@@ -76,6 +107,34 @@ class ReplayCache:
         elif domain == "Debugger":
             self._scripts.clear()
             self._paused = None
+
+    # -- probing for collected scripts -------------------------------------------------------
+
+    def start_probe(self) -> list[str]:
+        """The cached scripts to probe now (none already being probed)."""
+        fresh = [script_id for script_id in self._scripts if script_id not in self._probing]
+        self._probing.update(fresh)
+        return fresh
+
+    def probe_answered(self, script_id: str, reply: Response | ErrorResponse) -> None:
+        """The probe of ``script_id`` was answered: a collected script is dropped."""
+        self._probing.discard(script_id)
+        if isinstance(reply, ErrorResponse) and reply.message.startswith(SCRIPT_GONE):
+            self._scripts.pop(script_id, None)
+        if not self._probing:
+            self._probe_at = max(MIN_PROBE_AT, 2 * len(self._scripts))
+
+    @property
+    def probing(self) -> bool:
+        return bool(self._probing)
+
+    def needs_probe(self) -> bool:
+        """Whether the cache has grown enough since the last probe to probe it again."""
+        return not self._probing and len(self._scripts) > self._probe_at
+
+    @property
+    def scripts(self) -> int:
+        return len(self._scripts)
 
     @property
     def paused(self) -> bool:

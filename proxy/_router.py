@@ -39,6 +39,7 @@ This module routes commands, replies, events and snapshots; who enabled what liv
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -87,6 +88,7 @@ from ._node_workers import SEND as WORKER_SEND
 from ._node_workers import WorkerSessions
 from ._ownership import STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
+from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
 
 __all__ = [
     "Action",
@@ -102,6 +104,8 @@ __all__ = [
 ]
 
 CLOSE_GOING_AWAY = 1001
+#: The id of a command whose text starts ``{"id": N`` (how clients write them).
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _DEBUGGER: DomainKey = (None, "Debugger")
 _NODE_WORKER: DomainKey = (None, "NodeWorker")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
@@ -129,6 +133,7 @@ class Router:
         self._next_client: ClientId = 1
         self._malformed_from_clients = 0
         self._malformed_from_upstream = 0
+        self._oversized_from_clients = 0
         self._peak_in_flight = 0
         self._snapshots_completed = 0
         self._fast_discarded_chunks = 0
@@ -143,6 +148,10 @@ class Router:
         self._workers = WorkerSessions()  # Node worker threads' sessions (_node_workers)
         self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
         self._in_flight: int | None = None
+        #: Probes of cached scripts (upstream id -> script id), and the late clients'
+        #: ``Debugger.enable`` held until they are answered (see :mod:`._replay`).
+        self._probes: dict[int, str] = {}
+        self._held_enables: list[tuple[ClientId, Command]] = []
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -197,6 +206,22 @@ class Router:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
 
+    def client_message_too_large(
+        self, client: ClientId, size: int, prefix: str, limit: int
+    ) -> list[Action]:
+        """A message of ``size`` bytes from ``client`` was over ``limit`` and dropped as it
+        arrived; ``prefix`` is its beginning. It gets an error for the id read from there."""
+        if client not in self._clients:
+            return []
+        self._oversized_from_clients += 1
+        match = _LEADING_ID.match(prefix)
+        msg_id = int(match.group(1)) if match else None
+        message = (
+            f"message of {size} bytes is over the proxy's limit for client messages "
+            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
+        )
+        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
+
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget everything about it
         (:class:`ForgetClient`) and undo what it started. A client already forgotten gets
@@ -211,6 +236,7 @@ class Router:
             self._routes.pop(upstream_id, None)
             protocol.abandon(upstream_id)  # late reply ignored, snapshot chunks discarded
         self._snapshot_queue = deque(e for e in self._snapshot_queue if e[0] != client)
+        self._held_enables = [e for e in self._held_enables if e[0] != client]
         actions: list[Action] = [ForgetClient(client, reason)]
         undo = self._ownership.release(
             client,
@@ -314,9 +340,13 @@ class Router:
             enabled_domains=self._domains.names(),
             owners=self._ownership.owners(),
             replay_cache_entries=len(self._domains.replay),
+            replay_cache_scripts=self._domains.replay.scripts,
+            replay_cache_script_limit=MAX_SCRIPTS,
+            script_probes_in_flight=len(self._probes),
             upstream_connected=self._protocol is not None,
             malformed_from_clients=self._malformed_from_clients,
             malformed_from_upstream=self._malformed_from_upstream,
+            oversized_from_clients=self._oversized_from_clients,
             denied_by_policy=self._denied,
             discarded_chunks=self._fast_discarded_chunks
             + (0 if self._protocol is None else self._protocol.statistics().discarded_chunks),
@@ -351,11 +381,13 @@ class Router:
             return self._forward(client, rewritten)
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
-            state.enabled.add(key)
-            replay = self._domains.enable(client, key)
-            if key == _NODE_WORKER and not self._domains.is_only_enabler(client, key):
-                replay += self._workers.replay()  # the workers attached before it came
-            return [SendToClient(client, t) for t in replay] + self._forward(client, command)
+            if key == _DEBUGGER and self._domains.is_late(client, key):
+                # Replay only the scripts V8 still has: probe the cache first.
+                state.queued.add(command.id)
+                self._held_enables.append((client, command))
+                probes = self._probe_scripts()
+                return probes if self._probes else self._release_enables()
+            return self._enable(client, state, command, key)
         if name == "disable":
             state.enabled.discard(key)
             if self._domains.disable(client, key):
@@ -363,6 +395,35 @@ class Router:
                 return self._forward(client, command)
             return [self._reply_to(client, Response(command.id, {}, command.session_id))]
         return self._forward(client, command)
+
+    def _enable(
+        self, client: ClientId, state: _Client, command: Command, key: DomainKey
+    ) -> list[Action]:
+        state.enabled.add(key)
+        replay = self._domains.enable(client, key)
+        if key == _NODE_WORKER and not self._domains.is_only_enabler(client, key):
+            replay += self._workers.replay()  # the workers attached before it came
+        return [SendToClient(client, t) for t in replay] + self._forward(client, command)
+
+    def _probe_scripts(self) -> list[Action]:
+        """Ask V8 which cached scripts it still has (the answers drop the collected)."""
+        actions: list[Action] = []
+        for script_id in self._domains.replay.start_probe():
+            probe = Command(0, PROBE_METHOD, probe_params(script_id))
+            upstream_id, action = self._send_upstream(None, probe)
+            self._probes[upstream_id] = script_id
+            actions.append(action)
+        return actions
+
+    def _release_enables(self) -> list[Action]:
+        """The probes are answered: the held ``Debugger.enable``s get their replay."""
+        actions: list[Action] = []
+        held, self._held_enables = self._held_enables, []
+        for client, command in held:
+            state = self._clients[client]
+            state.queued.discard(command.id)
+            actions += self._enable(client, state, command, _DEBUGGER)
+        return actions
 
     def _disabled_upstream(self, key: DomainKey) -> list[Action]:
         """Disable ``key`` upstream: its last enabler left."""
@@ -416,6 +477,11 @@ class Router:
     def _reply(self, command: Command, reply: Response | ErrorResponse) -> list[Action]:
         route = self._routes.pop(command.id, None)
         actions: list[Action] = []
+        script_id = self._probes.pop(command.id, None)
+        if script_id is not None:
+            self._domains.replay.probe_answered(script_id, reply)
+            if not self._probes:
+                actions += self._release_enables()
         if command.id == self._in_flight:
             self._snapshot_done()
             actions += self._pump_snapshots()
@@ -443,6 +509,11 @@ class Router:
             self._workers.observe(event, text)
         self._domains.observe(event, text)
         self._ownership.observe(event)
+        if self._domains.replay.needs_probe():
+            return self._probe_scripts() + self._event_to_clients(event, text)
+        return self._event_to_clients(event, text)
+
+    def _event_to_clients(self, event: Event, text: str) -> list[Action]:
         tracker = self._ownership.tracking_owner()
         if event.method in TRACKING_EVENTS and tracker is not None:
             return [SendToClient(tracker, text)]

@@ -22,14 +22,12 @@ from typing import Any, assert_never
 
 import attrs
 import trio
-import trio_websocket
 
-from cdp_heap._limits import DEFAULT_MAX_MESSAGE_SIZE, RECEIVE_BUFFER_SIZE
+from cdp_heap._limits import DEFAULT_MAX_MESSAGE_SIZE, MiB
 
 from ._audit import AuditSink, audit_line
 from ._http import (
     HTTPError,
-    ReplayStream,
     RequestHead,
     error_response,
     fetch_json,
@@ -55,11 +53,19 @@ from ._sockets import QuickAckStream
 from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
 from ._targets import UpstreamSpec, find_target, rewrite_entry
 from ._upstream import UpstreamLink
+from ._websocket import Oversized, ServerWebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
 
 HEAD_TIMEOUT = 10.0
 CLOSE_GRACE = 2.0
+#: The default limit of one client-to-proxy message. Commands are small (an evaluate of a
+#: large bundle is a few MB); what is large flows the other way (snapshot chunks, profiles,
+#: limited by ``max_message_size``). The proxy holds a client's message a few times over
+#: while routing it, so this limit sets its memory per client.
+DEFAULT_MAX_CLIENT_MESSAGE_SIZE = 8 * MiB
+#: Most bytes of queued messages written to a client in one write.
+WRITE_BATCH_BYTES = 256 * 1024
 #: What clients are told when the proxy stops (close reason and ``Inspector.detached``).
 SHUTDOWN_REASON = "cdp-heap proxy is shutting down"
 
@@ -73,7 +79,10 @@ class ProxyConfig:
     upstream: UpstreamSpec
     listen_host: str = "127.0.0.1"
     listen_port: int = 9230
+    #: The largest message accepted from the target (snapshot chunks, profiles).
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    #: The largest message accepted from a client; a larger one gets a CDP error.
+    max_client_message_size: int = DEFAULT_MAX_CLIENT_MESSAGE_SIZE
     client_queue_bytes: int = DEFAULT_LIMIT_BYTES
     retry_interval: float = 0.2
     #: Tokens and their roles, allowed Host names and Origins. Default: no token, loopback.
@@ -371,36 +380,29 @@ class Proxy:
     async def _serve_websocket(
         self, stream: trio.abc.Stream, head: RequestHead, path: str, role: Role, peer: str
     ) -> None:
-        async with trio.open_nursery() as nursery:
-            request = await trio_websocket.wrap_server_stream(
-                nursery,
-                ReplayStream(head.raw, stream),
-                message_queue_size=16,
-                max_message_size=self.config.max_message_size,
-                receive_buffer_size=RECEIVE_BUFFER_SIZE,
-            )
+        ws = ServerWebSocket(stream, self.config.max_client_message_size)
+        try:
+            if not await ws.handshake(head.raw):
+                return
             target = path.strip("/")
             home = parse_endpoint(path, self.id) if self.config.browser else None
             if home is not None:
                 target = self.id
             if target != self.id:
-                await request.reject(404, body=f"no target {target!r}; see /json/list\n".encode())
+                await ws.reject(404, f"no target {target!r}; see /json/list\n".encode())
                 return
             unavailable = self.unavailable()
             if unavailable is not None:
-                await request.reject(503, body=f"{unavailable}; retry shortly\n".encode())
+                await ws.reject(503, f"{unavailable}; retry shortly\n".encode())
                 return
-            try:
-                ws = await request.accept()
-            except trio_websocket.ConnectionClosed:
-                nursery.cancel_scope.cancel()  # it left during the handshake
-                return
-            await self._serve_client(ws, stream, head, peer, role, home)
-            nursery.cancel_scope.cancel()
+            await ws.accept()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return  # it left during the handshake
+        await self._serve_client(ws, stream, head, peer, role, home)
 
     async def _serve_client(
         self,
-        ws: trio_websocket.WebSocketConnection,
+        ws: ServerWebSocket,
         stream: trio.abc.Stream,
         head: RequestHead,
         peer: str,
@@ -412,29 +414,35 @@ class Proxy:
         if home is not None and self.hub is not None:
             self._perform(self.hub.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
+        limit = self.config.max_client_message_size
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, ws, stream, conn)
                 try:
                     while True:
                         message = await ws.get_message()
-                        self.client_message(conn.id, message)
+                        if isinstance(message, Oversized):
+                            actions = self._routing.client_message_too_large(
+                                conn.id, message.size, message.prefix, limit
+                            )
+                            self._perform(actions)
+                        else:
+                            self.client_message(conn.id, message)
                         await self.upstream.wait_room()
-                except trio_websocket.ConnectionClosed:
+                except WebSocketClosed:
                     pass
                 nursery.cancel_scope.cancel()
         finally:
+            await trio.aclose_forcefully(stream)
             self.remove_client(conn, reason)
 
-    async def _pump(
-        self, ws: trio_websocket.WebSocketConnection, stream: trio.abc.Stream, conn: ClientConn
-    ) -> None:
+    async def _pump(self, ws: ServerWebSocket, stream: trio.abc.Stream, conn: ClientConn) -> None:
         """Write the outbox to the client, then close it as the outbox says."""
         outbox = conn.outbox
         try:
-            while (text := await outbox.get()) is not None:
+            while (texts := await outbox.get_many(WRITE_BATCH_BYTES)) is not None:
                 with trio.CancelScope() as conn.send_scope:
-                    await ws.send_message(text)
+                    await ws.send_messages(texts)
                 if conn.send_scope.cancelled_caught:
                     # It did not read for CLOSE_GRACE seconds after being cut off.
                     await trio.aclose_forcefully(stream)
@@ -442,7 +450,7 @@ class Proxy:
             code = outbox.close_code or CLOSE_NORMAL
             with trio.move_on_after(CLOSE_GRACE):
                 await ws.aclose(code, outbox.close_reason)
-        except trio_websocket.ConnectionClosed:
+        except WebSocketClosed:
             pass
         await trio.aclose_forcefully(stream)
 

@@ -29,6 +29,7 @@ the trio shell drives either.
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -73,6 +74,7 @@ _WATCHED = frozenset(
 _ATTACHED = "Target.attachedToTarget"
 _DETACHED = "Target.detachedFromTarget"
 _SMALL = 64 * 1024
+_LEADING_ID = re.compile(r'^\{\s*"id"\s*:\s*(\d+)')
 
 
 def reserved_allowed(policy: MethodPolicy, method: str) -> bool:
@@ -190,6 +192,22 @@ class BrowserHub:
             state.waiting.append(data)
             return []
         return self._command(client, state, message)
+
+    def client_message_too_large(
+        self, client: ClientId, size: int, prefix: str, limit: int
+    ) -> list[Action]:
+        """A message over ``limit`` was dropped as it arrived (``prefix``: its beginning):
+        an error for the id read from there, as :class:`cdp_heap_proxy.Router` answers."""
+        if client not in self._clients:
+            return []
+        self._malformed += 1
+        match = _LEADING_ID.match(prefix)
+        msg_id = int(match.group(1)) if match else None
+        message = (
+            f"message of {size} bytes is over the proxy's limit for client messages "
+            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
+        )
+        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
 
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget it

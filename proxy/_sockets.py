@@ -17,6 +17,7 @@ the stream just reads.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import trio
@@ -34,10 +35,9 @@ class QuickAckStream(trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         data = await self._inner.receive_some(max_bytes)
         if data and _QUICKACK is not None:
-            try:
+            # OSError: the socket is closing; the next read says so.
+            with contextlib.suppress(OSError):
                 self._tcp.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass  # the socket is closing; the next read says so
         return bytes(data)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:

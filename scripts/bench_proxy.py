@@ -1,18 +1,25 @@
 #!/usr/bin/env python
-"""Benchmark the proxy against direct connections, in one run, as ratios.
+"""Benchmark the proxy against direct connections, in one run, side by side, as ratios.
 
-    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 9] [--calls 200]
+    python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect`` and
 ``cdp-heap proxy`` in front of it (a separate process, so that its CPU and memory are its
 own), then measures:
 
-- heap snapshot wall time through the proxy vs direct (after an untimed warm-up, ROUNDS
-  rounds alternating which goes first; the median times, and the median of each round's
-  proxy/direct ratio, which cancels the machine's drift; target <= 1.10x);
-- ``Runtime.evaluate 1+1`` round trips at p50 and p99 with 1 and 50 concurrent clients;
-- the proxy's peak RSS (VmHWM) after a client that never reads asked for a snapshot while
-  another client took snapshots (target: bounded, under 100 MB).
+- ``Runtime.evaluate 1+1`` round trips with 1, 20 and 50 concurrent clients (each sends
+  CALLS commands back to back): p50, p99 and the total round trips per second;
+- the same with one more client that has ``Debugger`` enabled (every evaluate then also
+  sends ``Debugger.scriptParsed``): the evaluating client's p50, and the difference to the
+  case without it;
+- the proxy's peak RSS (VmHWM) while 50 clients evaluate, one client asked for a snapshot
+  and never reads, and one client sends a message of the maximum client size;
+- heap snapshot wall time through the proxy vs direct (an untimed warm-up, then ROUNDS
+  rounds alternating which goes first; the median of each round's proxy/direct ratio,
+  which cancels the machine's drift), and the proxy's CPU time per 200 MB of snapshot.
+
+A peer proxy would get its own column; the one on PyPI, devtools-proxy 0.1.0 (2017), does
+not start on Python 3.11 (its aiohttp 2.2 uses ``asyncio.async``), so there is none.
 
 ``--pin`` puts the target on one CPU and the proxy and the clients on the others, so that
 the proxy cannot take CPU from the target: what remains is the proxy's own delay.
@@ -21,6 +28,7 @@ the proxy cannot take CPU from the target: what remains is the proxy's own delay
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import select
@@ -70,6 +78,12 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
     async with cdp_heap.open_cdp(url) as conn:
         started = time.perf_counter()
@@ -77,19 +91,44 @@ async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
         return time.perf_counter() - started, saved.size
 
 
-async def round_trips(url: str, clients: int, calls: int) -> list[float]:
+async def round_trips(url: str, clients: int, calls: int) -> tuple[list[float], float]:
+    """Every client's round-trip times, and the total round trips per second."""
     latencies: list[float] = []
+    ready = trio.Event()
+    connected = 0
 
     async def one_client() -> None:
+        nonlocal connected
         async with cdp_heap.open_cdp(url) as conn:
+            connected += 1
+            if connected == clients:
+                ready.set()
+            await ready.wait()  # all connected before the clock starts
             for _ in range(calls):
                 started = time.perf_counter()
                 await conn.send("Runtime.evaluate", {"expression": "1+1"})
                 latencies.append(time.perf_counter() - started)
 
+    started = 0.0
+
+    async def clock() -> None:
+        nonlocal started
+        await ready.wait()
+        started = time.perf_counter()
+
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(clock)
         for _ in range(clients):
             nursery.start_soon(one_client)
+    return latencies, len(latencies) / (time.perf_counter() - started)
+
+
+async def with_debugger(url: str, calls: int) -> list[float]:
+    """One client's round trips while another client on ``url`` has Debugger enabled."""
+    async with cdp_heap.open_cdp(url) as debugger:
+        await debugger.send("Debugger.enable", {})
+        latencies, _ = await round_trips(url, 1, calls)
+        await debugger.send("Debugger.disable", {})
     return latencies
 
 
@@ -98,14 +137,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def slow_client_load(proxy_url: str, directory: Path) -> None:
-    """A client asks for a snapshot and never reads; another takes two snapshots meanwhile."""
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+async def memory_load(proxy_url: str, calls: int, max_message: int) -> None:
+    """50 clients evaluating, one that asked for a snapshot and never reads, and one
+    message of ``max_message`` bytes (a Runtime.evaluate of a string literal)."""
     async with trio_websocket.open_websocket_url(
         proxy_url, message_queue_size=1, max_message_size=256 * 2**20
     ) as sluggard:
         await sluggard.send_message('{"id":1,"method":"HeapProfiler.takeHeapSnapshot"}')
-        for i in range(2):
-            await snapshot_seconds(proxy_url, directory / f"busy-{i}.heapsnapshot")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(round_trips, proxy_url, 50, calls)
+            async with trio_websocket.open_websocket_url(proxy_url) as big:
+                head = '{"id":1,"method":"Runtime.evaluate","params":{"expression":"\''
+                tail = "'.length\"}}"
+                body = "x" * (max_message - len(head) - len(tail))
+                await big.send_message(head + body + tail)
+                reply = json.loads(await big.get_message())
+                assert reply["result"]["result"]["value"] == len(body), str(reply)[:200]
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> None:
+    widths = [max(len(r[i]) for r in [*rows, HEADER]) for i in range(4)]
+    for row in [HEADER, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -142,6 +199,8 @@ async def bench(args: argparse.Namespace) -> None:
             f"127.0.0.1:{node_port}",
             "--listen",
             "127.0.0.1:0",
+            "--max-client-message-mb",
+            str(args.max_client_message_mb),
         ],
         rb"served at http://127\.0\.0\.1:(\d+)/json/list",
         cpus=client_cpus,
@@ -155,18 +214,66 @@ async def bench(args: argparse.Namespace) -> None:
         proxy_url = targets[0].web_socket_debugger_url
         assert proxy_url is not None
         rows: list[tuple[str, str, str, str]] = []
+        # Round trips first: a fresh target and proxy, nothing else running.
+        plain: dict[str, float] = {}
+        for clients in (1, 20, 50):
+            direct, direct_rate = await round_trips(direct_url, clients, args.calls)
+            proxied, proxy_rate = await round_trips(proxy_url, clients, args.calls)
+            for name, q in (("p50", 0.50), ("p99", 0.99)):
+                dq, pq = percentile(direct, q), percentile(proxied, q)
+                if clients == 1 and name == "p50":
+                    plain = {"direct": dq, "proxy": pq}
+                label = f"evaluate 1+1, {clients} client(s), {name}"
+                rows.append((label, ms(dq), ms(pq), f"{pq / dq:.2f}x"))
+            rows.append(
+                (
+                    f"evaluate 1+1, {clients} client(s), round trips/s",
+                    f"{direct_rate:.0f}",
+                    f"{proxy_rate:.0f}",
+                    f"{proxy_rate / direct_rate:.2f}x",
+                )
+            )
+        rows.append(
+            ("  1 client p50: proxy minus direct", "", ms(plain["proxy"] - plain["direct"]), "")
+        )
+        dd = percentile(await with_debugger(direct_url, args.calls), 0.5)
+        pd = percentile(await with_debugger(proxy_url, args.calls), 0.5)
+        rows.append(("evaluate beside a Debugger client, p50", ms(dd), ms(pd), f"{pd / dd:.2f}x"))
+        rows.append(
+            (
+                "  ... minus the same without it",
+                ms(dd - plain["direct"]),
+                ms(pd - plain["proxy"]),
+                "",
+            )
+        )
+        before = peak_rss_mb(proxy.pid)
+        await memory_load(proxy_url, args.calls, args.max_client_message_mb * 2**20)
+        rows.append(
+            (
+                f"proxy peak RSS, before / with 50 clients + never-reading + "
+                f"{args.max_client_message_mb} MB message",
+                "",
+                f"{before:.0f} / {peak_rss_mb(proxy.pid):.0f} MB",
+                "",
+            )
+        )
         with tempfile.TemporaryDirectory() as tmp:
             directory = Path(tmp)
             # A fresh process's first snapshot is the slowest: warm up, untimed. Then
             # alternate which way goes first, so drift and load hit both alike.
             await snapshot_seconds(direct_url, directory / "warm-up.heapsnapshot")
             times: dict[str, list[float]] = {direct_url: [], proxy_url: []}
+            cpu: list[float] = []
             size = 0
             for i in range(args.rounds):
                 order = [direct_url, proxy_url] if i % 2 == 0 else [proxy_url, direct_url]
                 for url in order:
+                    used = cpu_seconds(proxy.pid)
                     t, size = await snapshot_seconds(url, directory / "round.heapsnapshot")
                     times[url].append(t)
+                    if url == proxy_url:
+                        cpu.append((cpu_seconds(proxy.pid) - used) * 200 * 2**20 / size)
             d, p = statistics.median(times[direct_url]), statistics.median(times[proxy_url])
             # The machine drifts from round to round far more than the proxy costs, so the
             # ratio is the median of each round's own proxy/direct pair.
@@ -188,32 +295,17 @@ async def bench(args: argparse.Namespace) -> None:
                     f"{statistics.median(paired):.2f}x",
                 )
             )
-            for clients in (1, 50):
-                direct = await round_trips(direct_url, clients, args.calls)
-                proxied = await round_trips(proxy_url, clients, args.calls)
-                for name, q in (("p50", 0.50), ("p99", 0.99)):
-                    dq, pq = percentile(direct, q), percentile(proxied, q)
-                    rows.append(
-                        (
-                            f"evaluate 1+1, {clients} client(s), {name}",
-                            f"{dq * 1000:.2f} ms",
-                            f"{pq * 1000:.2f} ms",
-                            f"{pq / dq:.2f}x",
-                        )
-                    )
-            before = peak_rss_mb(proxy.pid)
-            await slow_client_load(proxy_url, directory)
             rows.append(
-                (
-                    "proxy peak RSS (VmHWM), before / after slow client",
-                    "",
-                    f"{before:.0f} / {peak_rss_mb(proxy.pid):.0f} MB",
-                    "",
-                )
+                ("  proxy CPU per 200 MB of snapshot", "", f"{statistics.median(cpu):.2f} s", "")
             )
-        widths = [max(len(r[i]) for r in [*rows, HEADER]) for i in range(4)]
-        for row in [HEADER, tuple("-" * w for w in widths), *rows]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        rows.append(
+            ("proxy peak RSS (VmHWM) at the end", "", f"{peak_rss_mb(proxy.pid):.0f} MB", "")
+        )
+        table(rows)
+        print(
+            "peer proxy: none runs here (devtools-proxy 0.1.0 needs aiohttp 2.2, which "
+            "does not import on Python 3.11)"
+        )
     finally:
         proxy.kill()
         node.kill()
@@ -225,8 +317,9 @@ HEADER = ("measure", "direct", "proxy", "ratio")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
     parser.add_argument("--heap-mb", type=int, default=60)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--max-client-message-mb", type=int, default=8)
     parser.add_argument(
         "--pin",
         action="store_true",

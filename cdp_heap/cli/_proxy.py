@@ -130,6 +130,15 @@ def register(subparsers: Any) -> None:
         metavar="MB",
         help="close a client that lets more than MB megabytes queue up for it (default 32)",
     )
+    parser.add_argument(
+        "--max-client-message-mb",
+        type=int,
+        default=8,
+        metavar="MB",
+        help="answer a client message larger than MB megabytes with a CDP error instead of "
+        "routing it (default 8; commands are small, and the proxy holds a message a few "
+        "times over while routing it)",
+    )
     security = parser.add_argument_group("security")
     token = security.add_mutually_exclusive_group()
     token.add_argument(
@@ -296,6 +305,9 @@ async def run(args: argparse.Namespace) -> int:
     from cdp_heap_proxy._targets import UpstreamNotFound
 
     host, port = parse_listen(args.listen)
+    for option in ("client_queue_mb", "max_client_message_mb"):
+        if getattr(args, option) < 1:
+            raise UsageError(f"--{option.replace('_', '-')} must be at least 1")
     guard, notes = _guard(args, host)  # before anything else: usage errors exit 2 at once
     tls = _tls(args)
     audit_file = _audit_file(args.audit_log)
@@ -324,6 +336,7 @@ async def run(args: argparse.Namespace) -> int:
         host,
         port,
         client_queue_bytes=args.client_queue_mb * 1024 * 1024,
+        max_client_message_size=args.max_client_message_mb * 1024 * 1024,
         guard=guard,
         tls=tls,
         audit=audit,

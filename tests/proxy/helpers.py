@@ -3,10 +3,13 @@ and a tiny heap-snapshot reader (node ids per class) for the object-id compariso
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -259,3 +262,51 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+async def raw_websocket(port: int, path: str) -> trio.SocketStream:
+    """A hand-made WebSocket client on a bare TCP stream: it can send a huge frame
+    without holding it, or drop the connection without a close frame."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    await stream.send_all(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += await stream.receive_some(4096)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return stream
+
+
+async def send_text_frame(stream: trio.abc.Stream, text: bytes) -> None:
+    """One masked text frame (a zero mask key leaves the payload as it is)."""
+    size = len(text)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, 0x80 | size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+    await stream.send_all(header + b"\0\0\0\0" + text)
+
+
+async def read_text_frame(stream: trio.SocketStream) -> str:
+    """The next (small, unmasked) text frame from the proxy (for one reply at a time:
+    bytes of a further frame in the same read are dropped)."""
+    data = b""
+    while len(data) < 2:
+        data += await stream.receive_some(65536)
+    assert data[0] == 0x81
+    length, start = data[1] & 0x7F, 2
+    if length == 126:
+        while len(data) < 4:
+            data += await stream.receive_some(65536)
+        length, start = struct.unpack("!H", data[2:4])[0], 4
+    while len(data) < start + length:
+        data += await stream.receive_some(65536)
+    return data[start : start + length].decode()

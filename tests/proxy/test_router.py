@@ -7,6 +7,7 @@ from typing import Any
 
 from cdp_heap._wire import Command, decode
 from cdp_heap_proxy._policy import MethodPolicy
+from cdp_heap_proxy._replay import MIN_PROBE_AT
 from cdp_heap_proxy._router import (
     Action,
     Audit,
@@ -73,6 +74,10 @@ class Harness:
 
     def reply(self, upstream_id: int, **result: Any) -> None:
         self.apply(self.router.upstream_message(json.dumps({"id": upstream_id, "result": result})))
+
+    def error(self, upstream_id: int, message: str) -> None:
+        error = {"code": -32000, "message": message}
+        self.apply(self.router.upstream_message(json.dumps({"id": upstream_id, "error": error})))
 
     def event(self, method: str, **params: Any) -> None:
         # Compact, as Node and Chrome send them (chunks take the router's fast path).
@@ -185,6 +190,10 @@ def test_late_enabler_gets_the_state_a_fresh_session_gets() -> None:
     b = h.connect()
     h.send(b, 1, "Runtime.enable")
     h.send(b, 2, "Debugger.enable")
+    # Before replaying scripts, the router asks V8 which it still has.
+    probe = h.take_upstream("Debugger.searchInContent")
+    assert probe.params["scriptId"] == "10"
+    h.reply(probe.id, result=[])
     got = h.received(b)
     assert [m.get("method") for m in got] == [
         "Runtime.executionContextCreated",
@@ -193,6 +202,57 @@ def test_late_enabler_gets_the_state_a_fresh_session_gets() -> None:
     ]
     assert got[0]["params"]["context"]["id"] == 1
     assert got[1]["params"]["url"] == "a.js"
+
+
+def test_late_debugger_enable_replays_only_scripts_v8_still_has() -> None:
+    h = Harness()
+    a = h.connect()
+    h.send(a, 1, "Debugger.enable")
+    for script in range(1, 5):
+        h.event("Debugger.scriptParsed", scriptId=str(script), url=f"{script}.js")
+    h.reply(h.take_upstream("Debugger.enable").id)
+    h.received(a)
+    b, c = h.connect(), h.connect()
+    h.send(b, 1, "Debugger.enable")
+    h.send(c, 1, "Debugger.enable")  # while b's probes are out: no second round
+    probes = [p for p in h.upstream if p.method == "Debugger.searchInContent"]
+    assert sorted(p.params["scriptId"] for p in probes) == ["1", "2", "3", "4"]
+    assert h.router.statistics().script_probes_in_flight == 4
+    h.leave(c)  # a held client that leaves is simply dropped
+    h.event("Debugger.scriptParsed", scriptId="5", url="5.js")  # parsed meanwhile: replayed
+    for probe in probes:
+        h.upstream.remove(probe)
+        if probe.params["scriptId"] in ("1", "3"):  # collected by V8
+            h.error(probe.id, f"No script for id: {probe.params['scriptId']}")
+        else:
+            h.reply(probe.id, result=[])
+    got = h.received(b)
+    assert [m["params"]["url"] for m in got] == ["2.js", "4.js", "5.js"]
+    (enable,) = h.upstream  # forwarded once the replay is out
+    assert enable.method == "Debugger.enable"
+    h.reply(enable.id)
+    assert h.received(b) == [{"id": 1, "result": {}}]
+    stats = h.router.statistics()
+    assert (stats.replay_cache_scripts, stats.script_probes_in_flight) == (3, 0)
+
+
+def test_replay_cache_is_probed_as_it_grows() -> None:
+    h = Harness()
+    a = h.connect()
+    h.send(a, 1, "Debugger.enable")
+    h.reply(h.take_upstream("Debugger.enable").id)
+    for script in range(1, MIN_PROBE_AT + 2):
+        h.event("Debugger.scriptParsed", scriptId=str(script))
+    probes = [p for p in h.upstream if p.method == "Debugger.searchInContent"]
+    assert len(probes) == MIN_PROBE_AT + 1  # once, when it passed MIN_PROBE_AT
+    for probe in probes:  # all but ten were collected
+        alive = int(probe.params["scriptId"]) <= 10
+        if alive:
+            h.reply(probe.id, result=[])
+        else:
+            h.error(probe.id, f"No script for id: {probe.params['scriptId']}")
+    assert h.router.statistics().replay_cache_scripts == 10
+    assert len(h.received(a)) == MIN_PROBE_AT + 2  # a got every event and its reply
 
 
 def test_sampling_is_owned_and_undone_when_the_owner_leaves() -> None:

@@ -160,9 +160,17 @@ class RouterMachine(RuleBasedStateMachine):
         separators = (",", ":") if compact else (", ", ": ")
         self.apply(self.router.upstream_message(json.dumps(event, separators=separators)))
 
-    @rule(method=st.sampled_from(["Runtime.consoleAPICalled", "Debugger.paused", "X.y"]))
+    @rule(
+        method=st.sampled_from(
+            ["Runtime.consoleAPICalled", "Debugger.paused", "Debugger.scriptParsed", "X.y"]
+        )
+    )
     def upstream_event(self, method: str) -> None:
-        event = {"method": method, "params": {"callFrames": []}}
+        """A ``scriptParsed`` fills the replay cache, so a late ``Debugger.enable`` is held
+        while its probes are out (their replies, errors included, come in any order)."""
+        self.chunk_counter += 1
+        params = {"callFrames": [], "scriptId": str(self.chunk_counter)}
+        event = {"method": method, "params": params}
         self.apply(self.router.upstream_message(json.dumps(event)))
 
     # -- invariants --------------------------------------------------------------------------

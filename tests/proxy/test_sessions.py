@@ -273,3 +273,9 @@ def test_discovery_documents_point_at_the_proxy() -> None:
     assert parse_endpoint("/devtools/page/T1/", "PID") == ("page", "T1")
     assert parse_endpoint("/devtools/browser/other", "PID") is None
     assert parse_endpoint("/PID", "PID") is None
+
+
+def test_an_oversized_message_gets_an_error_for_its_id(hub: BrowserHub) -> None:
+    a = connect(hub, "HA")
+    (error,) = to(a, hub.client_message_too_large(a, 9_000_000, '{"id":12,"method":"X', 8))
+    assert error["id"] == 12 and "over the proxy's limit" in error["error"]["message"]
