@@ -131,7 +131,8 @@ class BrowserHub:
         self._snapshots_completed += self._gates.completed
         self._connected = connected
         self._next_id = 1
-        self._homing: dict[int, ClientId] = {}  # root command id -> client being attached
+        #: root command id -> the client being attached (None: it left meanwhile)
+        self._homing: dict[int, ClientId | None] = {}
         self._owner: dict[str, ClientId] = {}  # session -> owner
         self._target_of: dict[str, str] = {}  # session -> its target id
         self._orphans: set[str] = set()  # sessions being detached after their owner left
@@ -165,10 +166,10 @@ class BrowserHub:
     def refusal(self, client: ClientId, method: str) -> str | None:
         """Why ``client``'s policy refuses ``method`` (``None``: it allows it)."""
         policy = self._clients[client].policy
-        if method in RESERVED and policy.allows(method) and not reserved_allowed(policy, method):
-            return f"needs an explicit --allow-methods pattern ({', '.join(sorted(RESERVED))})"
         if method in RESERVED and reserved_allowed(policy, method):
             return None
+        if method in RESERVED and policy.allows(method):
+            return f"needs an explicit --allow-methods pattern ({', '.join(sorted(RESERVED))})"
         if policy.allows(method):
             return None
         return f"not allowed by this client's method policy ({policy.describe()})"
@@ -216,7 +217,9 @@ class BrowserHub:
         state = self._clients.pop(client, None)
         if state is None:
             return []
-        self._homing = {i: c for i, c in self._homing.items() if c != client}
+        for command_id, homed in self._homing.items():
+            if homed == client:  # left before its home was attached: detach it on arrival
+                self._homing[command_id] = None
         actions: list[Action] = [ForgetClient(client, reason)]
         if not self._connected:
             return actions
@@ -431,7 +434,12 @@ class BrowserHub:
         message = _decode(text)
         if isinstance(message, Response | ErrorResponse) and message.id in self._homing:
             client = self._homing.pop(message.id)
-            return self._homed(client, message)
+            if client is not None:
+                return self._homed(client, message)
+            session = message.result.get("sessionId") if isinstance(message, Response) else None
+            if isinstance(session, str):
+                return [self._root("Target.detachFromTarget", sessionId=session)]
+            return []
         if isinstance(message, Event) and message.method == _DETACHED:
             session = message.params.get("sessionId")
             if not isinstance(session, str):

@@ -279,3 +279,14 @@ def test_an_oversized_message_gets_an_error_for_its_id(hub: BrowserHub) -> None:
     a = connect(hub, "HA")
     (error,) = to(a, hub.client_message_too_large(a, 9_000_000, '{"id":12,"method":"X', 8))
     assert error["id"] == 12 and "over the proxy's limit" in error["error"]["message"]
+
+
+def test_a_client_gone_before_its_home_is_attached_leaves_no_session(hub: BrowserHub) -> None:
+    client = hub.add_client("hasty")
+    (attach,) = upstream(hub.attach(client, "T1"))
+    hub.remove_client(client)
+    late = hub.upstream_message(chrome({"id": attach["id"], "result": {"sessionId": "P9"}}))
+    assert [(m["method"], m["params"]) for m in upstream(late)] == [
+        ("Target.detachFromTarget", {"sessionId": "P9"})
+    ]
+    assert hub.statistics().sessions == 0
