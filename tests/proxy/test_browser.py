@@ -197,7 +197,10 @@ const [url, out, mode] = process.argv.slice(-3);
   await next();  // the test has DevTools and cdp-heap going on the shared page
   const session = await existing.createCDPSession();
   const chunks = [];
-  session.on('HeapProfiler.addHeapSnapshotChunk', (e) => chunks.push(e.chunk));
+  session.on('HeapProfiler.addHeapSnapshotChunk', (e) => {
+    chunks.push(e.chunk);
+    if (mode === 'crash-mid-snapshot') process.kill(process.pid, 'SIGKILL');
+  });
   await session.send('HeapProfiler.takeHeapSnapshot', {reportProgress: false});
   require('fs').writeFileSync(out, chunks.join(''));
   console.log(JSON.stringify({snapshot: true}));
@@ -234,14 +237,14 @@ class NodeScript:
 
 @asynccontextmanager
 async def run_puppeteer(
-    module: Path, proxy: Proxy, out: Path, *, crash: bool = False
+    module: Path, proxy: Proxy, out: Path, *, mode: str = "clean"
 ) -> AsyncIterator[NodeScript]:
     argv = ["node", "-e", PUPPETEER, "--", f"http://127.0.0.1:{proxy.port}", str(out)]
     async with trio.open_nursery() as nursery:
         process = await nursery.start(
             partial(
                 trio.run_process,
-                [*argv, "crash" if crash else "clean"],
+                [*argv, mode],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={**os.environ, "PUPPETEER": str(module)},
@@ -341,7 +344,7 @@ async def test_a_client_that_dies_has_its_target_closed_and_sessions_detached(
             ) as other:
                 before = await upstream_ids(browser)
                 out = tmp_path / "p.heapsnapshot"
-                async with run_puppeteer(puppeteer, proxy, out, crash=True) as script:
+                async with run_puppeteer(puppeteer, proxy, out, mode="crash") as script:
                     await script.read()
                     during = await upstream_ids(browser)
                     (created,) = during - before
@@ -355,6 +358,42 @@ async def test_a_client_that_dies_has_its_target_closed_and_sessions_detached(
                 reply = await other.send("Runtime.evaluate", {"expression": "keep.length"})
                 assert reply["result"]["value"] == 2000
         await proxy.wait_until(lambda: hub_clean(proxy))
+
+
+async def test_a_client_that_dies_mid_snapshot_lets_the_next_one_run(
+    browser: Chromium, puppeteer: Path, tmp_path: Path
+) -> None:
+    """Puppeteer is SIGKILLed on its snapshot's first chunk (its session is detached while
+    Chrome still streams); a cdp-heap snapshot of the same page then runs and is whole, and
+    the hub holds nothing of Puppeteer. (The gate's queueing: test_sessions*.py.)"""
+    with trio.fail_after(90):
+        async with (
+            browser_proxy(browser, OPEN_PAGES) as proxy,
+            page_with(browser, "SharedThing") as _,
+        ):
+            out = tmp_path / "p.heapsnapshot"
+            async with run_puppeteer(puppeteer, proxy, out, mode="crash-mid-snapshot") as script:
+                await script.read()
+                await script.go()
+                await proxy.wait_until(lambda: stats(proxy)["snapshots_in_flight"] == 1)
+                mine = tmp_path / "cdp-heap.heapsnapshot"
+                await run_cdp_heap(
+                    "snapshot",
+                    "--port",
+                    str(proxy.port),
+                    "--target",
+                    "SharedThing",
+                    "-o",
+                    str(mine),
+                )
+            assert "SharedThing" in json.loads(mine.read_text())["strings"]
+            assert stats(proxy)["snapshots_completed"] >= 1
+            await proxy.wait_until(lambda: hub_clean(proxy))
+
+
+def stats(proxy: Proxy) -> dict[str, Any]:
+    router: dict[str, Any] = proxy.statistics()["router"]
+    return router
 
 
 # -- Playwright for Python -------------------------------------------------------------------
