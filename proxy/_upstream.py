@@ -10,23 +10,30 @@ client's clean-up) can always be queued without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-import trio_websocket
 
-from cdp_heap._limits import RECEIVE_BUFFER_SIZE
-
-from ._http import HTTPError
 from ._sockets import QuickAckStream
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
+from ._websocket import (
+    CLOSE_ABNORMAL,
+    ClientWebSocket,
+    HandshakeFailed,
+    Oversized,
+    WebSocketClosed,
+)
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_BACKLOG = 256
+#: Most bytes of queued commands written upstream in one write.
+WRITE_BATCH_BYTES = 256 * 1024
+CLOSE_NORMAL = 1000
 
 
 class UpstreamLink:
@@ -106,28 +113,20 @@ class UpstreamLink:
         on_lost: Callable[[str], None],
     ) -> str:
         reason = "target closed"
+        try:
+            tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+        except OSError as exc:
+            self.last_error = f"cannot connect to {self.spec.address}: {exc}"
+            return self.last_error
+        ws = ClientWebSocket(QuickAckStream(tcp, tcp), self.max_message_size)
+        try:
+            # Inspectors refuse Host names other than an IP address or localhost.
+            await ws.connect(f"127.0.0.1:{self.spec.port}", websocket_path(entry))
+        except (HandshakeFailed, WebSocketClosed) as exc:
+            self.last_error = f"cannot connect to {self.spec.address}: {exc}"
+            await trio.aclose_forcefully(tcp)
+            return self.last_error
         async with trio.open_nursery() as nursery:
-            try:
-                tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
-                ws = await trio_websocket.wrap_client_stream(
-                    nursery,
-                    # trio-websocket annotates SocketStream; any Stream works.
-                    QuickAckStream(tcp, tcp),  # type: ignore[arg-type]
-                    f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
-                    websocket_path(entry),
-                    message_queue_size=64,
-                    max_message_size=self.max_message_size,
-                    receive_buffer_size=RECEIVE_BUFFER_SIZE,
-                )
-            except (
-                OSError,
-                HTTPError,
-                trio_websocket.HandshakeError,
-                trio_websocket.ConnectionClosed,
-            ) as exc:
-                self.last_error = f"cannot connect to {self.spec.address}: {exc}"
-                nursery.cancel_scope.cancel()
-                return self.last_error
             send, receive = trio.open_memory_channel[str](math.inf)
             self._send, self.entry, self.last_entry = send, entry, entry
             self.connects += 1
@@ -137,30 +136,47 @@ class UpstreamLink:
                 with trio.CancelScope() as self._reading:
                     on_open()
                     while True:
-                        on_message(await ws.get_message())
+                        message = await ws.get_message()
+                        if isinstance(message, Oversized):
+                            self.close(
+                                f"the target sent a message of {message.size} bytes, over "
+                                f"the limit of {self.max_message_size}"
+                            )
+                            continue
+                        on_message(message)
                 if self._reading.cancelled_caught:
                     reason = self._close_reason
-            except trio_websocket.ConnectionClosed as exc:
-                reason = _close_text(exc.reason)
+            except WebSocketClosed as exc:
+                reason = _close_text(exc.code, exc.reason)
             finally:
                 self._reading = None
                 self._send, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)
                 nursery.cancel_scope.cancel()
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    await ws.aclose()
+                shielded = trio.CancelScope(shield=True)
+                with shielded, trio.move_on_after(1), contextlib.suppress(WebSocketClosed):
+                    await ws.close_and_drain(CLOSE_NORMAL, "")
+                await trio.aclose_forcefully(tcp)
         return reason
 
-    async def _write(
-        self, ws: trio_websocket.WebSocketConnection, receive: trio.MemoryReceiveChannel[str]
-    ) -> None:
+    async def _write(self, ws: ClientWebSocket, receive: trio.MemoryReceiveChannel[str]) -> None:
+        """Send what the router queued, in order; whatever queued up meanwhile goes out
+        in the same write (under load, one write carries many clients' commands)."""
         try:
-            async for text in receive:
-                await ws.send_message(text)
+            while True:
+                batch = [await receive.receive()]
+                size = len(batch[0])
+                while size < WRITE_BATCH_BYTES:
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                    size += len(batch[-1])
+                await ws.send_messages(batch)
                 if receive.statistics().current_buffer_used <= UPSTREAM_BACKLOG // 2:
                     self._room.unpark_all()
-        except trio_websocket.ConnectionClosed:
+        except WebSocketClosed:
             pass  # the reader sees the close and ends the session
 
     def describe(self) -> dict[str, Any]:
@@ -176,8 +192,8 @@ class UpstreamLink:
         }
 
 
-def _close_text(reason: Any) -> str:
-    if reason is None:
+def _close_text(code: int, reason: str) -> str:
+    if code == CLOSE_ABNORMAL:
         return "target closed"
-    text = f"connection closed (code {reason.code}"
-    return text + (f": {reason.reason})" if reason.reason else ")")
+    text = f"connection closed (code {code}"
+    return text + (f": {reason})" if reason else ")")
