@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from cdp_heap_proxy import Guard, MethodPolicy, Proxy, ProxyConfig, Role, Upstre
 from tests.targets import Chromium, chromium_path, start_chromium
 
 from .devtools import FRAMES, open_devtools
-from .helpers import http_request, run_cdp_heap
+from .helpers import http_request, run_cdp_heap, run_proxy_cli
 
 pytestmark = pytest.mark.chromium
 
@@ -172,6 +173,23 @@ async def test_a_wrong_browser_url_is_a_usage_error(browser: Chromium) -> None:
     )
     assert done.returncode == 2
     assert "is a browser whose endpoint is ws://" in done.stderr.decode()
+
+
+async def test_chromes_own_browser_url_serves_the_whole_browser(browser: Chromium) -> None:
+    """``--upstream ws://.../devtools/browser/ID``, what Chrome prints, from the CLI."""
+    version = await cdp_heap.get_version("127.0.0.1", browser.port)
+    assert version.web_socket_debugger_url is not None
+    with trio.fail_after(60):
+        async with run_proxy_cli(
+            "--upstream", version.web_socket_debugger_url, "--listen", "127.0.0.1:0"
+        ) as running:
+            reply = await http_request(running.port, "GET", "/json/version")
+            served = json.loads(reply.body)["webSocketDebuggerUrl"]
+            assert re.fullmatch(
+                rf"ws://127\.0\.0\.1:{running.port}/devtools/browser/[-\w]+", served
+            )
+            listed = json.loads((await http_request(running.port, "GET", "/json/list")).body)
+            assert {e["id"] for e in listed} == await upstream_ids(browser)
 
 
 # -- Puppeteer, DevTools and cdp-heap on one page --------------------------------------------
