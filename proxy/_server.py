@@ -192,8 +192,10 @@ class Proxy:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def _perform(self, actions: list[Action]) -> None:
-        """Carry out the router's actions, in order, without waiting."""
+    def _perform(self, actions: list[Action], upstream: list[str] | None = None) -> None:
+        """Carry out the router's actions, in order, without waiting; commands for the
+        target go to ``upstream`` if given (the caller sends them from its own task),
+        else to the upstream writer's queue."""
         overflowed: list[ClientId] = []
         for action in actions:
             match action:
@@ -202,7 +204,10 @@ class Proxy:
                     if conn is not None and not conn.outbox.put_nowait(text):
                         overflowed.append(client)
                 case SendUpstream(text):
-                    self.upstream.send_nowait(text)
+                    if upstream is None:
+                        self.upstream.send_nowait(text)
+                    else:
+                        upstream.append(text)
                 case CloseClient(client, code, reason):
                     conn = self._clients.get(client)
                     if conn is not None:
@@ -216,6 +221,11 @@ class Proxy:
                     self._audit_client(client, self._clients[client], event, method=method)
                 case _:
                     assert_never(action)
+        if overflowed and upstream:
+            # A cut-off's clean-up is queued: what came before it must be queued first.
+            for text in upstream:
+                self.upstream.send_nowait(text)
+            upstream.clear()
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
         self._changed.unpark_all()
@@ -427,7 +437,10 @@ class Proxy:
                             )
                             self._perform(actions)
                         else:
-                            self.client_message(conn.id, message)
+                            commands: list[str] = []
+                            self._perform(self.router.client_message(conn.id, message), commands)
+                            if commands:
+                                await self.upstream.send(commands)
                         await self.upstream.wait_room()
                 except WebSocketClosed:
                     pass

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,20 +46,23 @@ class UpstreamLink:
         find: Callable[[UpstreamSpec, Entry | None], Awaitable[Entry]] = find_target,
     ) -> None:
         self.spec = spec
-        self._find = find  # the target's entry, or the browser's (proxy._target_list)
+        self._find = find  # the target's entry, or the browser's (cdp_heap_proxy._target_list)
         self.max_message_size = max_message_size
         self.entry: Entry | None = None  # the upstream /json/list entry while connected
         self.last_entry: Entry | None = None
         self.connects = 0
         self.last_error: str | None = None
-        self._send: trio.MemorySendChannel[str] | None = None
+        #: The open session's WebSocket, and the commands waiting for its writer task.
+        self._ws: ClientWebSocket | None = None
+        self._queue: deque[str] = deque()
+        self._queued = trio.lowlevel.ParkingLot()
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
         self._close_reason = ""
 
     @property
     def connected(self) -> bool:
-        return self._send is not None
+        return self._ws is not None
 
     def close(self, reason: str) -> None:
         """End the current session (the reader stops at its next message; the session is
@@ -69,18 +72,32 @@ class UpstreamLink:
             self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
-        if self._send is not None:
-            self._send.send_nowait(text)
+        """Queue ``text`` for the writer task (from code that cannot wait)."""
+        if self._ws is not None:
+            self._queue.append(text)
+            self._queued.unpark_all()
+
+    async def send(self, texts: list[str]) -> None:
+        """Send ``texts`` from the caller's task (a client's), skipping the hop to the
+        writer task when nothing is queued or being written: then nothing sent before can
+        be overtaken. Otherwise they are queued behind what is waiting."""
+        ws = self._ws
+        if ws is None:
+            return
+        if self._queue or ws.sending:
+            self._queue.extend(texts)
+            self._queued.unpark_all()
+            return
+        with contextlib.suppress(WebSocketClosed):  # the reader sees it and ends the session
+            await ws.send_messages(texts)
 
     async def wait_room(self) -> None:
         """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
-        while self._send is not None and (
-            self._send.statistics().current_buffer_used > UPSTREAM_BACKLOG
-        ):
+        while self._ws is not None and len(self._queue) > UPSTREAM_BACKLOG:
             await self._room.park()
 
     def backlog(self) -> int:
-        return 0 if self._send is None else self._send.statistics().current_buffer_used
+        return len(self._queue)
 
     async def run(
         self,
@@ -127,11 +144,11 @@ class UpstreamLink:
             await trio.aclose_forcefully(tcp)
             return self.last_error
         async with trio.open_nursery() as nursery:
-            send, receive = trio.open_memory_channel[str](math.inf)
-            self._send, self.entry, self.last_entry = send, entry, entry
+            self._ws, self.entry, self.last_entry = ws, entry, entry
+            self._queue.clear()
             self.connects += 1
             self.last_error = None
-            nursery.start_soon(self._write, ws, receive)
+            nursery.start_soon(self._write, ws)
             try:
                 with trio.CancelScope() as self._reading:
                     on_open()
@@ -150,7 +167,7 @@ class UpstreamLink:
                 reason = _close_text(exc.code, exc.reason)
             finally:
                 self._reading = None
-                self._send, self.entry = None, None
+                self._ws, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)
                 nursery.cancel_scope.cancel()
@@ -160,24 +177,28 @@ class UpstreamLink:
                 await trio.aclose_forcefully(tcp)
         return reason
 
-    async def _write(self, ws: ClientWebSocket, receive: trio.MemoryReceiveChannel[str]) -> None:
-        """Send what the router queued, in order; whatever queued up meanwhile goes out
-        in the same write (under load, one write carries many clients' commands)."""
+    async def _write(self, ws: ClientWebSocket) -> None:
+        """Send what was queued, in order; whatever queued up meanwhile goes out in the
+        same write (under load, one write carries many clients' commands). The batch is
+        taken only once the WebSocket's send lock is held, so a client task's direct
+        :meth:`send` cannot overtake it."""
         try:
             while True:
-                batch = [await receive.receive()]
-                size = len(batch[0])
-                while size < WRITE_BATCH_BYTES:
-                    try:
-                        batch.append(receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                    size += len(batch[-1])
-                await ws.send_messages(batch)
-                if receive.statistics().current_buffer_used <= UPSTREAM_BACKLOG // 2:
+                while not self._queue:
+                    await self._queued.park()
+                await ws.send_batch(self._take_batch)
+                if len(self._queue) <= UPSTREAM_BACKLOG // 2:
                     self._room.unpark_all()
         except WebSocketClosed:
             pass  # the reader sees the close and ends the session
+
+    def _take_batch(self) -> list[str]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0])
+        while self._queue and size < WRITE_BATCH_BYTES:
+            batch.append(self._queue.popleft())
+            size += len(batch[-1])
+        return batch
 
     def describe(self) -> dict[str, Any]:
         entry = self.entry or self.last_entry or {}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -142,18 +143,35 @@ class WebSocket:
 
     async def send_messages(self, texts: list[str]) -> None:
         """Send ``texts`` as text messages, in one write."""
-        try:
-            data = b"".join(self._ws.send(TextMessage(data=text)) for text in texts)
-        except LocalProtocolError:
-            raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, self.close_reason) from None
-        await self._send(data)
+        await self.send_batch(lambda: texts)
+
+    async def send_batch(self, take: Callable[[], list[str]]) -> None:
+        """Send the text messages ``take()`` returns, in one write; ``take`` is called
+        once the send lock is held (what it takes cannot be overtaken)."""
+        async with self._send_lock:
+            texts = take()
+            try:
+                data = b"".join(self._ws.send(TextMessage(data=text)) for text in texts)
+            except LocalProtocolError:
+                raise WebSocketClosed(
+                    self.close_code or CLOSE_ABNORMAL, self.close_reason
+                ) from None
+            await self._write(data)
+
+    @property
+    def sending(self) -> bool:
+        """Whether a write is in progress (or waiting for one to end)."""
+        return self._send_lock.locked()
 
     async def _send(self, data: bytes) -> None:
         async with self._send_lock:
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
+            await self._write(data)
+
+    async def _write(self, data: bytes) -> None:
+        try:
+            await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
 
     async def aclose(self, code: int, reason: str) -> None:
         """Send a close frame (unless the peer closed first) and wait for the peer's answer,
