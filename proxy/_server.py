@@ -106,7 +106,8 @@ class Proxy:
         self.config = config
         self.id = str(uuid.uuid4())
         self.port = config.listen_port
-        #: The routing state of one target's session (idle in front of a whole browser).
+        #: The routing state of one target's session (idle in front of a whole browser:
+        #: route every message through ``self._routing``, which is the one in use).
         self.router = Router()
         #: In front of a whole browser: every client's sessions (``ProxyConfig.browser``).
         self.hub = BrowserHub() if config.browser else None
@@ -438,7 +439,7 @@ class Proxy:
                             self._perform(actions)
                         else:
                             commands: list[str] = []
-                            self._perform(self.router.client_message(conn.id, message), commands)
+                            self._perform(self._routing.client_message(conn.id, message), commands)
                             if commands:
                                 await self.upstream.send(commands)
                         await self.upstream.wait_room()
