@@ -20,7 +20,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -80,6 +80,14 @@ class _Route:
     queue: BoundedQueue[Event]
 
 
+class Relay(Protocol):
+    """Rewrites a connection's traffic (:class:`cdp_heap._workers.WorkerRelay`)."""
+
+    def outgoing(self, command: Command) -> str: ...
+
+    def incoming(self, text: str) -> str | None: ...
+
+
 class CDPConnection:
     """A connection to one CDP target. Create it with :func:`open_cdp`."""
 
@@ -93,6 +101,8 @@ class CDPConnection:
         self._messages_received = 0
         self._bytes_received = 0
         self._reader_done = trio.Event()
+        #: Rewrites what is sent and received (a Node worker as the target: cdp_heap._workers).
+        self.relay: Relay | None = None
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -124,7 +134,10 @@ class CDPConnection:
             # Shielded: a frame cancelled half-way would corrupt the stream for everyone.
             # Commands are small, so this does not wait on a peer for long.
             with trio.CancelScope(shield=True):
-                await self._ws.send_message(encode(command))
+                relay = self.relay
+                await self._ws.send_message(
+                    encode(command) if relay is None else relay.outgoing(command)
+                )
         except trio_websocket.ConnectionClosed as exc:
             self._forget(command.id)
             raise self._closed_error(exc) from None
@@ -189,6 +202,11 @@ class CDPConnection:
                 return self._closed_error(exc)
             self._messages_received += 1
             self._bytes_received += len(text)
+            if self.relay is not None and isinstance(text, str):
+                relayed = self.relay.incoming(text)
+                if relayed is None:
+                    continue
+                text = relayed
             try:
                 item = self._protocol.receive(text)
             except ProtocolError as exc:

@@ -15,10 +15,14 @@ from ._policy import MethodPolicy
 from ._router import Router, RouterStatistics
 from ._security import NO_TOKEN, Guard, Role, check_token, generate_token, is_loopback
 from ._server import InsecureListen, Proxy, ProxyConfig, open_proxy, serve_proxy
-from ._targets import UpstreamSpec
+from ._sessions import BrowserHub, BrowserStatistics
+from ._target_list import WrongUpstream, probe_upstream
+from ._targets import UpstreamNotFound, UpstreamSpec
 
 __all__ = [
     "NO_TOKEN",
+    "BrowserHub",
+    "BrowserStatistics",
     "Guard",
     "InsecureListen",
     "MethodPolicy",
@@ -27,10 +31,13 @@ __all__ = [
     "Role",
     "Router",
     "RouterStatistics",
+    "UpstreamNotFound",
     "UpstreamSpec",
+    "WrongUpstream",
     "check_token",
     "generate_token",
     "is_loopback",
     "open_proxy",
+    "probe_upstream",
     "serve_proxy",
 ]

@@ -83,6 +83,9 @@ from ._actions import (
 )
 from ._chunks import is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
+from ._node_workers import RECEIVED as WORKER_RECEIVED
+from ._node_workers import SEND as WORKER_SEND
+from ._node_workers import WorkerSessions
 from ._ownership import STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
 from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
@@ -104,6 +107,7 @@ CLOSE_GOING_AWAY = 1001
 #: The id of a command whose text starts ``{"id": N`` (how clients write them).
 _LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _DEBUGGER: DomainKey = (None, "Debugger")
+_NODE_WORKER: DomainKey = (None, "NodeWorker")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
 
@@ -141,6 +145,7 @@ class Router:
         self._routes: dict[int, Route] = {}
         self._domains = DomainTable()
         self._ownership = Ownership()
+        self._workers = WorkerSessions()  # Node worker threads' sessions (_node_workers)
         self._snapshot_queue: deque[tuple[ClientId | None, Command]] = deque()
         self._in_flight: int | None = None
         #: Probes of cached scripts (upstream id -> script id), and the late clients'
@@ -240,6 +245,8 @@ class Router:
         )
         for method, params in undo:
             actions += self._internal(method, **params)
+        for session, message in self._workers.release(client):
+            actions += self._internal(WORKER_SEND, sessionId=session, message=message)
         for key in self._domains.release(client, state.enabled):
             actions += self._disabled_upstream(key)
         return actions + self._pump_snapshots()
@@ -364,6 +371,14 @@ class Router:
             state.queued.add(command.id)
             self._snapshot_queue.append((client, command))
             return self._pump_snapshots()
+        if method == WORKER_SEND:
+            rewritten = self._workers.outgoing(client, command)
+            if not isinstance(rewritten, Command):
+                if rewritten.inner_error is None:
+                    return self._error(client, command, rewritten.message)
+                ack = self._reply_to(client, Response(command.id, {}, command.session_id))
+                return [ack, SendToClient(client, rewritten.inner_error)]
+            return self._forward(client, rewritten)
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
             if key == _DEBUGGER and self._domains.is_late(client, key):
@@ -386,6 +401,8 @@ class Router:
     ) -> list[Action]:
         state.enabled.add(key)
         replay = self._domains.enable(client, key)
+        if key == _NODE_WORKER and not self._domains.is_only_enabler(client, key):
+            replay += self._workers.replay()  # the workers attached before it came
         return [SendToClient(client, t) for t in replay] + self._forward(client, command)
 
     def _probe_scripts(self) -> list[Action]:
@@ -485,6 +502,11 @@ class Router:
         return [SendToClient(route.client, encode(client_reply)), *actions]
 
     def _event(self, event: Event, text: str) -> list[Action]:
+        if event.method == WORKER_RECEIVED:
+            routed = self._workers.incoming(event, text)
+            return [SendToClient(c, t) for c, t in routed if c in self._clients]
+        if event.method.startswith("NodeWorker."):
+            self._workers.observe(event, text)
         self._domains.observe(event, text)
         self._ownership.observe(event)
         if self._domains.replay.needs_probe():

@@ -47,9 +47,11 @@ from ._router import (
     SendUpstream,
 )
 from ._security import Guard, Refused, Role, is_loopback
+from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
 from ._sockets import QuickAckStream
-from ._targets import UpstreamSpec, rewrite_entry
+from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
+from ._targets import UpstreamSpec, find_target, rewrite_entry
 from ._upstream import UpstreamLink
 from ._websocket import Oversized, ServerWebSocket, WebSocketClosed
 
@@ -89,6 +91,9 @@ class ProxyConfig:
     tls: ssl.SSLContext | None = None
     #: Where audit lines go (``None``: nowhere).
     audit: AuditSink | None = None
+    #: Serve the upstream's whole browser (``cdp_heap_proxy._target_list.probe_upstream``): every
+    #: target, the browser endpoint, a session per client (``cdp_heap_proxy._sessions``).
+    browser: bool = False
 
     def effective_guard(self) -> Guard:
         return self.guard or Guard(listen_host=self.listen_host)
@@ -101,8 +106,14 @@ class Proxy:
         self.config = config
         self.id = str(uuid.uuid4())
         self.port = config.listen_port
+        #: The routing state of one target's session (idle in front of a whole browser:
+        #: route every message through ``self._routing``, which is the one in use).
         self.router = Router()
-        self.upstream = UpstreamLink(config.upstream, config.max_message_size)
+        #: In front of a whole browser: every client's sessions (``ProxyConfig.browser``).
+        self.hub = BrowserHub() if config.browser else None
+        self._routing: Router | BrowserHub = self.hub or self.router
+        find = find_browser if config.browser else find_target
+        self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
         self.guard = config.effective_guard()
         #: The clients the router routes to: added with the router's, dropped only when the
         #: router says so (:class:`~cdp_heap_proxy._actions.ForgetClient`).
@@ -118,7 +129,7 @@ class Proxy:
 
     def statistics(self) -> dict[str, Any]:
         """The router's statistics plus queue depths, as served at ``/json/proxy/stats``."""
-        router = attrs.asdict(self.router.statistics())
+        router = attrs.asdict(self._routing.statistics())
         clients = [
             {"id": cid, "label": conn.label, **attrs.asdict(conn.outbox.statistics())}
             for cid, conn in self._clients.items()
@@ -151,7 +162,7 @@ class Proxy:
         (sampling, tracking, a pause) is undone upstream as if they had left. The listener
         and the upstream session end when the proxy's task is cancelled afterwards."""
         self.stopping = reason
-        self._perform(self.router.shut_down(reason))
+        self._perform(self._routing.shut_down(reason))
         with trio.move_on_after(grace):
             await self.wait_until(lambda: not self._open_connections)
 
@@ -182,8 +193,10 @@ class Proxy:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def _perform(self, actions: list[Action]) -> None:
-        """Carry out the router's actions, in order, without waiting."""
+    def _perform(self, actions: list[Action], upstream: list[str] | None = None) -> None:
+        """Carry out the router's actions, in order, without waiting; commands for the
+        target go to ``upstream`` if given (the caller sends them from its own task),
+        else to the upstream writer's queue."""
         overflowed: list[ClientId] = []
         for action in actions:
             match action:
@@ -192,7 +205,10 @@ class Proxy:
                     if conn is not None and not conn.outbox.put_nowait(text):
                         overflowed.append(client)
                 case SendUpstream(text):
-                    self.upstream.send_nowait(text)
+                    if upstream is None:
+                        self.upstream.send_nowait(text)
+                    else:
+                        upstream.append(text)
                 case CloseClient(client, code, reason):
                     conn = self._clients.get(client)
                     if conn is not None:
@@ -206,6 +222,11 @@ class Proxy:
                     self._audit_client(client, self._clients[client], event, method=method)
                 case _:
                     assert_never(action)
+        if overflowed and upstream:
+            # A cut-off's clean-up is queued: what came before it must be queued first.
+            for text in upstream:
+                self.upstream.send_nowait(text)
+            upstream.clear()
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
         self._changed.unpark_all()
@@ -221,16 +242,16 @@ class Proxy:
             conn.send_scope.deadline = min(
                 conn.send_scope.deadline, trio.current_time() + CLOSE_GRACE
             )
-        self._perform(self.router.remove_client(client, conn.outbox.close_reason))
+        self._perform(self._routing.remove_client(client, conn.outbox.close_reason))
 
     def _upstream_opened(self) -> None:
-        self._perform(self.router.upstream_opened())
+        self._perform(self._routing.upstream_opened())
 
     def _upstream_message(self, message: str | bytes) -> None:
-        self._perform(self.router.upstream_message(message))
+        self._perform(self._routing.upstream_message(message))
 
     def _upstream_lost(self, reason: str) -> None:
-        self._perform(self.router.upstream_lost(reason))
+        self._perform(self._routing.upstream_lost(reason))
 
     # -- clients -----------------------------------------------------------------------------
 
@@ -239,7 +260,7 @@ class Proxy:
     ) -> ClientConn:
         """Register a client with the router and the shell; audited as ``connect``. Call
         :meth:`remove_client` when its connection ends."""
-        client = self.router.add_client(label, role.policy)
+        client = self._routing.add_client(label, role.policy)
         conn = ClientConn(
             client, label, peer, role, transport, Outbox(self.config.client_queue_bytes)
         )
@@ -249,7 +270,7 @@ class Proxy:
         return conn
 
     def client_message(self, client: ClientId, message: str | bytes) -> None:
-        self._perform(self.router.client_message(client, message))
+        self._perform(self._routing.client_message(client, message))
 
     def remove_client(self, conn: ClientConn, reason: str) -> None:
         """The client's connection ended: the router undoes what it started (unless it was
@@ -258,7 +279,7 @@ class Proxy:
             reason = conn.outbox.close_reason
         self._audit_client(conn.id, conn, "disconnect", reason=reason)
         self._open_connections -= 1
-        self._perform(self.router.remove_client(conn.id, reason))
+        self._perform(self._routing.remove_client(conn.id, reason))
 
     # -- connections -------------------------------------------------------------------------
 
@@ -311,7 +332,7 @@ class Proxy:
                 origin=head.header("origin"),
                 path=head.path,
                 authorization=head.header("authorization"),
-                endpoints={"", "json", "snapshot", self.id},
+                endpoints={"", "json", "snapshot", "devtools", self.id},
             )
         except Refused as refusal:
             self.audit(
@@ -326,7 +347,7 @@ class Proxy:
             return
         if head.is_websocket_upgrade:
             await self._serve_websocket(stream, head, path, role, peer)
-        elif path.rstrip("/") == "/snapshot":
+        elif path.rstrip("/") == "/snapshot" and not self.config.browser:
             await serve_snapshot(self, stream, head, role, peer)
         else:
             await _send_and_close(stream, await self._http_response(head, path, role))
@@ -340,6 +361,14 @@ class Proxy:
         path = path.rstrip("/") or "/"
         spec = self.config.upstream
         try:
+            if self.config.browser and path in ("/json", "/json/list", "/json/version"):
+                document = await fetch_json(spec.host, spec.port, path)
+                at = host + role.path_prefix
+                if path == "/json/version":
+                    return json_response(
+                        200, rewrite_version(document, at, self.id, secure=self.secure)
+                    )
+                return json_response(200, rewrite_list(document, at, secure=self.secure))
             if path in ("/json", "/json/list"):
                 entry = self.upstream.entry
                 listed = rewrite_entry(
@@ -367,6 +396,9 @@ class Proxy:
             if not await ws.handshake(head.raw):
                 return
             target = path.strip("/")
+            home = parse_endpoint(path, self.id) if self.config.browser else None
+            if home is not None:
+                target = self.id
             if target != self.id:
                 await ws.reject(404, f"no target {target!r}; see /json/list\n".encode())
                 return
@@ -377,7 +409,7 @@ class Proxy:
             await ws.accept()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # it left during the handshake
-        await self._serve_client(ws, stream, head, peer, role)
+        await self._serve_client(ws, stream, head, peer, role, home)
 
     async def _serve_client(
         self,
@@ -386,9 +418,12 @@ class Proxy:
         head: RequestHead,
         peer: str,
         role: Role,
+        home: tuple[str, str | None] | None = None,
     ) -> None:
         agent = head.header("user-agent")
         conn = self.add_client(_label(head, peer), peer, role, "websocket", agent)
+        if home is not None and self.hub is not None:
+            self._perform(self.hub.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
         limit = self.config.max_client_message_size
         try:
@@ -398,12 +433,15 @@ class Proxy:
                     while True:
                         message = await ws.get_message()
                         if isinstance(message, Oversized):
-                            actions = self.router.client_message_too_large(
+                            actions = self._routing.client_message_too_large(
                                 conn.id, message.size, message.prefix, limit
                             )
                             self._perform(actions)
                         else:
-                            self.client_message(conn.id, message)
+                            commands: list[str] = []
+                            self._perform(self._routing.client_message(conn.id, message), commands)
+                            if commands:
+                                await self.upstream.send(commands)
                         await self.upstream.wait_room()
                 except WebSocketClosed:
                     pass

@@ -33,6 +33,8 @@ class UpstreamSpec:
     host: str
     port: int
     select: str | None = None
+    #: ``select`` came from a ``ws://HOST:PORT/devtools/browser/ID`` URL.
+    browser_path: bool = False
 
     @classmethod
     def parse(cls, text: str, select: str | None = None) -> UpstreamSpec:
@@ -46,6 +48,8 @@ class UpstreamSpec:
             path_id = parts.path.rstrip("/").rpartition("/")[2]
             if parts.scheme in ("ws", "wss") and path_id and select is None:
                 select = path_id
+                browser = parts.path.startswith("/devtools/browser/")
+                return cls(parts.hostname, parts.port, select, browser)
             return cls(parts.hostname, parts.port, select)
         host, sep, port = text.rpartition(":")
         if not sep or not port.isdigit():

@@ -10,43 +10,59 @@ client's clean-up) can always be queued without waiting.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
-import trio_websocket
 
-from cdp_heap._limits import RECEIVE_BUFFER_SIZE
-
-from ._http import HTTPError
 from ._sockets import QuickAckStream
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
+from ._websocket import (
+    CLOSE_ABNORMAL,
+    ClientWebSocket,
+    HandshakeFailed,
+    Oversized,
+    WebSocketClosed,
+)
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_BACKLOG = 256
+#: Most bytes of queued commands written upstream in one write.
+WRITE_BATCH_BYTES = 256 * 1024
+CLOSE_NORMAL = 1000
 
 
 class UpstreamLink:
     """State of the upstream connection, shared with the HTTP and client handlers."""
 
-    def __init__(self, spec: UpstreamSpec, max_message_size: int) -> None:
+    def __init__(
+        self,
+        spec: UpstreamSpec,
+        max_message_size: int,
+        find: Callable[[UpstreamSpec, Entry | None], Awaitable[Entry]] = find_target,
+    ) -> None:
         self.spec = spec
+        self._find = find  # the target's entry, or the browser's (cdp_heap_proxy._target_list)
         self.max_message_size = max_message_size
         self.entry: Entry | None = None  # the upstream /json/list entry while connected
         self.last_entry: Entry | None = None
         self.connects = 0
         self.last_error: str | None = None
-        self._send: trio.MemorySendChannel[str] | None = None
+        #: The open session's WebSocket, and the commands waiting for its writer task.
+        self._ws: ClientWebSocket | None = None
+        self._queue: deque[str] = deque()
+        self._queued = trio.lowlevel.ParkingLot()
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
         self._close_reason = ""
 
     @property
     def connected(self) -> bool:
-        return self._send is not None
+        return self._ws is not None
 
     def close(self, reason: str) -> None:
         """End the current session (the reader stops at its next message; the session is
@@ -56,18 +72,32 @@ class UpstreamLink:
             self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
-        if self._send is not None:
-            self._send.send_nowait(text)
+        """Queue ``text`` for the writer task (from code that cannot wait)."""
+        if self._ws is not None:
+            self._queue.append(text)
+            self._queued.unpark_all()
+
+    async def send(self, texts: list[str]) -> None:
+        """Send ``texts`` from the caller's task (a client's), skipping the hop to the
+        writer task when nothing is queued or being written: then nothing sent before can
+        be overtaken. Otherwise they are queued behind what is waiting."""
+        ws = self._ws
+        if ws is None:
+            return
+        if self._queue or ws.sending:
+            self._queue.extend(texts)
+            self._queued.unpark_all()
+            return
+        with contextlib.suppress(WebSocketClosed):  # the reader sees it and ends the session
+            await ws.send_messages(texts)
 
     async def wait_room(self) -> None:
         """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
-        while self._send is not None and (
-            self._send.statistics().current_buffer_used > UPSTREAM_BACKLOG
-        ):
+        while self._ws is not None and len(self._queue) > UPSTREAM_BACKLOG:
             await self._room.park()
 
     def backlog(self) -> int:
-        return 0 if self._send is None else self._send.statistics().current_buffer_used
+        return len(self._queue)
 
     async def run(
         self,
@@ -84,7 +114,7 @@ class UpstreamLink:
         """
         while True:
             try:
-                entry = await find_target(self.spec, self.last_entry)
+                entry = await self._find(self.spec, self.last_entry)
             except UpstreamNotFound as exc:
                 self.last_error = str(exc)
                 await trio.sleep(retry_interval)  # polling the target's /json/list
@@ -100,62 +130,75 @@ class UpstreamLink:
         on_lost: Callable[[str], None],
     ) -> str:
         reason = "target closed"
+        try:
+            tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
+        except OSError as exc:
+            self.last_error = f"cannot connect to {self.spec.address}: {exc}"
+            return self.last_error
+        ws = ClientWebSocket(QuickAckStream(tcp, tcp), self.max_message_size)
+        try:
+            # Inspectors refuse Host names other than an IP address or localhost.
+            await ws.connect(f"127.0.0.1:{self.spec.port}", websocket_path(entry))
+        except (HandshakeFailed, WebSocketClosed) as exc:
+            self.last_error = f"cannot connect to {self.spec.address}: {exc}"
+            await trio.aclose_forcefully(tcp)
+            return self.last_error
         async with trio.open_nursery() as nursery:
-            try:
-                tcp = await trio.open_tcp_stream(self.spec.host, self.spec.port)
-                ws = await trio_websocket.wrap_client_stream(
-                    nursery,
-                    # trio-websocket annotates SocketStream; any Stream works.
-                    QuickAckStream(tcp, tcp),  # type: ignore[arg-type]
-                    f"127.0.0.1:{self.spec.port}",  # inspectors refuse other Host names
-                    websocket_path(entry),
-                    message_queue_size=64,
-                    max_message_size=self.max_message_size,
-                    receive_buffer_size=RECEIVE_BUFFER_SIZE,
-                )
-            except (
-                OSError,
-                HTTPError,
-                trio_websocket.HandshakeError,
-                trio_websocket.ConnectionClosed,
-            ) as exc:
-                self.last_error = f"cannot connect to {self.spec.address}: {exc}"
-                nursery.cancel_scope.cancel()
-                return self.last_error
-            send, receive = trio.open_memory_channel[str](math.inf)
-            self._send, self.entry, self.last_entry = send, entry, entry
+            self._ws, self.entry, self.last_entry = ws, entry, entry
+            self._queue.clear()
             self.connects += 1
             self.last_error = None
-            nursery.start_soon(self._write, ws, receive)
+            nursery.start_soon(self._write, ws)
             try:
                 with trio.CancelScope() as self._reading:
                     on_open()
                     while True:
-                        on_message(await ws.get_message())
+                        message = await ws.get_message()
+                        if isinstance(message, Oversized):
+                            self.close(
+                                f"the target sent a message of {message.size} bytes, over "
+                                f"the limit of {self.max_message_size}"
+                            )
+                            continue
+                        on_message(message)
                 if self._reading.cancelled_caught:
                     reason = self._close_reason
-            except trio_websocket.ConnectionClosed as exc:
-                reason = _close_text(exc.reason)
+            except WebSocketClosed as exc:
+                reason = _close_text(exc.code, exc.reason)
             finally:
                 self._reading = None
-                self._send, self.entry = None, None
+                self._ws, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)
                 nursery.cancel_scope.cancel()
-                with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    await ws.aclose()
+                shielded = trio.CancelScope(shield=True)
+                with shielded, trio.move_on_after(1), contextlib.suppress(WebSocketClosed):
+                    await ws.close_and_drain(CLOSE_NORMAL, "")
+                await trio.aclose_forcefully(tcp)
         return reason
 
-    async def _write(
-        self, ws: trio_websocket.WebSocketConnection, receive: trio.MemoryReceiveChannel[str]
-    ) -> None:
+    async def _write(self, ws: ClientWebSocket) -> None:
+        """Send what was queued, in order; whatever queued up meanwhile goes out in the
+        same write (under load, one write carries many clients' commands). The batch is
+        taken only once the WebSocket's send lock is held, so a client task's direct
+        :meth:`send` cannot overtake it."""
         try:
-            async for text in receive:
-                await ws.send_message(text)
-                if receive.statistics().current_buffer_used <= UPSTREAM_BACKLOG // 2:
+            while True:
+                while not self._queue:
+                    await self._queued.park()
+                await ws.send_batch(self._take_batch)
+                if len(self._queue) <= UPSTREAM_BACKLOG // 2:
                     self._room.unpark_all()
-        except trio_websocket.ConnectionClosed:
+        except WebSocketClosed:
             pass  # the reader sees the close and ends the session
+
+    def _take_batch(self) -> list[str]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0])
+        while self._queue and size < WRITE_BATCH_BYTES:
+            batch.append(self._queue.popleft())
+            size += len(batch[-1])
+        return batch
 
     def describe(self) -> dict[str, Any]:
         entry = self.entry or self.last_entry or {}
@@ -170,8 +213,8 @@ class UpstreamLink:
         }
 
 
-def _close_text(reason: Any) -> str:
-    if reason is None:
+def _close_text(code: int, reason: str) -> str:
+    if code == CLOSE_ABNORMAL:
         return "target closed"
-    text = f"connection closed (code {reason.code}"
-    return text + (f": {reason.reason})" if reason.reason else ")")
+    text = f"connection closed (code {code}"
+    return text + (f": {reason})" if reason else ")")

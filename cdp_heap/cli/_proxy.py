@@ -32,6 +32,13 @@ proxy are comparable object for object. When the target restarts, the proxy reco
 its URL stays the same. Ctrl-C or SIGTERM stops it cleanly: every client gets
 Inspector.detached and a close with a reason, and what it started is undone.
 
+In front of Chrome (no --target) it serves the whole browser: /json/list lists every
+target, /json/version carries the proxy's browser endpoint, so Puppeteer
+(connect({browserURL})), Playwright (connect_over_cdp) and DevTools share one Chrome. Each
+client gets sessions of its own; what it created is closed when it leaves.
+Target.createTarget, Target.closeTarget and Browser.close are refused unless
+--allow-methods names them (e.g. --allow-methods '*,Target.createTarget,Target.closeTarget').
+
 Clients discover it like an inspector: http://LISTEN/json/list, or in Chrome open
 chrome://inspect, "Configure...", add LISTEN. Statistics: http://LISTEN/json/proxy/stats.
 POST http://LISTEN/snapshot streams a heap snapshot (for curl).
@@ -44,6 +51,7 @@ a WebSocket's or POST's Origin must be absent, devtools://devtools, a loopback o
 
 EPILOG = """\
 upstream: --upstream PORT | HOST:PORT | ws://HOST:PORT/ID   (default 127.0.0.1:9229)
+          ws://HOST:PORT/devtools/browser/ID: Chrome's browser endpoint (the whole browser)
           --upstream-pid PID   a running Node process, activated with SIGUSR1 first
           --target ID|REGEX picks one when the inspector lists several
 
@@ -71,6 +79,10 @@ examples:
 
   # heap profiling only, for a CI job; full access for a person
   cdp-heap proxy --token-file admin.token --profiling-token-file ci.token
+
+  # a whole Chrome for Puppeteer, Playwright and DevTools at once
+  chromium --headless --remote-debugging-port=9222 &
+  cdp-heap proxy --upstream 9222 --allow-methods '*,Target.createTarget,Target.closeTarget'
 
   # or keep the proxy on 127.0.0.1 and tunnel:  ssh -N -L 9230:127.0.0.1:9230 HOST
 
@@ -286,7 +298,14 @@ def _audit_file(path: str | None) -> TextIO:
 async def run(args: argparse.Namespace) -> int:
     import trio
 
-    from cdp_heap_proxy import ProxyConfig, UpstreamSpec, serve_proxy
+    from cdp_heap_proxy import (
+        ProxyConfig,
+        UpstreamNotFound,
+        UpstreamSpec,
+        WrongUpstream,
+        probe_upstream,
+        serve_proxy,
+    )
 
     host, port = parse_listen(args.listen)
     for option in ("client_queue_mb", "max_client_message_mb"):
@@ -309,6 +328,12 @@ async def run(args: argparse.Namespace) -> int:
             spec = UpstreamSpec.parse(args.upstream or "127.0.0.1:9229", args.target)
         except ValueError as exc:
             raise UsageError(f"--upstream: {exc}") from None
+    try:
+        browser = await probe_upstream(spec)
+    except WrongUpstream as exc:
+        raise UsageError(f"--upstream: {exc}") from None
+    except UpstreamNotFound:
+        browser = spec.browser_path  # not up yet: wait for it, as for one target
     config = ProxyConfig(
         spec,
         host,
@@ -318,6 +343,7 @@ async def run(args: argparse.Namespace) -> int:
         guard=guard,
         tls=tls,
         audit=audit,
+        browser=browser,
     )
     try:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -404,7 +430,7 @@ async def _warn_if_unreachable(proxy: Proxy, upstream: str) -> None:
 async def _report_upstream(proxy: Proxy) -> None:
     """One line on stderr each time the upstream session opens or ends."""
     while True:
-        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        await proxy.wait_until(lambda: (proxy.hub or proxy.router).upstream_connected)
         entry = proxy.upstream.entry or {}
         print(
             f"cdp-heap proxy: attached to {entry.get('title', '?')!r} "
@@ -412,5 +438,5 @@ async def _report_upstream(proxy: Proxy) -> None:
             file=sys.stderr,
             flush=True,
         )
-        await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+        await proxy.wait_until(lambda: not (proxy.hub or proxy.router).upstream_connected)
         print("cdp-heap proxy: detached from the target", file=sys.stderr, flush=True)

@@ -38,6 +38,7 @@ TARGET_HELP = """\
 target: --pid PID (activates a Node process's inspector with SIGUSR1 first)
         | --port PORT | --host HOST:PORT | --url ws://...   (default 127.0.0.1:9229)
         --target ID|TITLE-REGEX picks one when the inspector lists several
+        --worker N|TITLE-REGEX a worker thread of that Node process (its own heap)
         --token TOKEN / --ca-file PEM for a 'cdp-heap proxy' with a token / TLS"""
 
 
@@ -75,8 +76,15 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def add_connection_arguments(
     parser: argparse.ArgumentParser, *, large: str = "results and chunks"
 ) -> None:
-    """The TARGET options plus ``--max-message-size``; see :func:`open_target`."""
+    """The TARGET options plus ``--worker`` and ``--max-message-size``; see
+    :func:`open_target`."""
     add_target_arguments(parser)
+    parser.add_argument(
+        "--worker",
+        metavar="N|REGEX",
+        help="a worker thread of the Node target instead of its main thread: its threadId, "
+        "or a regex matched against its title ('[worker N] NAME') and url",
+    )
     parser.add_argument(
         "--max-message-size",
         type=positive_int,
@@ -88,12 +96,14 @@ def add_connection_arguments(
 
 @asynccontextmanager
 async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInfo, CDPConnection]]:
-    """Resolve the TARGET options, connect to the target and enable HeapProfiler.
+    """Resolve the TARGET options, connect to the target (with ``--worker``: one of its
+    worker threads, :mod:`cdp_heap._workers`) and enable HeapProfiler.
 
     HeapProfiler stays enabled for the whole session, so that every snapshot taken on this
     connection shares V8's object ids.
     """
     from .._connection import open_cdp
+    from .._workers import attach_worker
 
     target = await resolve_target(args)
     assert target.web_socket_debugger_url is not None
@@ -104,6 +114,8 @@ async def open_target(args: argparse.Namespace) -> AsyncIterator[tuple[TargetInf
         extra_headers=token,
         ssl_context=_ssl_context(args),
     ) as conn:
+        if getattr(args, "worker", None) is not None:
+            await attach_worker(conn, args.worker)
         await enable_heap_profiler(conn)
         yield target, conn
 

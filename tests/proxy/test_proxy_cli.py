@@ -29,7 +29,8 @@ def test_help_explains_with_an_example() -> None:
     )
     assert "--upstream" in done.stdout and "--listen" in done.stdout
     assert "cdp-heap proxy --upstream 127.0.0.1:9229" in done.stdout
-    for option in ("--token", "--allow-methods", "--allow-host", "--allow-origin", "--tls-cert"):
+    options = ("--token", "--allow-methods", "--allow-host", "--allow-origin", "--tls-cert")
+    for option in (*options, "--max-client-message-mb"):
         assert option in done.stdout
     assert "ssh -N -L 9230:127.0.0.1:9230" in done.stdout
     assert "POST" in done.stdout and "docs/proxy-security.md" in done.stdout
@@ -42,6 +43,16 @@ def test_bad_listen_is_a_usage_error() -> None:
         text=True,
     )
     assert done.returncode == 2 and "--listen wants HOST:PORT" in done.stderr
+
+
+def test_a_zero_message_limit_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdp_heap", "proxy", "--max-client-message-mb", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("--max-client-message-mb must be at least 1")
 
 
 async def test_cdp_heap_snapshot_cli_through_the_proxy(

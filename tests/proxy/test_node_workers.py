@@ -1,0 +1,306 @@
+"""Node worker threads: ``cdp-heap snapshot --worker`` directly and through the proxy (with
+DevTools and another NodeWorker client attached), and the router's per-client routing of
+the messages inside worker sessions (proxy/_node_workers.py), with no sockets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from cdp_heap._wire import Command, decode
+from cdp_heap_proxy import Router
+from cdp_heap_proxy._actions import Action, SendToClient, SendUpstream
+from tests.targets import Chromium, Target, start_node
+
+from .devtools import open_devtools
+from .helpers import open_raw, proxy_in_front, run_cdp_heap
+
+# Two workers, each with a class of its own; "workers ready" once both run.
+APP = """
+const { Worker } = require('worker_threads');
+const body = (n) => `
+  class WorkerThing${n} {}
+  globalThis.keep = Array.from({length: 5000}, () => new WorkerThing${n}());
+  require('worker_threads').parentPort.postMessage('up');
+  setInterval(() => {}, 1 << 30);`;
+let up = 0;
+for (const name of ['alpha', 'beta']) {
+  const worker = new Worker(body(name === 'alpha' ? 1 : 2), {eval: true, name});
+  worker.on('message', () => { if (++up === 2) console.error('workers ready'); });
+}
+class MainThing {}
+globalThis.keep = Array.from({length: 5000}, () => new MainThing());
+setInterval(() => {}, 1 << 30);
+"""
+CLASSES = ("WorkerThing1", "WorkerThing2", "MainThing")
+
+
+@pytest.fixture
+def app() -> Iterator[Target]:
+    target = start_node("-e", APP, ready=b"workers ready")
+    yield target
+    target.kill()
+
+
+def classes_in(path: Path) -> list[str]:
+    strings = set(json.loads(path.read_text())["strings"])
+    return [name for name in CLASSES if name in strings]
+
+
+async def test_snapshot_of_a_worker_thread(app: Target, tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        for select, wanted in [("beta", "WorkerThing2"), ("1", "WorkerThing1")]:
+            out = tmp_path / f"{select}.heapsnapshot"
+            await run_cdp_heap(
+                "snapshot", "--port", str(app.port), "--worker", select, "-o", str(out)
+            )
+            assert classes_in(out) == [wanted]  # its heap only: not the main thread's
+        port, none = str(app.port), str(tmp_path / "none.heapsnapshot")
+        done = await trio.run_process(
+            [
+                sys.executable,
+                "-m",
+                "cdp_heap",
+                "snapshot",
+                "--port",
+                port,
+                "--worker",
+                "gamma",
+                "-o",
+                none,
+            ],
+            capture_stderr=True,
+            check=False,
+        )
+        assert done.returncode == 1
+        assert "no worker thread matches 'gamma'" in done.stderr.decode()
+        assert "'[worker 1] alpha'" in done.stderr.decode()
+
+
+@pytest.mark.chromium
+async def test_worker_snapshot_through_the_proxy_with_others_attached(
+    app: Target, chromium: Chromium, tmp_path: Path
+) -> None:
+    """DevTools and a client that uses the same worker (same inner ids) are attached: the
+    snapshot is the worker's, and the other client hears none of its chunks."""
+    with trio.fail_after(90):
+        async with (
+            proxy_in_front(app.host, app.port) as proxy,
+            open_devtools(chromium, f"127.0.0.1:{proxy.port}/{proxy.id}"),
+            open_raw(proxy.websocket_url) as other,
+        ):
+            enable = {"waitForDebuggerOnStart": False}
+            await other.send_message(
+                json.dumps({"id": 1, "method": "NodeWorker.enable", "params": enable})
+            )
+            attached: list[dict[str, Any]] = []
+            while len(attached) < 2:
+                message = json.loads(await other.get_message())
+                if message.get("method") == "NodeWorker.attachedToWorker":
+                    attached.append(message["params"])
+            (beta,) = [
+                a["sessionId"] for a in attached if a["workerInfo"]["title"].endswith("beta")
+            ]
+            out = tmp_path / "beta.heapsnapshot"
+            async with trio.open_nursery() as nursery:
+
+                async def snapshot() -> None:
+                    await run_cdp_heap(
+                        "snapshot", "--port", str(proxy.port), "--worker", "beta", "-o", str(out)
+                    )
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(snapshot)
+                # Meanwhile the other client talks to the same worker with the inner ids
+                # cdp-heap uses too.
+                heard: list[dict[str, Any]] = []
+                for inner_id in range(1, 200):
+                    inner = json.dumps(
+                        {
+                            "id": inner_id,
+                            "method": "Runtime.evaluate",
+                            "params": {"expression": "1"},
+                        }
+                    )
+                    params = {"sessionId": beta, "message": inner}
+                    await other.send_message(
+                        json.dumps(
+                            {
+                                "id": 100 + inner_id,
+                                "method": "NodeWorker.sendMessageToWorker",
+                                "params": params,
+                            }
+                        )
+                    )
+                    while True:
+                        message = json.loads(await other.get_message())
+                        if message.get("method") == "NodeWorker.receivedMessageFromWorker":
+                            heard.append(json.loads(message["params"]["message"]))
+                            break
+            assert classes_in(out) == ["WorkerThing2"]
+            assert all(m.get("id") in range(1, 200) and "result" in m for m in heard), heard[:3]
+            assert [m["id"] for m in heard] == list(range(1, len(heard) + 1))
+
+
+# -- the router, no sockets ------------------------------------------------------------------
+
+
+class Upstream:
+    """A router with its upstream open; what it sends upstream and to each client."""
+
+    def __init__(self) -> None:
+        self.router = Router()
+        self.sent: list[Command] = []
+        self.got: dict[int, list[dict[str, Any]]] = {}
+        self.apply(self.router.upstream_opened())
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendUpstream):
+                message = decode(action.text)
+                assert isinstance(message, Command)
+                self.sent.append(message)
+            elif isinstance(action, SendToClient):
+                self.got.setdefault(action.client, []).append(json.loads(action.text))
+
+    def client(self) -> int:
+        client = self.router.add_client("c")
+        self.got[client] = []
+        return client
+
+    def send(self, client: int, id: int, method: str, **params: Any) -> None:
+        self.apply(
+            self.router.client_message(
+                client, json.dumps({"id": id, "method": method, "params": params})
+            )
+        )
+
+    def event(self, method: str, **params: Any) -> None:
+        self.apply(
+            self.router.upstream_message(
+                json.dumps({"method": method, "params": params}, separators=(",", ":"))
+            )
+        )
+
+    def from_worker(self, session: str, inner: dict[str, Any]) -> None:
+        self.event(
+            "NodeWorker.receivedMessageFromWorker", sessionId=session, message=json.dumps(inner)
+        )
+
+    def to_worker(
+        self, client: int, id: int, session: str, inner: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``client`` sends ``inner`` to the worker; the inner message as sent upstream."""
+        self.send(
+            client,
+            id,
+            "NodeWorker.sendMessageToWorker",
+            sessionId=session,
+            message=json.dumps(inner),
+        )
+        command = self.sent.pop()
+        assert command.method == "NodeWorker.sendMessageToWorker"
+        result: dict[str, Any] = json.loads(command.params["message"])
+        return result
+
+    def inner(self, client: int) -> list[dict[str, Any]]:
+        """The worker messages ``client`` received (and forget them)."""
+        messages = [
+            json.loads(m["params"]["message"])
+            for m in self.got[client]
+            if m.get("method") == "NodeWorker.receivedMessageFromWorker"
+        ]
+        self.got[client] = []
+        return messages
+
+
+def two_clients_on_worker() -> tuple[Upstream, int, int]:
+    up = Upstream()
+    a, b = up.client(), up.client()
+    up.send(a, 1, "NodeWorker.enable", waitForDebuggerOnStart=False)
+    info = {"workerId": "1", "type": "worker", "title": "[worker 1] w", "url": ""}
+    up.event(
+        "NodeWorker.attachedToWorker", sessionId="1", workerInfo=info, waitingForDebugger=False
+    )
+    up.send(b, 1, "NodeWorker.enable", waitForDebuggerOnStart=False)
+    return up, a, b
+
+
+def test_a_late_enabler_is_told_of_the_attached_workers() -> None:
+    up, _, b = two_clients_on_worker()
+    (replayed,) = [m for m in up.got[b] if m.get("method") == "NodeWorker.attachedToWorker"]
+    assert replayed["params"]["sessionId"] == "1"
+
+
+def test_inner_ids_do_not_collide_and_replies_go_to_the_asker() -> None:
+    up, a, b = two_clients_on_worker()
+    sent_a = up.to_worker(a, 2, "1", {"id": 1, "method": "Runtime.evaluate"})
+    sent_b = up.to_worker(b, 2, "1", {"id": 1, "method": "Runtime.evaluate"})
+    assert sent_a["id"] != sent_b["id"]
+    up.from_worker("1", {"id": sent_b["id"], "result": {"who": "b"}})
+    up.from_worker("1", {"id": sent_a["id"], "result": {"who": "a"}})
+    assert up.inner(a) == [{"id": 1, "result": {"who": "a"}}]
+    assert up.inner(b) == [{"id": 1, "result": {"who": "b"}}]
+
+
+def test_worker_snapshot_chunks_go_to_the_requester_only() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Runtime.enable"})  # b talks to it too
+    sent = up.to_worker(a, 3, "1", {"id": 7, "method": "HeapProfiler.takeHeapSnapshot"})
+    chunk = {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "{}"}}
+    up.from_worker("1", chunk)
+    up.from_worker("1", {"id": sent["id"], "result": {}})
+    assert up.inner(a) == [chunk, {"id": 7, "result": {}}]
+    assert up.inner(b) == []
+    # An ordinary worker event reaches every client that talks to the worker.
+    up.from_worker("1", {"method": "Runtime.consoleAPICalled", "params": {}})
+    assert len(up.inner(a)) == len(up.inner(b)) == 1
+
+
+def test_a_departed_clients_worker_replies_and_chunks_are_dropped() -> None:
+    up, a, b = two_clients_on_worker()
+    sent = up.to_worker(a, 3, "1", {"id": 7, "method": "HeapProfiler.takeHeapSnapshot"})
+    up.got[a] = []
+    up.apply(up.router.remove_client(a))
+    up.from_worker("1", {"method": "HeapProfiler.addHeapSnapshotChunk", "params": {"chunk": "{"}})
+    up.from_worker("1", {"id": sent["id"], "result": {}})
+    assert up.got.get(a) == [] and up.inner(b) == []
+
+
+def test_messages_to_unknown_workers_are_refused() -> None:
+    up, a, _ = two_clients_on_worker()
+    up.send(a, 9, "NodeWorker.sendMessageToWorker", sessionId="42", message="{}")
+    (error,) = [m for m in up.got[a] if m.get("id") == 9]
+    assert "no worker session '42'" in error["error"]["message"]
+    up.send(a, 10, "NodeWorker.sendMessageToWorker", sessionId="1", message="not json")
+    assert "not a JSON CDP command" in up.got[a][-1]["error"]["message"]
+
+
+def test_sampling_in_a_worker_is_owned_and_stopped_when_the_owner_leaves() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "HeapProfiler.startSampling"})
+    # b may not stop (or restart) a's sampling in that worker: an inner error, nothing sent.
+    up.send(
+        b,
+        2,
+        "NodeWorker.sendMessageToWorker",
+        sessionId="1",
+        message=json.dumps({"id": 5, "method": "HeapProfiler.stopSampling"}),
+    )
+    assert not [c for c in up.sent if c.method == "NodeWorker.sendMessageToWorker"]
+    assert {"id": 2, "result": {}} in up.got[b]
+    (refused,) = up.inner(b)
+    assert refused["id"] == 5 and "client #1 started it" in refused["error"]["message"]
+    up.apply(up.router.remove_client(a))
+    (stop,) = [c for c in up.sent if c.method == "NodeWorker.sendMessageToWorker"]
+    inner = json.loads(stop.params["message"])
+    assert stop.params["sessionId"] == "1" and inner["method"] == "HeapProfiler.stopSampling"
+    # The stop's reply is the proxy's own: no one hears it.
+    up.from_worker("1", {"id": inner["id"], "result": {"profile": {}}})
+    assert up.inner(b) == []
