@@ -1,14 +1,17 @@
-"""Snapshot chunk events recognised by their prefix, without decoding the message (D11).
+"""Messages recognised by their prefix, without decoding them (D11).
 
 Node and Chrome send ``addHeapSnapshotChunk`` in one compact form; a message in that form
 is known to be a top-level chunk from its first 60 characters, so the router forwards the
 100 KiB to 1 MiB messages of a snapshot as they are, and ``POST /snapshot`` unescapes just
-the chunk's string. Anything else takes the ordinary decoded path. No I/O, no trio.
+the chunk's string. A successful reply starts ``{"id":N,"result":``: the router re-addresses
+it by rewriting that id, however large the result (a profile can be 100 MB). Anything else
+takes the ordinary decoded path. No I/O, no trio.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 from cdp_heap._protocol import CHUNK_EVENT
 
@@ -33,3 +36,7 @@ def plain_chunk_data(text: str) -> str | None:
     except ValueError:
         return None
     return data if isinstance(data, str) else None
+
+
+#: A successful reply as Node and Chrome format it: the id first, then the result.
+PLAIN_REPLY = re.compile(r'\{"id":(\d+),"result":')

@@ -1,10 +1,9 @@
 """Plain HTTP on the proxy's one port, with h11: read a request head, answer JSON, fetch JSON.
 
 DevTools and ``chrome://inspect`` expect ``/json/list`` and the ``ws://`` URLs it hands out on
-the same host:port. trio-websocket's server only speaks WebSocket, so the proxy reads each
-request head itself (:func:`read_request_head`); plain requests are answered here, WebSocket
-upgrades are handed to trio-websocket over a :class:`ReplayStream` that first gives back the
-bytes already read. :func:`fetch_json` asks the upstream inspector for its ``/json/*``
+the same host:port, so the proxy reads each request head itself (:func:`read_request_head`);
+plain requests are answered here, WebSocket upgrades go to :mod:`cdp_heap_proxy._websocket`
+with the bytes already read. :func:`fetch_json` asks the upstream inspector for its ``/json/*``
 documents with the library's own h11 GET.
 """
 
@@ -78,34 +77,6 @@ async def read_request_head(stream: trio.abc.Stream) -> RequestHead | None:
             conn.receive_data(bytes(data))
         else:
             raise HTTPError(f"unexpected HTTP event {event!r}")
-
-
-class ReplayStream(trio.abc.Stream):
-    """``inner``, but the first reads return ``prefix`` (bytes already consumed from it)."""
-
-    def __init__(self, prefix: bytes, inner: trio.abc.Stream) -> None:
-        self._prefix = prefix
-        self._inner = inner
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._prefix:
-            size = len(self._prefix) if max_bytes is None else max_bytes
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            return bytes(data)
-        return bytes(await self._inner.receive_some(max_bytes))
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        if isinstance(self._inner, trio.abc.HalfCloseableStream):
-            await self._inner.send_eof()
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def response_bytes(

@@ -37,7 +37,8 @@ _PAUSE_REQUESTS = frozenset(
         "Debugger.resume",
     }
 )
-_BREAKPOINT_SETTERS = frozenset(
+#: Commands whose reply the proxy reads (the breakpoint id it returns is the client's).
+BREAKPOINT_SETTERS = frozenset(
     {
         "Debugger.setBreakpoint",
         "Debugger.setBreakpointByUrl",
@@ -82,7 +83,7 @@ class Ownership:
         failed = isinstance(reply, ErrorResponse)
         if activity is not None and failed and self._owners.get(activity) == client:
             del self._owners[activity]
-        if method in _BREAKPOINT_SETTERS and isinstance(reply, Response):
+        if method in BREAKPOINT_SETTERS and isinstance(reply, Response):
             breakpoint_id = reply.result.get("breakpointId")
             if isinstance(breakpoint_id, str):
                 self._breakpoints[breakpoint_id] = client

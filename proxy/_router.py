@@ -81,12 +81,12 @@ from ._actions import (
     SendToClient,
     SendUpstream,
 )
-from ._chunks import is_plain_chunk
+from ._chunks import PLAIN_REPLY, is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
 from ._node_workers import WorkerSessions
-from ._ownership import STARTS, TRACKING_EVENTS, Ownership
+from ._ownership import BREAKPOINT_SETTERS, STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
 from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
 
@@ -305,6 +305,10 @@ class Router:
                 self._fast_discarded_chunks += 1
                 return []
             return [SendToClient(route.client, text)]
+        if isinstance(text, str) and (match := PLAIN_REPLY.match(text)) is not None:
+            actions = self._plain_reply(text, int(match.group(1)), match.end(1))
+            if actions is not None:
+                return actions
         try:
             item = self._protocol.receive(text)
         except MalformedMessage:
@@ -474,7 +478,28 @@ class Router:
 
     # -- replies and events ------------------------------------------------------------------
 
-    def _reply(self, command: Command, reply: Response | ErrorResponse) -> list[Action]:
+    def _plain_reply(self, text: str, upstream_id: int, id_end: int) -> list[Action] | None:
+        """A client's successful reply, re-addressed without decoding it; ``None`` when the
+        proxy itself needs what it says (its own commands, a snapshot's end, a breakpoint)."""
+        assert self._protocol is not None
+        route = self._routes.get(upstream_id)
+        if (
+            route is None
+            or route.client is None
+            or upstream_id == self._in_flight
+            or route.method in BREAKPOINT_SETTERS
+        ):
+            return None
+        # The protocol state changes as for the real reply (its result is not needed).
+        item = self._protocol.receive(f'{{"id":{upstream_id},"result":{{}}}}')
+        assert isinstance(item, ReplyReceived)
+        return self._reply(item.command, item.reply, text[id_end:])
+
+    def _reply(
+        self, command: Command, reply: Response | ErrorResponse, rest: str | None = None
+    ) -> list[Action]:
+        """``reply`` to ``command`` goes to the client that sent it, with its own id;
+        ``rest`` is the reply's text after the id, when it is forwarded undecoded."""
         route = self._routes.pop(command.id, None)
         actions: list[Action] = []
         script_id = self._probes.pop(command.id, None)
@@ -492,6 +517,9 @@ class Router:
             return actions
         state.pending.pop(route.client_command_id, None)
         self._ownership.replied(route.client, route.method, reply)
+        if rest is not None:
+            text = f'{{"id":{route.client_command_id}{rest}'
+            return [SendToClient(route.client, text), *actions]
         client_reply: Response | ErrorResponse
         if isinstance(reply, Response):
             client_reply = Response(route.client_command_id, reply.result, reply.session_id)

@@ -2,12 +2,13 @@
 
 ``serve_proxy`` listens; each connection is wrapped in TLS if configured, its request head is
 read with h11 (:mod:`cdp_heap_proxy._http`) and admitted or refused by the
-:class:`~cdp_heap_proxy._security.Guard` (Host, Origin, token); plain requests get the discovery
-documents (or a streamed snapshot, :mod:`cdp_heap_proxy._snapshot_endpoint`), WebSocket upgrades are
-handed to trio-websocket. Every message and every connect/disconnect goes through the
-:class:`~cdp_heap_proxy._router.Router`, whose actions are performed by :meth:`Proxy._perform`
-without ever waiting: client messages go to bounded :class:`~cdp_heap_proxy._outbox.Outbox` queues,
-upstream commands to the upstream writer.
+:class:`~cdp_heap_proxy._security.Guard` (Host, Origin, token); plain requests get the
+discovery documents (or a streamed snapshot, :mod:`cdp_heap_proxy._snapshot_endpoint`),
+WebSocket upgrades become a :class:`~cdp_heap_proxy._websocket.ServerWebSocket`. Every message
+and every connect/disconnect goes through the :class:`~cdp_heap_proxy._router.Router`, whose
+actions are performed by :meth:`Proxy._perform` without ever waiting: client messages go to
+bounded :class:`~cdp_heap_proxy._outbox.Outbox` queues; a client's own commands are sent
+upstream from its task, the rest queued for the upstream writer.
 """
 
 from __future__ import annotations

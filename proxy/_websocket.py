@@ -151,12 +151,14 @@ class WebSocket:
         async with self._send_lock:
             texts = take()
             try:
-                data = b"".join(self._ws.send(TextMessage(data=text)) for text in texts)
+                frames = [self._ws.send(TextMessage(data=text)) for text in texts]
             except LocalProtocolError:
                 raise WebSocketClosed(
                     self.close_code or CLOSE_ABNORMAL, self.close_reason
                 ) from None
-            await self._write(data)
+            del texts  # a large message is held once in ``frames``, not twice
+            # b"".join copies even one frame, which is a whole message (up to 256 MiB).
+            await self._write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     @property
     def sending(self) -> bool:

@@ -310,3 +310,32 @@ async def read_text_frame(stream: trio.SocketStream) -> str:
     while len(data) < start + length:
         data += await stream.receive_some(65536)
     return data[start : start + length].decode()
+
+
+class ReplayStream(trio.abc.Stream):
+    """``inner``, but the first reads return ``prefix`` (bytes already consumed from it):
+    to hand an accepted connection whose request head was read to trio-websocket."""
+
+    def __init__(self, prefix: bytes, inner: trio.abc.Stream) -> None:
+        self._prefix = prefix
+        self._inner = inner
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._prefix:
+            size = len(self._prefix) if max_bytes is None else max_bytes
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            return bytes(data)
+        return bytes(await self._inner.receive_some(max_bytes))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        if isinstance(self._inner, trio.abc.HalfCloseableStream):
+            await self._inner.send_eof()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -17,10 +17,10 @@ import trio_websocket
 
 import cdp_heap
 from cdp_heap._discovery import http_get_json
-from cdp_heap_proxy._http import ReplayStream, json_response, read_request_head
+from cdp_heap_proxy._http import json_response, read_request_head
 from tests.targets import Target, start_inspected
 
-from .helpers import MiB, call, open_raw, proxy_in_front
+from .helpers import MiB, ReplayStream, call, open_raw, proxy_in_front
 
 IDLE = "setInterval(() => {}, 1000)"
 BIG_HEAP = "globalThis.keep = Array.from({length: 200000}, (_, i) => ({i, s: 'x' + i})); 0"

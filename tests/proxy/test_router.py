@@ -400,3 +400,27 @@ def test_method_policy_refuses_commands_and_withholds_events() -> None:
     assert [m.get("method") for m in h.received(full)] == ["Target.targetCreated"]
     assert [m.get("method") for m in h.received(heap_only)] == ["HeapProfiler.resetProfiles"]
     assert h.router.statistics().denied_by_policy == 1
+
+
+def test_a_reply_is_readdressed_without_decoding_it() -> None:
+    h = Harness()
+    a = h.connect()
+    h.send(a, 7, "Profiler.stop")
+    stop = h.take_upstream("Profiler.stop")
+    # As Node writes it: compact, its own key order and escapes (a decode and encode
+    # would reorder nothing here but turn \u00e9 into é).
+    rest = ',"result":{"profile":{"z":1,"a":"caf\\u00e9"}},"sessionId":"S"}'
+    actions = h.router.upstream_message(f'{{"id":{stop.id}{rest}')
+    assert actions == [SendToClient(a, '{"id":7' + rest)]
+    stats = h.router.statistics()
+    assert stats.pending_commands == 0
+    assert stats.upstream is not None and stats.upstream.pending == 0
+    # A breakpoint's reply is read: the breakpoint becomes the client's, removed when it
+    # leaves.
+    h.send(a, 8, "Debugger.setBreakpointByUrl", lineNumber=1, url="a.js")
+    setter = h.take_upstream("Debugger.setBreakpointByUrl")
+    h.apply(h.router.upstream_message(f'{{"id":{setter.id},"result":{{"breakpointId":"bp1"}}}}'))
+    assert h.received(a)[-1] == {"id": 8, "result": {"breakpointId": "bp1"}}
+    h.leave(a)
+    (remove,) = h.upstream
+    assert remove.method == "Debugger.removeBreakpoint" and remove.params["breakpointId"] == "bp1"

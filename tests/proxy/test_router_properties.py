@@ -140,16 +140,20 @@ class RouterMachine(RuleBasedStateMachine):
         assert actions[0].client == client and "error" in json.loads(actions[0].text)
 
     @precondition(lambda self: self.upstream)
-    @rule(data=st.data(), error=st.booleans())
-    def upstream_reply(self, data: st.DataObject, error: bool) -> None:
+    @rule(data=st.data(), error=st.booleans(), compact=st.booleans())
+    def upstream_reply(self, data: st.DataObject, error: bool, compact: bool) -> None:
+        """``compact`` is the exact text Node and Chrome send (the router re-addresses a
+        successful reply in that form without decoding it)."""
         command = data.draw(st.sampled_from(self.upstream))
         self.upstream.remove(command)
         if command.method in SNAPSHOT_METHODS:
             self.chunk_for = None
         body: dict[str, Any] = (
-            {"error": {"code": -32000, "message": "no"}} if error else {"result": {}}
+            {"error": {"code": -32000, "message": "no"}} if error else {"result": {"v": 1}}
         )
-        self.apply(self.router.upstream_message(json.dumps({"id": command.id, **body})))
+        separators = (",", ":") if compact else (", ", ": ")
+        text = json.dumps({"id": command.id, **body}, separators=separators)
+        self.apply(self.router.upstream_message(text))
 
     @precondition(lambda self: any(c.method in SNAPSHOT_METHODS for c in self.upstream))
     @rule(compact=st.booleans())
