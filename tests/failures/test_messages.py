@@ -156,7 +156,7 @@ def test_a_proxy_with_an_unreachable_upstream_says_so(tmp_path: Path) -> None:
 def test_diff_of_a_missing_file(pair: list[Path], tmp_path: Path) -> None:
     missing = tmp_path / "nope.heapsnapshot"
     expect(run_cli("diff", str(missing), str(pair[0])), "input-missing", FILE=str(missing))
-    result = run_cli("leak", "--files", str(pair[0]), str(missing))
+    result = run_cli("leak", "--files", str(pair[0]), str(pair[1]), str(missing))
     expect(result, "input-missing", FILE=str(missing))
 
 

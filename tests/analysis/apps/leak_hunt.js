@@ -27,6 +27,7 @@ const path = require('path');
 const inspector = require('inspector');
 
 const [mode, outDir] = process.argv.slice(2);
+require('fs').mkdirSync(outDir, { recursive: true });  // as the docs run it: OUT_DIR may be new
 
 class Leaky { constructor(i) { this.i = i; } }
 class AaSmall { constructor(i) { this.i = i; } }
