@@ -7,6 +7,7 @@ sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -147,14 +148,37 @@ class Chromium:
     profile: tempfile.TemporaryDirectory[str]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # Chromium runs in a process group of its own: its renderers and utility processes
+        # outlive the browser process for a moment and still write into the profile, so
+        # the whole group is ended, and awaited, before the profile is removed.
+        group = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            self.proc.wait()
+        deadline = time.monotonic() + 10
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the group's last process to exit
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
         self.profile.cleanup()
+
+
+def _group_alive(group: int) -> bool:
+    """Whether a process of ``group`` still runs (zombies, which nobody may reap in a
+    container, do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # it exited while we looked
+        if fields[2] == str(group) and fields[0] != "Z":
+            return True
+    return False
 
 
 def chromium_path() -> str | None:
@@ -173,7 +197,9 @@ def start_chromium(*extra: str, timeout: float = 60.0) -> Chromium:
         *extra,
         "about:blank",
     ]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
     pattern = re.compile(rb"DevTools listening on ws://[^:]+:(\d+)/")
     match, _ = _read_until(proc, pattern, timeout)
     # Keep draining stderr so that Chromium never blocks on a full pipe.
