@@ -226,10 +226,13 @@ async def http_get_json(
     except (h11.RemoteProtocolError, trio.BrokenResourceError) as exc:
         raise DiscoveryError(f"{where} is not an inspector (bad HTTP answer: {exc})") from None
     if status in (401, 403, 502):  # a cdp-heap proxy says why (a token; its upstream)
-        raise DiscoveryError(f"{where}{path} answered HTTP {status}: {_one_line(body)}")
+        said = _one_line(body)
+        raise DiscoveryError(
+            f"{where}{path} answered HTTP {status}: {said}", status=status, detail=said
+        )
     not_inspector = f"{where} is an HTTP server but not a V8 inspector"
     if status != 200:
-        raise DiscoveryError(f"{not_inspector} ({path} answered HTTP {status})")
+        raise DiscoveryError(f"{not_inspector} ({path} answered HTTP {status})", status=status)
     try:
         return json.loads(body)
     except ValueError:

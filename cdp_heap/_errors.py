@@ -76,7 +76,15 @@ class CommandError(CDPHeapError):
 
 
 class DiscoveryError(CDPHeapError):
-    """The target could not be found through the inspector's HTTP endpoints."""
+    """The target could not be found through the inspector's HTTP endpoints.
+
+    ``status`` is the HTTP status of the answer that was refused, if there was one, and
+    ``detail`` what the server said with it (a cdp-heap proxy says why it refuses)."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class InspectorUnreachable(DiscoveryError):

@@ -180,13 +180,11 @@ async def _explain_no_targets(args: argparse.Namespace, where: str) -> None:
     try:
         await get_version(host, int(port), headers=headers, ssl_context=_ssl_context(args))
     except DiscoveryError as exc:
-        if "answered HTTP 502: upstream inspector" in str(exc):
-            said = str(exc).split("answered HTTP 502: upstream inspector ", 1)[1]
-            upstream, _, detail = said.partition(": ")
+        if exc.status == 502:  # the proxy's own word on its upstream
             raise DiscoveryError(
-                f"no inspectable target at {where}: it is a cdp-heap proxy and its upstream "
-                f"inspector {upstream} is unreachable ({detail}); the proxy keeps retrying: "
-                "try again once the target runs"
+                f"no inspectable target at {where}: it is a cdp-heap proxy whose upstream is "
+                f"not attached ({exc.detail}); the proxy keeps retrying: try again once the "
+                "target runs"
             ) from None
 
 

@@ -126,9 +126,9 @@ FAILURES = (
     Failure(
         "proxy-upstream-unreachable",
         "a `cdp-heap proxy` whose upstream is unreachable",
-        "cdp-heap: error: no inspectable target at {ADDRESS}: it is a cdp-heap proxy and its "
-        "upstream inspector {UPSTREAM} is unreachable (all attempts to connect to {UPSTREAM} "
-        "failed); the proxy keeps retrying: try again once the target runs",
+        "cdp-heap: error: no inspectable target at {ADDRESS}: it is a cdp-heap proxy whose "
+        "upstream is not attached (upstream inspector {UPSTREAM}: all attempts to connect to "
+        "{UPSTREAM} failed); the proxy keeps retrying: try again once the target runs",
         1,
     ),
     Failure(
