@@ -21,6 +21,7 @@ Summary), ``_retainers`` (the Retainers panel), ``_compare`` (comparison, compar
 ``_graph`` (retainer paths, dominators), ``_leaks`` (leak set), ``_render``/``_html`` (output).
 """
 
+from ._classes import class_name_of
 from ._compare import (
     SORT_KEYS,
     ClassDiff,
@@ -37,6 +38,7 @@ from ._interfaces import Interface
 from ._leaks import LeakGroup, LeakReport, RetainerStep, find_leaks
 from ._render import diff_table, format_size, leak_text
 from ._retainers import Retainer, retainer_tree
+from ._sieve import load_comparison_graph
 from ._snapshot import HeapSnapshot, ObjectTable, load_snapshot
 from ._tables import objects_table, summary_table
 from ._view import (
@@ -71,6 +73,7 @@ __all__ = [
     "ShortestPaths",
     "SnapshotFormatError",
     "SortKey",
+    "class_name_of",
     "compare",
     "compare_files",
     "diff_table",
@@ -79,6 +82,7 @@ __all__ = [
     "format_size",
     "leak_html",
     "leak_text",
+    "load_comparison_graph",
     "load_objects",
     "load_snapshot",
     "load_view",

@@ -238,19 +238,16 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
         return sizes
     internal = type_mask(snapshot.node_type, snapshot.node_types, "array", "hidden")
     n = snapshot.node_count
-    none = np.int64(n)
-    low = np.full(n, none, dtype=np.int64)
-    high = np.full(n, -1, dtype=np.int64)
     strong = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
-    sources = edge_sources(snapshot)
-    # First step: every non-internal node owns the internals it points to directly.
-    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
-    targets = snapshot.edge_to[first].astype(np.int64)
-    owners = sources[first].astype(np.int64)
-    del sources, first
-    np.minimum.at(low, targets, owners)
-    np.maximum.at(high, targets, owners)
-    changed = sorted_unique(targets.copy())
+    if snapshot.direct_owners is not None:
+        # Read with the first step done while streaming (:mod:`._sieve`); the kept edges
+        # hold every edge between internals, which is all the fixpoint follows. Updated in
+        # place: the fixpoint's labels are its own fixed point, so a second view of the
+        # snapshot runs it again to the same result.
+        low, high = snapshot.direct_owners
+    else:
+        low, high = direct_owners(snapshot, internal, strong)
+    changed: I64 = np.flatnonzero(internal & (high >= 0))
     while changed.size:
         edges = out_edges(snapshot.first_edge, changed)
         edges = edges[strong[edges]]
@@ -273,6 +270,25 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     sizes[nodes] = 0
     sizes += np.rint(moved_size).astype(np.uint32)
     return sizes
+
+
+def direct_owners(
+    snapshot: HeapSnapshot, internal: BoolArray, strong: BoolArray
+) -> tuple[I32, I32]:
+    """The fixpoint's first step: per node the smallest and the largest non-internal node
+    with a strong edge to it (``n`` and -1 for none; only internals get labels)."""
+    n = snapshot.node_count
+    # int32 labels (ordinals are below 2**31): two N-sized arrays at half the width.
+    low = np.full(n, n, dtype=np.int32)
+    high = np.full(n, -1, dtype=np.int32)
+    sources = edge_sources(snapshot)
+    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
+    targets = snapshot.edge_to[first].astype(np.int64)
+    owners = sources[first]
+    del sources, first
+    np.minimum.at(low, targets, owners)
+    np.maximum.at(high, targets, owners)
+    return low, high
 
 
 def _has_user_roots(snapshot: HeapSnapshot) -> bool:

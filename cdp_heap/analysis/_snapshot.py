@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from ._classes import I32, classify
 from ._errors import SnapshotFormatError
-from ._reader import U32, RawSnapshot, read_snapshot
+from ._reader import EDGE_ROW, U32, RawSnapshot, read_snapshot
 
 I64 = npt.NDArray[np.int64]
 
@@ -107,6 +107,11 @@ class HeapSnapshot:
             raise SnapshotFormatError(f"{path}: snapshot.root_index is not a node")
         self.root = raw.root_index // nf
         self.edges_loaded = raw.edges is not None
+        #: Only the edges some rules need were kept (see :mod:`._sieve`): no dominators.
+        self.partial = False
+        #: With a sieved graph: the owners of internals by direct edges, per node the
+        #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
+        self.direct_owners: tuple[I32, I32] | None = None
         # Without edges (load_objects) no node has any, and the edge counts may not have
         # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
@@ -130,8 +135,10 @@ class HeapSnapshot:
         edge_column = _column_getter(raw, "edges", edge_fields, path)
         self.edge_type = edge_column("type")
         self.edge_to = edge_column("to_node")
-        # Without names in memory (load_graph), edge_label reads them back from the file.
         split = raw.columns.get("edges")
+        if split is not None and EDGE_ROW in split:
+            self._keep_sieved_edges(split[EDGE_ROW], raw.edge_count)
+        # Without names in memory (load_graph), edge_label reads them back from the file.
         kept = split is None or "name_or_index" in split
         self.edge_name = edge_column("name_or_index") if kept else None
         edge_count = len(self.edge_to)
@@ -147,6 +154,21 @@ class HeapSnapshot:
             if int(self.edge_type.max()) >= len(self.edge_types):
                 raise SnapshotFormatError(f"{path}: an edge has an unknown type")
         self.edge_to //= np.uint32(nf)
+
+    def _keep_sieved_edges(self, rows: U32, total: int) -> None:
+        """Only some edges were kept (a reader's edge sieve): ``first_edge`` counts those.
+
+        ``rows`` are the kept edges' indices in the file; the file's edge count is checked
+        against the nodes' as for a whole graph.
+        """
+        if int(self.first_edge[-1]) != total:
+            raise SnapshotFormatError(
+                f"{self.path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
+                f"but the file has {total} edges"
+            )
+        # The kept edges of node n start where its first edge in the file would be among them.
+        self.first_edge = np.searchsorted(rows, self.first_edge)
+        self.partial = True
 
     def _read_locations(self, raw: RawSnapshot) -> None:
         """``location_node``: node ordinals with a constructor location, sorted; and per
@@ -290,12 +312,16 @@ def load_devtools_graph(path: str | Path) -> HeapSnapshot:
     ``trace_node_id`` goes, and types are uint8: 10 bytes a node and 3 an edge less than
     the flat arrays of :func:`load_snapshot`.
     """
-    columns: dict[str, dict[str, npt.DTypeLike]] = {
+    raw = read_snapshot(path, columns=graph_columns())
+    return HeapSnapshot(raw, str(path))
+
+
+def graph_columns() -> dict[str, dict[str, npt.DTypeLike]]:
+    """The node and edge columns DevTools' rules read, in the narrowest types."""
+    return {
         "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32, "detachedness": np.uint8},
         "edges": {"type": np.uint8, "name_or_index": np.uint32, "to_node": np.uint32},
     }
-    raw = read_snapshot(path, columns=columns)
-    return HeapSnapshot(raw, str(path))
 
 
 def load_graph(path: str | Path) -> HeapSnapshot:
