@@ -102,6 +102,7 @@ def read_snapshot(
     block_size: int = BLOCK_SIZE,
     columns: dict[str, dict[str, npt.DTypeLike]] | None = None,
     edge_sieve: EdgeSieve | None = None,
+    edge_names: bool = False,
 ) -> RawSnapshot:
     """Read ``path`` into a :class:`RawSnapshot`.
 
@@ -117,6 +118,8 @@ def read_snapshot(
     ``edge_sieve`` (with ``columns["edges"]``) keeps only the edges it selects: the edge
     columns then hold those, and a column :data:`EDGE_ROW` their indices in the file;
     ``edge_count`` stays the file's. Without a known edge count every edge is kept.
+    ``edge_names`` (with ``string_filter`` and the edges' split ``type`` and
+    ``name_or_index``) also keeps every string an edge is named by.
     """
     path = Path(path)
     with path.open("rb") as file:
@@ -126,6 +129,7 @@ def read_snapshot(
         reader = _Reader(
             file, str(path), block_size, with_edges, string_filter, columns or {}, edge_sieve
         )
+        reader.keep_edge_names = edge_names
         return reader.read(size)
 
 
@@ -198,6 +202,7 @@ class _Reader:
         self._file = file
         self._edge_sieve = edge_sieve
         self._after_array: Callable[[], None] | None = None
+        self.keep_edge_names = False
         self._name = name
         self._columns = columns
         self._index = FileIndex(name)
@@ -664,6 +669,31 @@ class _Reader:
             if not self._fill() and self._pos >= len(self._buf):
                 raise self._error("truncated: file ends inside 'strings'")
 
+    def _with_edge_names(
+        self, meta: dict[str, Any], keep: npt.NDArray[np.bool_]
+    ) -> npt.NDArray[np.bool_] | None:
+        """``keep`` and the names of the edges (element and hidden edges hold indices)."""
+        if not self.keep_edge_names:
+            return keep
+        edges = self._fields.get("columns", {}).get("edges", {})
+        fields = meta.get("edge_fields") or []
+        tables = meta.get("edge_types") or []
+        if "type" not in edges or "name_or_index" not in edges or "type" not in fields:
+            return None  # keep every string
+        types = tables[fields.index("type")] if len(tables) > fields.index("type") else []
+        if not isinstance(types, list):
+            return None
+        named = np.ones(len(edges["type"]), dtype=bool)
+        for code, name in enumerate(types):
+            if name in ("element", "hidden"):
+                named &= edges["type"] != code
+        used = edges["name_or_index"][named]
+        size = max(len(keep), int(used.max()) + 1 if len(used) else 0)
+        if size > len(keep):
+            keep = np.concatenate([keep, np.zeros(size - len(keep), dtype=bool)])
+        keep[used] = True
+        return keep
+
     def _decode_strings_tail(self, segment: bytes) -> tuple[list[str], int]:
         """Decode a segment holding the end of the array; the offset just past its ']'."""
         try:
@@ -695,7 +725,8 @@ class _Reader:
         node_types = [str(t) for t in tables[fields.index("type")]]
         columns = self._fields.get("columns", {}).get("nodes", {})
         if "type" in columns and "name" in columns:
-            return self._string_filter(columns["type"], columns["name"], node_types)
+            keep = self._string_filter(columns["type"], columns["name"], node_types)
+            return self._with_edge_names(meta, keep)
         nodes = self._fields.get("nodes")
         if nodes is None or len(nodes) % len(fields):
             return None

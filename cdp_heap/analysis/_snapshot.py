@@ -308,11 +308,12 @@ def load_snapshot(path: str | Path) -> HeapSnapshot:
 def load_devtools_graph(path: str | Path) -> HeapSnapshot:
     """The whole graph in the columns DevTools' rules need, in the narrowest types.
 
-    Every string and edge name stays (plain-object names and WeakMap entries need them);
-    ``trace_node_id`` goes, and types are uint8: 10 bytes a node and 3 an edge less than
-    the flat arrays of :func:`load_snapshot`.
+    Every edge name stays, and every string but the contents of string nodes (read back
+    from the file when shown, :meth:`HeapSnapshot.string`): no rule looks at them, and they
+    are most of the strings. ``trace_node_id`` goes, and types are uint8: 10 bytes a node
+    and 3 an edge less than the flat arrays of :func:`load_snapshot`.
     """
-    raw = read_snapshot(path, columns=graph_columns())
+    raw = read_snapshot(path, columns=graph_columns(), string_filter=_rule_strings, edge_names=True)
     return HeapSnapshot(raw, str(path))
 
 
@@ -373,6 +374,24 @@ def _class_name_strings(
     keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
     keep[used] = True
     return keep
+
+
+def _rule_strings(
+    types: npt.NDArray[Any], names: npt.NDArray[Any], node_types: list[str]
+) -> npt.NDArray[np.bool_]:
+    """The names of every node but the string nodes (whose names are their contents); the
+    reader adds the edges' names."""
+    codes = [i for i, t in enumerate(node_types) if t not in _STRING_TYPES]
+    named = np.zeros(len(types), dtype=bool)
+    for code in codes:
+        named |= types == code
+    used = names[named]
+    keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
+    keep[used] = True
+    return keep
+
+
+_STRING_TYPES = ("string", "concatenated string", "sliced string")
 
 
 def _column_getter(
