@@ -85,12 +85,28 @@ def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: Bool
     frontier = sorted_unique(starts.astype(np.int64))
     seen[frontier] = True
     while frontier.size:
-        edges = out_edges(snapshot.first_edge, frontier)
-        targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
-        targets = targets[inside[targets] & ~seen[targets]]
-        frontier = sorted_unique(targets)
-        seen[frontier] = True
+        found = []
+        # A slice of the frontier at a time: a level of the page can have millions of
+        # edges, and each needs three int64 temporaries.
+        for part in node_chunks(snapshot.first_edge, frontier):
+            edges = out_edges(snapshot.first_edge, part)
+            targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
+            del edges
+            targets = sorted_unique(targets[inside[targets] & ~seen[targets]])
+            seen[targets] = True
+            found.append(targets)
+        frontier = np.concatenate(found) if len(found) > 1 else found[0]
+        frontier.sort()
     return seen
+
+
+def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 20) -> list[I64]:
+    """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
+    counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
+    if not len(counts) or int(counts[-1]) <= edges:
+        return [nodes]
+    cuts = np.searchsorted(counts, np.arange(edges, int(counts[-1]), edges), side="right")
+    return [part for part in np.split(nodes, np.unique(cuts)) if len(part)]
 
 
 def root_edges(snapshot: HeapSnapshot) -> I64:
@@ -151,11 +167,12 @@ def page_objects(snapshot: HeapSnapshot) -> BoolArray:
     return reach(snapshot, starts, passable, everywhere)
 
 
-def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
+def weakmap_table_edges(snapshot: HeapSnapshot) -> BoolArray:
     """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
     source is the table named in the name (DevTools keeps only the key's half)."""
     edges, _, tables = ephemeron_edges(snapshot)
-    hit = snapshot.node_id[sources[edges]].astype(np.int64) == tables
+    sources = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+    hit = snapshot.node_id[sources].astype(np.int64) == tables
     mask = np.zeros(snapshot.edge_count, dtype=bool)
     mask[edges[hit]] = True
     return mask
@@ -210,19 +227,35 @@ def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> Bo
     """
     types = snapshot.edge_types
     mask = ~type_mask(snapshot.edge_type, types, "weak")
-    sources = edge_sources(snapshot)
-    not_root = sources != snapshot.root
-    mask &= ~(type_mask(snapshot.edge_type, types, "shortcut") & not_root)
+    root = slice(
+        int(snapshot.first_edge[snapshot.root]), int(snapshot.first_edge[snapshot.root + 1])
+    )
+    shortcut = type_mask(snapshot.edge_type, types, "shortcut")
+    shortcut[root] = False
+    mask &= ~shortcut
+    del shortcut
     if raw:
         return mask
-    mask &= snapshot.edge_to != sources.view(np.uint32)
-    mask &= ~weakmap_table_edges(snapshot, sources)
+    mask &= ~weakmap_table_edges(snapshot)
     page = page_objects(snapshot)
-    if page.any():
-        into_page = page[snapshot.edge_to]
-        into_page &= ~page[sources]
-        into_page &= not_root
-        mask &= ~into_page
+    has_page = bool(page.any())
+    # The rules that need each edge's source, a range of nodes at a time: a source array
+    # is 4 bytes an edge, four times the mask.
+    step = 1 << 18
+    for start in range(0, snapshot.node_count, step):
+        nodes = slice(start, min(start + step, snapshot.node_count))
+        edges = slice(int(snapshot.first_edge[nodes.start]), int(snapshot.first_edge[nodes.stop]))
+        counts = np.diff(snapshot.first_edge[nodes.start : nodes.stop + 1])
+        sources = np.repeat(np.arange(nodes.start, nodes.stop, dtype=np.uint32), counts)
+        to = snapshot.edge_to[edges]
+        part = mask[edges]
+        part &= to != sources
+        if has_page:
+            into_page = page[to]
+            into_page &= ~page[sources]
+            into_page &= sources != snapshot.root  # the root's edges always retain
+            part &= ~into_page
+        mask[edges] = part
     return mask
 
 
