@@ -35,7 +35,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._graph import out_edges, sorted_unique
+from ._graph import node_chunks, out_edges, sorted_unique
 from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
 
@@ -98,15 +98,6 @@ def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: Bool
         frontier = np.concatenate(found) if len(found) > 1 else found[0]
         frontier.sort()
     return seen
-
-
-def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 20) -> list[I64]:
-    """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
-    counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
-    if not len(counts) or int(counts[-1]) <= edges:
-        return [nodes]
-    cuts = np.searchsorted(counts, np.arange(edges, int(counts[-1]), edges), side="right")
-    return [part for part in np.split(nodes, np.unique(cuts)) if len(part)]
 
 
 def root_edges(snapshot: HeapSnapshot) -> I64:

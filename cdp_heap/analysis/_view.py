@@ -152,18 +152,28 @@ class HeapView:
         """DevTools' retained size of every class (indexed like ``class_keys``)."""
         doms = self.dominators()
         tin, tout = _intervals(doms)
-        nodes = np.flatnonzero(self.counted)
-        classes = self.class_ids[nodes].astype(np.int64)
-        start = tin[nodes].astype(np.int64)
+        # int32 wherever it fits and every temporary dropped at once: these are arrays of
+        # the counted objects, and this step was the summary's peak.
+        nodes = np.flatnonzero(self.counted).astype(np.int32)
+        classes = self.class_ids[nodes]
+        start = tin[nodes]
         del tin
         order = np.lexsort((start, classes))
         nodes, classes, start = nodes[order], classes[order], start[order]
+        del order
         span = np.int64(len(tout) + 1)
-        shifted_end = classes * span + tout[nodes]
+        running = classes.astype(np.int64)
+        running *= span
+        running += tout[nodes]
         del tout
-        running = np.maximum.accumulate(shifted_end)
+        np.maximum.accumulate(running, out=running)
+        here = classes[1:].astype(np.int64)
+        here *= span
+        here += start[1:]
+        del start
         covered = np.zeros(len(nodes), dtype=bool)
-        covered[1:] = running[:-1] > classes[1:] * span + start[1:]
+        covered[1:] = running[:-1] > here
+        del running, here
         top = ~covered
         sums = np.bincount(
             classes[top],
