@@ -6,12 +6,13 @@ V8 5. Nodes are numbered by *ordinal* (position in the node list); the file's ``
 offset into the flat nodes array (ordinal * node field count), which :func:`load_snapshot`
 checks and converts to ordinals once, in place.
 
-Two ways to load, for the two memory budgets:
+Three ways to load, for three memory budgets:
 
-* :func:`load_snapshot` keeps the whole graph (nodes, edges, all strings) for distances,
-  dominators and retainer paths;
-* :func:`load_objects` keeps only what a summary or a comparison needs (id, self size and
-  class of each counted object) and lets the rest go before the next file is read.
+* :func:`load_snapshot` keeps the whole file's graph (nodes, edges, all strings);
+* :func:`load_devtools_graph` the columns DevTools' rules, distances, dominators and
+  retainer paths read, in the narrowest types, without the contents of string nodes;
+* :func:`._sieve.load_comparison_graph` only the edges and strings a comparison's class
+  keys and shallow sizes need.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ObjectTable:
 
     Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left
     out. ``class_ids`` index ``class_names``. :meth:`HeapView.objects` makes DevTools' table
-    (class keys, owned sizes); :meth:`HeapSnapshot.objects` one by plain class names.
+    (class keys, owned sizes).
     """
 
     path: str
@@ -112,7 +113,7 @@ class HeapSnapshot:
         #: With a sieved graph: the owners of internals by direct edges, per node the
         #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
         self.direct_owners: tuple[I32, I32] | None = None
-        # Without edges (load_objects) no node has any, and the edge counts may not have
+        # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge counts may not have
         # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded:
@@ -138,7 +139,7 @@ class HeapSnapshot:
         split = raw.columns.get("edges")
         if split is not None and EDGE_ROW in split:
             self._keep_sieved_edges(split[EDGE_ROW], raw.edge_count)
-        # Without names in memory (load_graph), edge_label reads them back from the file.
+        # Without names in memory, edge_label reads them back from the file.
         kept = split is None or "name_or_index" in split
         self.edge_name = edge_column("name_or_index") if kept else None
         edge_count = len(self.edge_to)
@@ -220,17 +221,6 @@ class HeapSnapshot:
         mask: npt.NDArray[np.bool_] = self.self_size > 0
         return mask
 
-    def objects(self) -> ObjectTable:
-        """The counted objects as a compact table (copies; the snapshot can then be dropped)."""
-        mask = self.counted()
-        return ObjectTable(
-            path=self.path,
-            ids=self.node_id[mask],
-            self_sizes=self.self_size[mask],
-            class_ids=self.class_ids[mask],
-            class_names=self.class_names,
-        )
-
     def node_name_of(self, ordinal: int) -> str:
         return self.string(int(self.node_name[ordinal]))
 
@@ -244,8 +234,9 @@ class HeapSnapshot:
     def prefetch(self, edges: list[int], nodes: list[int]) -> None:
         """Read back, in one pass over the file, the names of ``edges`` and ``nodes``.
 
-        For a snapshot from :func:`load_graph`, before labelling many of them (retainer
-        paths): a lookup one at a time would parse one block of the file each.
+        For a snapshot whose strings were filtered (:func:`load_devtools_graph`), before
+        labelling many of them (retainer paths): a lookup one at a time would parse one
+        block of the file each.
         """
         if self._index is None:
             return
@@ -325,33 +316,6 @@ def graph_columns() -> dict[str, dict[str, npt.DTypeLike]]:
     }
 
 
-def load_graph(path: str | Path) -> HeapSnapshot:
-    """Like :func:`load_snapshot`, in about half the memory, for distances and dominators.
-
-    Only the columns those need are kept, in the narrowest types: no ``trace_node_id`` or
-    ``detachedness``, edge names and all strings but the class names left in the file and
-    read back on demand (:meth:`HeapSnapshot.edge_label`, :meth:`HeapSnapshot.string`).
-    """
-    columns: dict[str, dict[str, npt.DTypeLike]] = {
-        # uint8 types: V8 has ~8 edge types (the reader refuses bigger values).
-        "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32},
-        "edges": {"type": np.uint8, "to_node": np.uint32},
-    }
-    raw = read_snapshot(path, string_filter=_class_name_strings, columns=columns)
-    return HeapSnapshot(raw, str(path))
-
-
-def load_objects(path: str | Path) -> ObjectTable:
-    """Read only what a comparison needs; the edges are skipped while reading.
-
-    The four node fields it uses are split into their own arrays while reading, like
-    :func:`load_graph` does, instead of keeping the flat array of all of them.
-    """
-    columns: dict[str, dict[str, npt.DTypeLike]] = {"nodes": dict(_OBJECT_COLUMNS)}
-    raw = read_snapshot(path, with_edges=False, string_filter=_class_name_strings, columns=columns)
-    return HeapSnapshot(raw, str(path)).objects()
-
-
 #: Node fields a comparison needs, in the narrowest types (V8 has ~15 node types; the
 #: reader refuses bigger values).
 _OBJECT_COLUMNS: dict[str, npt.DTypeLike] = {
@@ -360,20 +324,6 @@ _OBJECT_COLUMNS: dict[str, npt.DTypeLike] = {
     "id": np.uint32,
     "self_size": np.uint32,
 }
-
-
-def _class_name_strings(
-    types: npt.NDArray[Any], names: npt.NDArray[Any], node_types: list[str]
-) -> npt.NDArray[np.bool_]:
-    """Keep only the strings that name ``object``/``native`` nodes (the class names)."""
-    codes = [i for i, t in enumerate(node_types) if t in ("object", "native")]
-    named = np.zeros(len(types), dtype=bool)
-    for code in codes:  # one comparison per code: np.isin is slow on numpy 2
-        named |= types == code
-    used = names[named]
-    keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
-    keep[used] = True
-    return keep
 
 
 def _rule_strings(
@@ -399,7 +349,7 @@ def _column_getter(
 ) -> Callable[[str], npt.NDArray[Any]]:
     """Access to one field of ``nodes``/``edges``: a split column, or a strided view."""
     split = raw.columns.get(key)
-    if split is not None:  # read as separate columns (load_graph, load_objects)
+    if split is not None:  # read as separate columns (load_devtools_graph)
         return split.__getitem__
     flat = raw.nodes if key == "nodes" else raw.edges
     assert flat is not None
