@@ -113,8 +113,8 @@ class HeapSnapshot:
         #: With a sieved graph: the owners of internals by direct edges, per node the
         #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
         self.direct_owners: tuple[I32, I32] | None = None
-        # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge counts may not have
-        # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
+        # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge
+        # counts may not have been read: the zeros are calloc'ed pages that stay untouched.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded:
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
