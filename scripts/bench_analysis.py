@@ -262,6 +262,23 @@ def main() -> int:
                 memlab_env,
             ),
             measure(
+                "cdp-heap diff s1 s2 (table)",
+                [*cdp_heap, "diff", str(mid[0]), str(mid[1])],
+                args.timeout,
+            ),
+            *(
+                [
+                    measure(
+                        "before: cdp-heap diff s1 s2 (table)",
+                        [*cdp_heap, "diff", str(mid[0]), str(mid[1])],
+                        args.timeout,
+                        cwd=args.baseline.resolve(),
+                    )
+                ]
+                if args.baseline
+                else []
+            ),
+            measure(
                 "cdp-heap diff s1 s2 --json",
                 [*cdp_heap, "diff", str(mid[0]), str(mid[1]), "--json"],
                 args.timeout,

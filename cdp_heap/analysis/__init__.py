@@ -25,6 +25,7 @@ dominator tree), ``_growth`` (growing collections), ``_duplicates`` (duplicated 
 """
 
 from ._changes import QuietRows, quiet_rows
+from ._classes import class_name_of
 from ._compare import (
     SORT_KEYS,
     ClassDiff,
@@ -49,6 +50,7 @@ from ._leaks import LEAK_SORT_KEYS, HeldValues, LeakGroup, LeakReport, LeakSort,
 from ._render import diff_table, duplicates_table, format_size, leak_text
 from ._retainers import Retainer, retainer_tree
 from ._routes import RetainerStep, Route
+from ._sieve import load_comparison_graph
 from ._snapshot import HeapSnapshot, ObjectTable, load_nodes, load_snapshot
 from ._tables import objects_table, summary_table
 from ._view import (
@@ -91,6 +93,7 @@ __all__ = [
     "SnapshotFormatError",
     "SnapshotsOutOfOrder",
     "SortKey",
+    "class_name_of",
     "compare",
     "compare_files",
     "diff_table",
@@ -101,6 +104,7 @@ __all__ = [
     "format_size",
     "leak_html",
     "leak_text",
+    "load_comparison_graph",
     "load_nodes",
     "load_objects",
     "load_snapshot",

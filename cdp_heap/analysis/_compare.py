@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from ._classes import I32
 from ._errors import IncomparableSnapshots
+from ._sieve import load_comparison_graph
 from ._snapshot import ObjectTable, load_devtools_graph
 from ._view import HeapView, load_objects, view_objects
 
@@ -185,12 +186,14 @@ def compare_files(
 
     The target is read first: its plain-object interfaces name the base's objects too, as
     DevTools does, so one shape is one row. One graph is in memory at a time. Without
-    ``retained`` the rows' ``retained_size`` is 0 and the dominator tree is not built.
+    ``retained`` the rows' ``retained_size`` is 0, and neither snapshot's whole graph is
+    read: only the edges DevTools' class keys and shallow sizes need.
     """
-    view = HeapView(load_devtools_graph(target), raw=raw)
+    graph = load_devtools_graph(target) if retained else load_comparison_graph(target)
+    view = HeapView(graph, raw=raw)
     interfaces = view.interfaces
     target_table = view_objects(view, retained=retained)
-    del view
+    del view, graph  # one graph in memory at a time
     base_table = load_objects(base, raw=raw, interfaces=interfaces)
     return compare(base_table, target_table, check=check)
 

@@ -35,7 +35,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._graph import out_edges, sorted_unique
+from ._graph import node_chunks, out_edges, sorted_unique
 from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
 
@@ -85,11 +85,18 @@ def reach(snapshot: HeapSnapshot, starts: I64, passable: BoolArray, inside: Bool
     frontier = sorted_unique(starts.astype(np.int64))
     seen[frontier] = True
     while frontier.size:
-        edges = out_edges(snapshot.first_edge, frontier)
-        targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
-        targets = targets[inside[targets] & ~seen[targets]]
-        frontier = sorted_unique(targets)
-        seen[frontier] = True
+        found = []
+        # A slice of the frontier at a time: a level of the page can have millions of
+        # edges, and each needs three int64 temporaries.
+        for part in node_chunks(snapshot.first_edge, frontier):
+            edges = out_edges(snapshot.first_edge, part)
+            targets = snapshot.edge_to[edges[passable[edges]]].astype(np.int64)
+            del edges
+            targets = sorted_unique(targets[inside[targets] & ~seen[targets]])
+            seen[targets] = True
+            found.append(targets)
+        frontier = np.concatenate(found) if len(found) > 1 else found[0]
+        frontier.sort()
     return seen
 
 
@@ -151,11 +158,12 @@ def page_objects(snapshot: HeapSnapshot) -> BoolArray:
     return reach(snapshot, starts, passable, everywhere)
 
 
-def weakmap_table_edges(snapshot: HeapSnapshot, sources: I32) -> BoolArray:
+def weakmap_table_edges(snapshot: HeapSnapshot) -> BoolArray:
     """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
     source is the table named in the name (DevTools keeps only the key's half)."""
     edges, _, tables = ephemeron_edges(snapshot)
-    hit = snapshot.node_id[sources[edges]].astype(np.int64) == tables
+    sources = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+    hit = snapshot.node_id[sources].astype(np.int64) == tables
     mask = np.zeros(snapshot.edge_count, dtype=bool)
     mask[edges[hit]] = True
     return mask
@@ -210,19 +218,35 @@ def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> Bo
     """
     types = snapshot.edge_types
     mask = ~type_mask(snapshot.edge_type, types, "weak")
-    sources = edge_sources(snapshot)
-    not_root = sources != snapshot.root
-    mask &= ~(type_mask(snapshot.edge_type, types, "shortcut") & not_root)
+    root = slice(
+        int(snapshot.first_edge[snapshot.root]), int(snapshot.first_edge[snapshot.root + 1])
+    )
+    shortcut = type_mask(snapshot.edge_type, types, "shortcut")
+    shortcut[root] = False
+    mask &= ~shortcut
+    del shortcut
     if raw:
         return mask
-    mask &= snapshot.edge_to != sources.view(np.uint32)
-    mask &= ~weakmap_table_edges(snapshot, sources)
+    mask &= ~weakmap_table_edges(snapshot)
     page = page_objects(snapshot)
-    if page.any():
-        into_page = page[snapshot.edge_to]
-        into_page &= ~page[sources]
-        into_page &= not_root
-        mask &= ~into_page
+    has_page = bool(page.any())
+    # The rules that need each edge's source, a range of nodes at a time: a source array
+    # is 4 bytes an edge, four times the mask.
+    step = 1 << 18
+    for start in range(0, snapshot.node_count, step):
+        nodes = slice(start, min(start + step, snapshot.node_count))
+        edges = slice(int(snapshot.first_edge[nodes.start]), int(snapshot.first_edge[nodes.stop]))
+        counts = np.diff(snapshot.first_edge[nodes.start : nodes.stop + 1])
+        sources = np.repeat(np.arange(nodes.start, nodes.stop, dtype=np.uint32), counts)
+        to = snapshot.edge_to[edges]
+        part = mask[edges]
+        part &= to != sources
+        if has_page:
+            into_page = page[to]
+            into_page &= ~page[sources]
+            into_page &= sources != snapshot.root  # the root's edges always retain
+            part &= ~into_page
+        mask[edges] = part
     return mask
 
 
@@ -238,19 +262,16 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
         return sizes
     internal = type_mask(snapshot.node_type, snapshot.node_types, "array", "hidden")
     n = snapshot.node_count
-    none = np.int64(n)
-    low = np.full(n, none, dtype=np.int64)
-    high = np.full(n, -1, dtype=np.int64)
     strong = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
-    sources = edge_sources(snapshot)
-    # First step: every non-internal node owns the internals it points to directly.
-    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
-    targets = snapshot.edge_to[first].astype(np.int64)
-    owners = sources[first].astype(np.int64)
-    del sources, first
-    np.minimum.at(low, targets, owners)
-    np.maximum.at(high, targets, owners)
-    changed = sorted_unique(targets.copy())
+    if snapshot.direct_owners is not None:
+        # Read with the first step done while streaming (:mod:`._sieve`); the kept edges
+        # hold every edge between internals, which is all the fixpoint follows. Updated in
+        # place: the fixpoint's labels are its own fixed point, so a second view of the
+        # snapshot runs it again to the same result.
+        low, high = snapshot.direct_owners
+    else:
+        low, high = direct_owners(snapshot, internal, strong)
+    changed: I64 = np.flatnonzero(internal & (high >= 0))
     while changed.size:
         edges = out_edges(snapshot.first_edge, changed)
         edges = edges[strong[edges]]
@@ -273,6 +294,25 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     sizes[nodes] = 0
     sizes += np.rint(moved_size).astype(np.uint32)
     return sizes
+
+
+def direct_owners(
+    snapshot: HeapSnapshot, internal: BoolArray, strong: BoolArray
+) -> tuple[I32, I32]:
+    """The fixpoint's first step: per node the smallest and the largest non-internal node
+    with a strong edge to it (``n`` and -1 for none; only internals get labels)."""
+    n = snapshot.node_count
+    # int32 labels (ordinals are below 2**31): two N-sized arrays at half the width.
+    low = np.full(n, n, dtype=np.int32)
+    high = np.full(n, -1, dtype=np.int32)
+    sources = edge_sources(snapshot)
+    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
+    targets = snapshot.edge_to[first].astype(np.int64)
+    owners = sources[first]
+    del sources, first
+    np.minimum.at(low, targets, owners)
+    np.maximum.at(high, targets, owners)
+    return low, high
 
 
 def _has_user_roots(snapshot: HeapSnapshot) -> bool:

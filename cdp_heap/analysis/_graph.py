@@ -115,10 +115,17 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
         level = 1
         while frontier.size:
             reached.append(frontier.astype(np.int32))
-            edges = out_edges(snapshot.first_edge, frontier)
-            edges = edges[essential[edges]]
             level += 1
-            frontier = _visit(snapshot, distance, parent_edge, edges, level, scratch)
+            # A slice of the level at a time (its edges' int64 temporaries stay small); in
+            # order, so a node still keeps the first edge of the level that reaches it.
+            found = []
+            for part in node_chunks(snapshot.first_edge, frontier):
+                edges = out_edges(snapshot.first_edge, part)
+                edges = edges[essential[edges]]
+                found.append(_visit(snapshot, distance, parent_edge, edges, level, scratch))
+                del edges
+            frontier = np.concatenate(found) if len(found) > 1 else found[0]
+            frontier.sort()
     order: I32 = np.concatenate(reached)
     return ShortestPaths(distance, parent_edge, order)
 
@@ -133,6 +140,15 @@ def out_edges(first_edge: I64, nodes: I64) -> I64:
     shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
     edges: I64 = shift + np.arange(total, dtype=np.int64)
     return edges
+
+
+def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 20) -> list[I64]:
+    """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
+    counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
+    if not len(counts) or int(counts[-1]) <= edges:
+        return [nodes]
+    cuts = np.searchsorted(counts, np.arange(edges, int(counts[-1]), edges), side="right")
+    return [part for part in np.split(nodes, np.unique(cuts)) if len(part)]
 
 
 def _visit(

@@ -6,12 +6,13 @@ V8 5. Nodes are numbered by *ordinal* (position in the node list); the file's ``
 offset into the flat nodes array (ordinal * node field count), which :func:`load_snapshot`
 checks and converts to ordinals once, in place.
 
-Two ways to load, for the two memory budgets:
+Three ways to load, for three memory budgets:
 
-* :func:`load_snapshot` keeps the whole graph (nodes, edges, all strings) for distances,
-  dominators and retainer paths;
-* :func:`load_objects` keeps only what a summary or a comparison needs (id, self size and
-  class of each counted object) and lets the rest go before the next file is read.
+* :func:`load_snapshot` keeps the whole file's graph (nodes, edges, all strings);
+* :func:`load_devtools_graph` the columns DevTools' rules, distances, dominators and
+  retainer paths read, in the narrowest types, without the contents of string nodes;
+* :func:`._sieve.load_comparison_graph` only the edges and strings a comparison's class
+  keys and shallow sizes need.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy.typing as npt
 
 from ._classes import I32, classify
 from ._errors import SnapshotFormatError
-from ._reader import U32, FileIndex, RawSnapshot, read_snapshot
+from ._reader import EDGE_ROW, U32, FileIndex, RawSnapshot, read_snapshot
 
 I64 = npt.NDArray[np.int64]
 
@@ -40,7 +41,7 @@ class ObjectTable:
 
     Only *counted* objects are listed: like DevTools, nodes with a self size of 0 are left
     out. ``class_ids`` index ``class_names``. :meth:`HeapView.objects` makes DevTools' table
-    (class keys, owned sizes); :meth:`HeapSnapshot.objects` one by plain class names.
+    (class keys, owned sizes).
     """
 
     path: str
@@ -110,8 +111,13 @@ class HeapSnapshot:
             raise SnapshotFormatError(f"{path}: snapshot.root_index is not a node")
         self.root = raw.root_index // nf
         self.edges_loaded = raw.edges is not None
-        # Without edges (load_objects) no node has any, and the edge counts may not have
-        # been read: the zeros are calloc'ed pages that stay untouched, costing no memory.
+        #: Only the edges some rules need were kept (see :mod:`._sieve`): no dominators.
+        self.partial = False
+        #: With a sieved graph: the owners of internals by direct edges, per node the
+        #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
+        self.direct_owners: tuple[I32, I32] | None = None
+        # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge
+        # counts may not have been read: the zeros are calloc'ed pages that stay untouched.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded or "edge_count" in raw.columns.get("nodes", {}):
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
@@ -133,8 +139,10 @@ class HeapSnapshot:
         edge_column = _column_getter(raw, "edges", edge_fields, path)
         self.edge_type = edge_column("type")
         self.edge_to = edge_column("to_node")
-        # Without names in memory (load_graph), edge_label reads them back from the file.
         split = raw.columns.get("edges")
+        if split is not None and EDGE_ROW in split:
+            self._keep_sieved_edges(split[EDGE_ROW], raw.edge_count)
+        # Without names in memory, edge_label reads them back from the file.
         kept = split is None or "name_or_index" in split
         self.edge_name = edge_column("name_or_index") if kept else None
         edge_count = len(self.edge_to)
@@ -150,6 +158,21 @@ class HeapSnapshot:
             if int(self.edge_type.max()) >= len(self.edge_types):
                 raise SnapshotFormatError(f"{path}: an edge has an unknown type")
         self.edge_to //= np.uint32(nf)
+
+    def _keep_sieved_edges(self, rows: U32, total: int) -> None:
+        """Only some edges were kept (a reader's edge sieve): ``first_edge`` counts those.
+
+        ``rows`` are the kept edges' indices in the file; the file's edge count is checked
+        against the nodes' as for a whole graph.
+        """
+        if int(self.first_edge[-1]) != total:
+            raise SnapshotFormatError(
+                f"{self.path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
+                f"but the file has {total} edges"
+            )
+        # The kept edges of node n start where its first edge in the file would be among them.
+        self.first_edge = np.searchsorted(rows, self.first_edge)
+        self.partial = True
 
     def _read_locations(self, raw: RawSnapshot) -> None:
         """``location_node``: node ordinals with a constructor location, sorted; and per
@@ -230,8 +253,9 @@ class HeapSnapshot:
     def prefetch(self, edges: list[int], nodes: list[int]) -> None:
         """Read back, in one pass over the file, the names of ``edges`` and ``nodes``.
 
-        For a snapshot from :func:`load_graph`, before labelling many of them (retainer
-        paths): a lookup one at a time would parse one block of the file each.
+        For a snapshot whose strings were filtered (:func:`load_devtools_graph`), before
+        labelling many of them (retainer paths): a lookup one at a time would parse one
+        block of the file each.
         """
         if self._index is None:
             return
@@ -294,16 +318,21 @@ def load_snapshot(path: str | Path) -> HeapSnapshot:
 def load_devtools_graph(path: str | Path) -> HeapSnapshot:
     """The whole graph in the columns DevTools' rules need, in the narrowest types.
 
-    Every string and edge name stays (plain-object names and WeakMap entries need them);
-    ``trace_node_id`` goes, and types are uint8: 10 bytes a node and 3 an edge less than
-    the flat arrays of :func:`load_snapshot`.
+    Every edge name stays, and every string but the contents of string nodes (read back
+    from the file when shown, :meth:`HeapSnapshot.string`): no rule looks at them, and they
+    are most of the strings. ``trace_node_id`` goes, and types are uint8: 10 bytes a node
+    and 3 an edge less than the flat arrays of :func:`load_snapshot`.
     """
-    columns: dict[str, dict[str, npt.DTypeLike]] = {
+    raw = read_snapshot(path, columns=graph_columns(), string_filter=_rule_strings, edge_names=True)
+    return HeapSnapshot(raw, str(path))
+
+
+def graph_columns() -> dict[str, dict[str, npt.DTypeLike]]:
+    """The node and edge columns DevTools' rules read, in the narrowest types."""
+    return {
         "nodes": {**_OBJECT_COLUMNS, "edge_count": np.uint32, "detachedness": np.uint8},
         "edges": {"type": np.uint8, "name_or_index": np.uint32, "to_node": np.uint32},
     }
-    raw = read_snapshot(path, columns=columns)
-    return HeapSnapshot(raw, str(path))
 
 
 def load_graph(path: str | Path, *, locations: bool = True) -> HeapSnapshot:
@@ -360,6 +389,24 @@ _OBJECT_COLUMNS: dict[str, npt.DTypeLike] = {
 }
 
 
+def _rule_strings(
+    types: npt.NDArray[Any], names: npt.NDArray[Any], node_types: list[str]
+) -> npt.NDArray[np.bool_]:
+    """The names of every node but the string nodes (whose names are their contents); the
+    reader adds the edges' names."""
+    codes = [i for i, t in enumerate(node_types) if t not in _STRING_TYPES]
+    named = np.zeros(len(types), dtype=bool)
+    for code in codes:
+        named |= types == code
+    used = names[named]
+    keep = np.zeros(int(used.max()) + 1 if len(used) else 0, dtype=bool)
+    keep[used] = True
+    return keep
+
+
+_STRING_TYPES = ("string", "concatenated string", "sliced string")
+
+
 def _class_name_strings(
     types: npt.NDArray[Any], names: npt.NDArray[Any], node_types: list[str]
 ) -> npt.NDArray[np.bool_]:
@@ -379,7 +426,7 @@ def _column_getter(
 ) -> Callable[[str], npt.NDArray[Any]]:
     """Access to one field of ``nodes``/``edges``: a split column, or a strided view."""
     split = raw.columns.get(key)
-    if split is not None:  # read as separate columns (load_graph, load_objects)
+    if split is not None:  # read as separate columns (load_devtools_graph)
         return split.__getitem__
     flat = raw.nodes if key == "nodes" else raw.edges
     assert flat is not None

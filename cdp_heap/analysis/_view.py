@@ -32,6 +32,7 @@ from ._devtools import (
 from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
 from ._interfaces import Interface, infer_interfaces, match_interfaces
 from ._reader import U32
+from ._sieve import load_comparison_graph
 from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
 
 
@@ -114,15 +115,24 @@ class HeapView:
 
     @property
     def distance(self) -> I32:
+        self._need_whole_graph()
         if self._distance is None:
             self._distance = devtools_distances(self.snapshot)
         return self._distance
 
     def essential_edges(self) -> npt.NDArray[np.bool_]:
         """The edges that retain (DevTools' rule, or the plain one with ``raw``); once."""
+        self._need_whole_graph()
         if self._essential is None:
             self._essential = devtools_essential_edges(self.snapshot, raw=self.raw)
         return self._essential
+
+    def _need_whole_graph(self) -> None:
+        if self.snapshot.partial:
+            raise ValueError(
+                f"{self.snapshot.path}: read for a comparison (load_comparison_graph); "
+                "distances and dominators need the whole graph (load_devtools_graph)"
+            )
 
     def shortest_paths(self) -> ShortestPaths:
         """Shortest retainer paths over the essential edges (computed once)."""
@@ -142,18 +152,28 @@ class HeapView:
         """DevTools' retained size of every class (indexed like ``class_keys``)."""
         doms = self.dominators()
         tin, tout = _intervals(doms)
-        nodes = np.flatnonzero(self.counted)
-        classes = self.class_ids[nodes].astype(np.int64)
-        start = tin[nodes].astype(np.int64)
+        # int32 wherever it fits and every temporary dropped at once: these are arrays of
+        # the counted objects, and this step was the summary's peak.
+        nodes = np.flatnonzero(self.counted).astype(np.int32)
+        classes = self.class_ids[nodes]
+        start = tin[nodes]
         del tin
         order = np.lexsort((start, classes))
         nodes, classes, start = nodes[order], classes[order], start[order]
+        del order
         span = np.int64(len(tout) + 1)
-        shifted_end = classes * span + tout[nodes]
+        running = classes.astype(np.int64)
+        running *= span
+        running += tout[nodes]
         del tout
-        running = np.maximum.accumulate(shifted_end)
+        np.maximum.accumulate(running, out=running)
+        here = classes[1:].astype(np.int64)
+        here *= span
+        here += start[1:]
+        del start
         covered = np.zeros(len(nodes), dtype=bool)
-        covered[1:] = running[:-1] > classes[1:] * span + start[1:]
+        covered[1:] = running[:-1] > here
+        del running, here
         top = ~covered
         sums = np.bincount(
             classes[top],
@@ -295,10 +315,12 @@ def load_objects(
 ) -> ObjectTable:
     """The objects of ``path`` as DevTools' Comparison sees them (class keys, shallow sizes).
 
-    ``retained`` also computes each class's retained size (the dominator tree: slower).
-    The graph is dropped before returning; only the table stays.
+    ``retained`` also computes each class's retained size (the dominator tree: slower, and
+    the whole graph); without it only the edges the rules need are read
+    (:func:`load_comparison_graph`). The graph is dropped before returning.
     """
-    view = HeapView(load_devtools_graph(path), raw=raw, interfaces=interfaces)
+    graph = load_devtools_graph(path) if retained else load_comparison_graph(path)
+    view = HeapView(graph, raw=raw, interfaces=interfaces)
     return view_objects(view, retained=retained)
 
 

@@ -11,12 +11,12 @@ from hypothesis import strategies as st
 from cdp_heap.analysis import (
     SORT_KEYS,
     IncomparableSnapshots,
+    class_name_of,
     compare,
     load_objects,
     load_view,
 )
-from cdp_heap.analysis._classes import class_name_of
-from cdp_heap.cli import _diff
+from cdp_heap.cli import build_parser
 from tests.analysis.builder import NODE_TYPES, Node, write
 from tests.analysis.conftest import FREED, LEAKED, Pair
 
@@ -114,5 +114,8 @@ def test_snapshots_across_a_profiler_reset_are_refused(reset_pair: Pair) -> None
     assert sum(r.new for r in noisy.classes) > 10 * LEAKED
 
 
-def test_cli_sort_keys_match_the_library() -> None:
-    assert tuple(_diff.SORT_KEYS) == SORT_KEYS
+def test_cli_sort_keys_match_the_library(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["diff", "a", "b", "--sort", "no-such-key"])
+    choices = capsys.readouterr().err.rpartition("(choose from ")[2].rstrip(")\n")
+    assert tuple(choice.strip("'") for choice in choices.split(", ")) == SORT_KEYS

@@ -27,6 +27,7 @@ from cdp_heap.analysis import (
     SUMMARY_SORT_KEYS,
     HeapView,
     compare_files,
+    load_comparison_graph,
     load_snapshot,
     load_view,
     retainer_tree,
@@ -165,8 +166,8 @@ def ours_summary(path: Path) -> dict[str, SummaryRow]:
     }
 
 
-def ours_comparison(base: Path, target: Path) -> dict[str, DiffRow]:
-    comparison = compare_files(base, target)
+def ours_comparison(base: Path, target: Path, *, retained: bool = True) -> dict[str, DiffRow]:
+    comparison = compare_files(base, target, retained=retained)
     return {
         row.key: DiffRow(
             row.name,
@@ -202,6 +203,30 @@ def test_comparison_equals_devtools_row_for_row(
     ours = ours_comparison(case.base, case.target)
     assert len(case.reference.comparison) > 2
     assert ours == case.reference.comparison
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("case_name", CASES)
+def test_comparison_from_the_sieved_graph_equals_devtools(
+    case_name: str, request: pytest.FixtureRequest
+) -> None:
+    """diff's table reads only the edges DevTools' rules need: the same rows, and every
+    object with the same class key and shallow size as from the whole graph."""
+    case: Case = request.getfixturevalue(case_name)
+    assert ours_comparison(case.base, case.target, retained=False) == case.reference.comparison
+    for path in (case.base, case.target):
+        whole = HeapView(load_snapshot(path))
+        sieved = HeapView(load_comparison_graph(path))
+        assert sieved.snapshot.partial
+        assert sieved.snapshot.edge_count < whole.snapshot.edge_count / 2
+        assert sieved.interfaces == whole.interfaces
+        mine, theirs = sieved.objects(), whole.objects()
+        assert np.array_equal(mine.ids, theirs.ids)
+        assert np.array_equal(mine.self_sizes, theirs.self_sizes)
+        keys = np.array(mine.class_names, dtype=object)[mine.class_ids]
+        assert list(keys) == list(np.array(theirs.class_names, dtype=object)[theirs.class_ids])
+        with pytest.raises(ValueError, match="whole graph"):
+            sieved.dominators()
 
 
 @pytest.mark.chromium

@@ -10,7 +10,6 @@ import pytest
 
 from cdp_heap.analysis import SnapshotFormatError, load_objects, load_snapshot
 from cdp_heap.analysis._reader import read_snapshot
-from cdp_heap.analysis._snapshot import load_objects as load_plain_objects
 from tests.analysis.builder import Node, build, write
 from tests.analysis.conftest import Pair
 
@@ -77,16 +76,6 @@ def test_layout_comes_from_meta(tmp_path: Path, layout: str) -> None:
     assert snapshot.class_of(1) == "Holder"
     assert [snapshot.edge_label(e) for e in range(1, 3)] == TRICKY[:2]
     assert snapshot.edge_to.tolist() == [1, *range(2, 2 + len(TRICKY))]
-
-
-def test_objects_only_skips_edges_and_keeps_class_names(pair: Pair) -> None:
-    full = load_snapshot(pair.target).objects()
-    light = load_plain_objects(pair.target)
-    assert np.array_equal(full.ids, light.ids)
-    assert np.array_equal(full.self_sizes, light.self_sizes)
-    assert [full.class_names[c] for c in full.class_ids[:5000]] == [
-        light.class_names[c] for c in light.class_ids[:5000]
-    ]
 
 
 def _cut(text: str, fraction: float) -> str:
