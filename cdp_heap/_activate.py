@@ -68,7 +68,7 @@ def _owner_of(targets: list[TargetInfo] | None, pid: int, port: int) -> bool:
     """
     if targets is None:
         return False
-    owns = _listens_on(pid, port)
+    owns = listens_on(pid, port)
     if owns is None:  # no /proc: trust the title where it carries the PID
         owns = any(t.title.endswith(f"[{pid}]") for t in targets) or len(targets) == 1
     if owns:
@@ -80,7 +80,7 @@ def _owner_of(targets: list[TargetInfo] | None, pid: int, port: int) -> bool:
     )
 
 
-def _listens_on(pid: int, port: int) -> bool | None:
+def listens_on(pid: int, port: int) -> bool | None:
     """Whether ``pid`` holds a socket listening on TCP ``port``; ``None`` if unknown."""
     listening: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):

@@ -111,8 +111,8 @@ def _write_all(fd: int, data: bytes, writeback: tuple[int, int] | None) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-    if writeback is not None and _start_writeback is not None:
-        _start_writeback(fd, *writeback)
+    if writeback is not None and start_writeback is not None:
+        start_writeback(fd, *writeback)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -158,4 +158,6 @@ def _linux_writeback() -> Callable[[int, int, int], None] | None:
     return start_writeback
 
 
-_start_writeback = _linux_writeback()
+#: Starts the kernel's write-back of a range of a file without waiting (``None`` where the
+#: system has no such call); :mod:`._inprocess` uses it for the file the target writes.
+start_writeback = _linux_writeback()

@@ -36,7 +36,6 @@ import ipaddress
 import json
 import os
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +45,8 @@ from urllib.parse import urlsplit
 import attrs
 import trio
 
+from ._activate import listens_on
+from ._atomic_file import start_writeback
 from ._capture import CaptureProgress, SavedSnapshot
 from ._connection import CDPConnection
 from ._errors import CaptureError
@@ -86,7 +87,7 @@ def choose_route(memory: TargetMemory, url: str, destination: Path) -> CaptureRo
     if not loopback or parts.port is None or memory.pid is None:
         return CaptureRoute("stream", "the target is reached over the network")
     pid, port = memory.pid, parts.port
-    if not _listens_on(pid, port):
+    if not listens_on(pid, port):  # False, or None: not known to be ours
         return CaptureRoute(
             "stream",
             f"no process {pid} here holds port {port} (a proxy, a container or a port "
@@ -117,31 +118,6 @@ def choose_route(memory: TargetMemory, url: str, destination: Path) -> CaptureRo
         )
     reason = f"process {pid} is local and may write {directory}"
     return CaptureRoute("in-process", reason, pid, uid, gid, memory.needs_console_require)
-
-
-def _listens_on(pid: int, port: int) -> bool:
-    """Whether ``pid`` holds a socket listening on TCP ``port`` in our network namespace."""
-    listening: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                listening.add(f"socket:[{fields[9]}]")
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
-        return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def _identity(pid: int) -> tuple[int, int, frozenset[int]] | None:
@@ -374,38 +350,15 @@ async def _follow(
             size = staging.size()
             if on_progress is not None:
                 on_progress(CaptureProgress("writing", 0, 0, size))
-            if _start_writeback is None or size - started_to < _WRITEBACK_BYTES:
+            if start_writeback is None or size - started_to < _WRITEBACK_BYTES:
                 continue
             if fd < 0:
                 try:
                     fd = os.open(staging.file, os.O_RDONLY)
                 except OSError:
                     continue
-            _start_writeback(fd, started_to, size - started_to)
+            start_writeback(fd, started_to, size - started_to)
             started_to = size
     finally:
         if fd >= 0:
             os.close(fd)
-
-
-def _linux_writeback() -> Callable[[int, int, int], None] | None:
-    """``sync_file_range(fd, offset, length, SYNC_FILE_RANGE_WRITE)``, which starts write-back
-    without waiting; ``None`` where it does not exist. Errors are left to the final fsync."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        function = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-    function.restype = ctypes.c_int
-
-    def start_writeback(fd: int, offset: int, length: int) -> None:
-        function(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE
-
-    return start_writeback
-
-
-_start_writeback = _linux_writeback()

@@ -60,15 +60,15 @@ def test_missing_directory_fails_before_any_write(tmp_path: Path) -> None:
 async def test_write_back_starts_while_writing_and_covers_what_was_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert _atomic_file._start_writeback is not None, "sync_file_range was not found"
+    assert _atomic_file.start_writeback is not None, "sync_file_range was not found"
     ranges: list[tuple[int, int]] = []
-    real = _atomic_file._start_writeback
+    real = _atomic_file.start_writeback
 
     def recording(fd: int, offset: int, length: int) -> None:
         ranges.append((offset, length))
         real(fd, offset, length)
 
-    monkeypatch.setattr(_atomic_file, "_start_writeback", recording)
+    monkeypatch.setattr(_atomic_file, "start_writeback", recording)
     writer = AtomicWriter(tmp_path / "big.json")
     block = "x" * (3 * MiB)
     await writer.write("{" + block)
