@@ -39,7 +39,6 @@ This module routes commands, replies, events and snapshots; who enabled what liv
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -86,6 +85,7 @@ from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
 from ._node_workers import WorkerSessions
+from ._oversized import oversized_reply
 from ._ownership import BREAKPOINT_SETTERS, STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
 from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
@@ -105,7 +105,6 @@ __all__ = [
 
 CLOSE_GOING_AWAY = 1001
 #: The id of a command whose text starts ``{"id": N`` (how clients write them).
-_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(\d+)\s*[,}]')
 _DEBUGGER: DomainKey = (None, "Debugger")
 _NODE_WORKER: DomainKey = (None, "NodeWorker")
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
@@ -214,13 +213,7 @@ class Router:
         if client not in self._clients:
             return []
         self._oversized_from_clients += 1
-        match = _LEADING_ID.match(prefix)
-        msg_id = int(match.group(1)) if match else None
-        message = (
-            f"message of {size} bytes is over the proxy's limit for client messages "
-            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
-        )
-        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
+        return [SendToClient(client, oversized_reply(prefix, size, limit))]
 
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget everything about it

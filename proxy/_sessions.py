@@ -29,7 +29,6 @@ the trio shell drives either.
 
 from __future__ import annotations
 
-import re
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -59,6 +58,7 @@ from ._actions import (
 )
 from ._flat import leading, session_of, strip_session
 from ._gate import SnapshotGates
+from ._oversized import oversized_reply
 from ._policy import ALLOW_ALL, MethodPolicy
 
 __all__ = ["RESERVED", "BrowserHub", "BrowserStatistics", "reserved_allowed"]
@@ -74,7 +74,6 @@ _WATCHED = frozenset(
 _ATTACHED = "Target.attachedToTarget"
 _DETACHED = "Target.detachedFromTarget"
 _SMALL = 64 * 1024
-_LEADING_ID = re.compile(r'^\{\s*"id"\s*:\s*(\d+)')
 
 
 def reserved_allowed(policy: MethodPolicy, method: str) -> bool:
@@ -202,13 +201,7 @@ class BrowserHub:
         if client not in self._clients:
             return []
         self._malformed += 1
-        match = _LEADING_ID.match(prefix)
-        msg_id = int(match.group(1)) if match else None
-        message = (
-            f"message of {size} bytes is over the proxy's limit for client messages "
-            f"({limit} bytes; cdp-heap proxy --max-client-message-mb)"
-        )
-        return [SendToClient(client, encode(ErrorResponse(msg_id, INVALID_REQUEST, message)))]
+        return [SendToClient(client, oversized_reply(prefix, size, limit))]
 
     def remove_client(self, client: ClientId, reason: str = "client left") -> list[Action]:
         """``client`` left (or is cut off, for ``reason``): forget it
