@@ -21,7 +21,6 @@ import ssl
 from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import attrs
 import outcome
@@ -31,18 +30,16 @@ import trio_websocket
 from ._errors import (
     CommandError,
     ConnectionClosed,
-    ConnectionFailed,
     MessageTooLarge,
     ProtocolError,
     TargetDetached,
 )
-from ._groups import single_exceptions
 from ._handles import PendingCommand as PendingCommand
 from ._handles import SnapshotProgress as SnapshotProgress
 from ._handles import Subscription as Subscription
 from ._limits import DEFAULT_MAX_MESSAGE_SIZE as DEFAULT_MAX_MESSAGE_SIZE
-from ._limits import RECEIVE_BUFFER_SIZE
 from ._limits import MiB as MiB
+from ._opening import connection_nursery, handshake, open_websocket
 from ._protocol import (
     CHUNK_EVENT,
     CDPProtocol,
@@ -360,108 +357,10 @@ async def open_cdp(
     (not wrapped in an exception group).
     """
     async with (
-        _open_websocket(url, ssl_context, extra_headers, max_message_size) as (nursery, ws),
+        open_websocket(url, ssl_context, extra_headers, max_message_size) as (nursery, ws),
         _run(nursery, ws, url, max_message_size) as connection,
     ):
         yield connection
-
-
-@asynccontextmanager
-async def _open_websocket(
-    url: str,
-    ssl_context: ssl.SSLContext | None,
-    extra_headers: list[tuple[bytes, bytes]] | None,
-    max_message_size: int,
-) -> AsyncIterator[tuple[trio.Nursery, trio_websocket.WebSocketConnection]]:
-    """The first phase of :func:`open_cdp`: the connection's nursery and an open WebSocket;
-    a failure to get there is :class:`~cdp_heap.ConnectionFailed`.
-
-    trio-websocket raises a rejected handshake from its reader task, into the nursery (and
-    sometimes from the connect call as well), so it may surface only when the nursery
-    exits, after the body. ``handshaken`` tells such a rejection (translated) from one that
-    the body raised (its own business).
-    """
-    handshaken = False
-    try:
-        async with _nursery() as nursery:
-            ws = await _handshake(nursery, url, ssl_context, extra_headers, max_message_size)
-            handshaken = True
-            yield nursery, ws
-    except trio_websocket.ConnectionRejected as exc:
-        if handshaken:
-            raise
-        raise ConnectionFailed(
-            f"{url} refused the WebSocket handshake with HTTP {exc.status_code}"
-            + _rejection_hint(exc.status_code)
-        ) from None
-
-
-async def _handshake(
-    nursery: trio.Nursery,
-    url: str,
-    ssl_context: ssl.SSLContext | None,
-    extra_headers: list[tuple[bytes, bytes]] | None,
-    max_message_size: int,
-) -> trio_websocket.WebSocketConnection:
-    """Open the WebSocket (TLS first for ``wss://``); :class:`~cdp_heap.ConnectionFailed`
-    if that fails, except a rejection (see :func:`_open_websocket`)."""
-    try:
-        if url.startswith("wss://"):
-            return await _connect_tls(nursery, url, ssl_context, extra_headers, max_message_size)
-        return await trio_websocket.connect_websocket_url(
-            nursery,
-            url,
-            extra_headers=extra_headers,
-            max_message_size=max_message_size,
-            receive_buffer_size=RECEIVE_BUFFER_SIZE,
-            message_queue_size=1,
-        )
-    except trio_websocket.ConnectionRejected:
-        raise
-    except (
-        trio_websocket.HandshakeError,
-        OSError,
-        ValueError,
-        trio.BrokenResourceError,
-    ) as exc:
-        reason = str(exc) or type(exc).__name__
-        raise ConnectionFailed(f"cannot connect to {url}: {reason}") from None
-
-
-async def _connect_tls(
-    nursery: trio.Nursery,
-    url: str,
-    ssl_context: ssl.SSLContext | None,
-    extra_headers: list[tuple[bytes, bytes]] | None,
-    max_message_size: int,
-) -> trio_websocket.WebSocketConnection:
-    """``wss://``: the TLS handshake first, here, so that a failed one (an untrusted
-    certificate) raises; inside trio-websocket's reader task it would hang the connect."""
-    parts = urlsplit(url)
-    if parts.hostname is None:
-        raise ValueError(f"no host in {url!r}")
-    port = parts.port or 443
-    tcp = await trio.open_tcp_stream(parts.hostname, port)
-    stream = trio.SSLStream(
-        tcp, ssl_context or ssl.create_default_context(), server_hostname=parts.hostname
-    )
-    try:
-        await stream.do_handshake()
-    except trio.BrokenResourceError as exc:
-        await trio.aclose_forcefully(stream)
-        raise ConnectionFailed(f"cannot connect to {url}: TLS: {exc.__cause__ or exc}") from None
-    host = parts.netloc.rpartition("@")[2]
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return await trio_websocket.wrap_client_stream(
-        nursery,
-        stream,
-        host,
-        resource,
-        extra_headers=extra_headers,
-        max_message_size=max_message_size,
-        receive_buffer_size=RECEIVE_BUFFER_SIZE,
-        message_queue_size=1,
-    )
 
 
 @asynccontextmanager
@@ -474,31 +373,12 @@ async def open_cdp_stream(
 ) -> AsyncIterator[CDPConnection]:
     """Like :func:`open_cdp`, over an already connected byte stream (a pipe, an SSH
     channel, or an in-memory stream in tests)."""
-    async with _nursery() as nursery:
-        try:
-            # trio-websocket annotates socket streams only; any trio Stream works.
-            ws = await trio_websocket.wrap_client_stream(
-                nursery,
-                stream,  # type: ignore[arg-type]
-                host,
-                resource,
-                max_message_size=max_message_size,
-                receive_buffer_size=RECEIVE_BUFFER_SIZE,
-                message_queue_size=1,
-            )
-        except trio_websocket.HandshakeError as exc:
-            raise ConnectionFailed(f"WebSocket handshake failed: {exc!r}") from None
+    async with connection_nursery() as nursery:
+        ws = await handshake(
+            nursery, stream, host, resource, peer="the peer", max_message_size=max_message_size
+        )
         async with _run(nursery, ws, f"ws://{host}{resource}", max_message_size) as connection:
             yield connection
-
-
-@asynccontextmanager
-async def _nursery() -> AsyncIterator[trio.Nursery]:
-    """The nursery of the connection's background tasks. None of them raises, so a group
-    leaving it holds the caller's own exception: that is what the caller gets."""
-    with single_exceptions():
-        async with trio.open_nursery() as nursery:
-            yield nursery
 
 
 @asynccontextmanager
@@ -515,13 +395,3 @@ async def _run(
     finally:
         await connection.aclose()
         nursery.cancel_scope.cancel()
-
-
-def _rejection_hint(status: int) -> str:
-    if status == 403:
-        return " (Chrome refuses clients it does not trust: start it with --remote-allow-origins)"
-    if status in (401, 407):
-        return " (the endpoint needs a token)"
-    if status == 404:
-        return " (no such target: it may have exited or been replaced; list targets again)"
-    return ""

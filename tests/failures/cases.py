@@ -84,6 +84,14 @@ FAILURES = (
         1,
     ),
     Failure(
+        "handshake-closed",
+        "the inspector closes the connection during the WebSocket handshake (the target is "
+        "killed just as cdp-heap connects, or `--url` names a server that hangs up)",
+        "cdp-heap: error: the inspector at {ADDRESS} closed the connection during the "
+        "WebSocket handshake",
+        1,
+    ),
+    Failure(
         "port-out-of-range",
         "`--port` outside 1-65535",
         "cdp-heap: error: port {PORT} is out of range",

@@ -7,6 +7,7 @@ import fcntl
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -71,6 +72,32 @@ def test_an_http_server_that_is_not_an_inspector(web_server: int) -> None:
     result = run_cli("targets", "--port", str(web_server))
     expect(result, "not-an-inspector", ADDRESS=f"127.0.0.1:{web_server}")
     assert "b'" not in result.stderr  # no bytes repr
+
+
+@pytest.fixture
+def hang_up_server() -> Iterator[int]:
+    """A TCP server that reads an HTTP request (a WebSocket upgrade) and closes without
+    answering, as a target killed mid-handshake does."""
+
+    class HangUp(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            while self.rfile.readline() not in (b"\r\n", b""):
+                pass
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), HangUp)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_connection_closed_during_the_handshake(hang_up_server: int) -> None:
+    """No --timeout: the CLI must not wait for an answer that cannot come."""
+    result = run_cli("snapshot", "--url", f"ws://127.0.0.1:{hang_up_server}/x", "-o", os.devnull)
+    expect(result, "handshake-closed", ADDRESS=f"127.0.0.1:{hang_up_server}")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
 def test_port_out_of_range() -> None:
