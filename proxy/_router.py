@@ -85,7 +85,7 @@ from ._chunks import PLAIN_REPLY, is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
-from ._node_workers import WorkerSessions
+from ._node_workers import Refusal, WorkerSessions
 from ._ownership import BREAKPOINT_SETTERS, STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
 from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
@@ -377,12 +377,12 @@ class Router:
             return self._pump_snapshots()
         if method == WORKER_SEND:
             rewritten = self._workers.outgoing(client, command)
-            if not isinstance(rewritten, Command):
-                if rewritten.inner_error is None:
-                    return self._error(client, command, rewritten.message)
-                ack = self._reply_to(client, Response(command.id, {}, command.session_id))
-                return [ack, SendToClient(client, rewritten.inner_error)]
-            return self._forward(client, rewritten)
+            if isinstance(rewritten, Command):
+                return self._forward(client, rewritten)
+            if isinstance(rewritten, Refusal):
+                return self._error(client, command, rewritten.message)
+            ack = self._reply_to(client, Response(command.id, {}, command.session_id))
+            return [ack, SendToClient(client, rewritten.inner_reply)]
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
             if key == _DEBUGGER and self._domains.is_late(client, key):
@@ -437,6 +437,8 @@ class Router:
     def _disabled(self, key: DomainKey) -> None:
         if key == _DEBUGGER:
             self._ownership.debugger_disabled()
+        elif key == _NODE_WORKER:
+            self._workers.disabled()
 
     def _forward(self, client: ClientId | None, command: Command) -> list[Action]:
         return [self._send_upstream(client, command)[1]]
@@ -532,7 +534,10 @@ class Router:
     def _event(self, event: Event, text: str) -> list[Action]:
         if event.method == WORKER_RECEIVED:
             routed = self._workers.incoming(event, text)
-            return [SendToClient(c, t) for c, t in routed if c in self._clients]
+            actions: list[Action] = [SendToClient(c, t) for c, t in routed if c in self._clients]
+            for session, message in self._workers.take_undo():
+                actions += self._internal(WORKER_SEND, sessionId=session, message=message)
+            return actions
         if event.method.startswith("NodeWorker."):
             self._workers.observe(event, text)
         self._domains.observe(event, text)
