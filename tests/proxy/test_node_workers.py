@@ -304,3 +304,163 @@ def test_sampling_in_a_worker_is_owned_and_stopped_when_the_owner_leaves() -> No
     # The stop's reply is the proxy's own: no one hears it.
     up.from_worker("1", {"id": inner["id"], "result": {"profile": {}}})
     assert up.inner(b) == []
+
+
+def worker_commands(up: Upstream) -> list[dict[str, Any]]:
+    """The inner commands the proxy sent to worker "1" (and forget them)."""
+    sent = [
+        json.loads(c.params["message"])
+        for c in up.sent
+        if c.method == "NodeWorker.sendMessageToWorker" and c.params["sessionId"] == "1"
+    ]
+    up.sent.clear()
+    return sent
+
+
+def test_worker_domains_are_counted_per_client_and_disabled_by_the_last() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "Runtime.enable"})
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Runtime.enable"})
+    up.to_worker(a, 3, "1", {"id": 2, "method": "HeapProfiler.enable"})
+    # a's disable while b still needs Runtime: answered by the proxy, not sent.
+    up.send(
+        a,
+        4,
+        "NodeWorker.sendMessageToWorker",
+        sessionId="1",
+        message='{"id":3,"method":"Runtime.disable"}',
+    )
+    assert worker_commands(up) == []
+    assert {"id": 4, "result": {}} in up.got[a] and up.inner(a) == [{"id": 3, "result": {}}]
+    up.to_worker(a, 5, "1", {"id": 4, "method": "Debugger.enable"})
+    up.sent.clear()
+    # a leaves: its Debugger (it was the only enabler) is disabled, HeapProfiler never is,
+    # and Runtime stays enabled for b.
+    up.apply(up.router.remove_client(a))
+    assert [m["method"] for m in worker_commands(up)] == ["Debugger.disable"]
+    # b's own disable of Runtime, now the last, goes to the worker.
+    sent = up.to_worker(b, 3, "1", {"id": 2, "method": "Runtime.disable"})
+    assert sent["method"] == "Runtime.disable"
+
+
+def test_heap_profiler_is_never_disabled_in_a_worker() -> None:
+    up, a, _ = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "HeapProfiler.enable"})
+    up.send(
+        a,
+        3,
+        "NodeWorker.sendMessageToWorker",
+        sessionId="1",
+        message='{"id":2,"method":"HeapProfiler.disable"}',
+    )
+    assert worker_commands(up) == [] and up.inner(a) == [{"id": 2, "result": {}}]
+    up.to_worker(a, 4, "1", {"id": 3, "method": "HeapProfiler.enable"})
+    up.sent.clear()
+    up.apply(up.router.remove_client(a))
+    assert worker_commands(up) == []
+
+
+def set_breakpoint(up: Upstream, client: int, id: int, breakpoint_id: str) -> None:
+    command = {"id": id, "method": "Debugger.setBreakpointByUrl", "params": {"lineNumber": id}}
+    sent = up.to_worker(client, 100 + id, "1", command)
+    up.from_worker("1", {"id": sent["id"], "result": {"breakpointId": breakpoint_id}})
+    assert up.inner(client)[-1] == {"id": id, "result": {"breakpointId": breakpoint_id}}
+
+
+def test_a_leaving_clients_breakpoints_in_a_worker_are_removed() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    set_breakpoint(up, a, 3, "bp-a")
+    set_breakpoint(up, b, 4, "bp-b")
+    up.sent.clear()
+    up.apply(up.router.remove_client(a))
+    removed = worker_commands(up)
+    assert removed == [
+        {
+            "id": removed[0]["id"],
+            "method": "Debugger.removeBreakpoint",
+            "params": {"breakpointId": "bp-a"},
+        }
+    ]
+    up.from_worker("1", {"id": removed[0]["id"], "result": {}})
+    assert up.inner(b) == []  # the proxy's own reply reaches no one
+    # b is the last debugger: its leaving disables Debugger, which removes bp-b anyway.
+    up.apply(up.router.remove_client(b))
+    assert [m["method"] for m in worker_commands(up)] == ["Debugger.disable"]
+
+
+def test_a_breakpoint_whose_setter_left_before_the_reply_is_removed() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    sent = up.to_worker(a, 3, "1", {"id": 5, "method": "Debugger.setBreakpointByUrl"})
+    up.apply(up.router.remove_client(a))
+    up.sent.clear()
+    up.from_worker("1", {"id": sent["id"], "result": {"breakpointId": "late"}})
+    (remove,) = worker_commands(up)
+    assert (remove["method"], remove["params"]) == (
+        "Debugger.removeBreakpoint",
+        {"breakpointId": "late"},
+    )
+    assert up.inner(b) == []
+
+
+def test_a_pause_in_a_worker_is_resumed_when_its_holder_leaves() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(a, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    set_breakpoint(up, a, 3, "bp-a")
+    # b's leaving while a's breakpoint holds the worker paused resumes nothing...
+    paused = {"method": "Debugger.paused", "params": {"hitBreakpoints": ["bp-a"], "callFrames": []}}
+    up.from_worker("1", paused)
+    assert up.inner(b) == [paused]
+    c = up.client()
+    up.to_worker(c, 1, "1", {"id": 1, "method": "Debugger.enable"})
+    up.sent.clear()
+    up.apply(up.router.remove_client(b))
+    assert worker_commands(up) == []
+    # ...a's does: resume, then its breakpoint is removed (c still debugs).
+    up.apply(up.router.remove_client(a))
+    assert [m["method"] for m in worker_commands(up)] == [
+        "Debugger.resume",
+        "Debugger.removeBreakpoint",
+    ]
+    up.from_worker("1", {"method": "Debugger.resumed"})
+    # A pause c asked for is c's; once resumed, c's leaving resumes nothing.
+    up.to_worker(c, 2, "1", {"id": 2, "method": "Debugger.pause"})
+    up.from_worker("1", {"method": "Debugger.paused", "params": {"callFrames": []}})
+    up.from_worker("1", {"method": "Debugger.resumed"})
+    up.sent.clear()
+    up.apply(up.router.remove_client(c))
+    assert [m["method"] for m in worker_commands(up)] == ["Debugger.disable"]
+
+
+def test_a_pause_asked_for_in_a_worker_is_resumed_when_the_asker_leaves() -> None:
+    up, a, b = two_clients_on_worker()
+    up.to_worker(b, 2, "1", {"id": 1, "method": "Debugger.enable"})
+    up.to_worker(a, 2, "1", {"id": 1, "method": "Debugger.pause"})  # a never enabled it
+    up.from_worker("1", {"method": "Debugger.paused", "params": {"callFrames": []}})
+    up.sent.clear()
+    up.apply(up.router.remove_client(a))
+    assert [m["method"] for m in worker_commands(up)] == ["Debugger.resume"]
+
+
+def test_workers_attached_before_node_worker_disable_are_not_replayed() -> None:
+    up, a, b = two_clients_on_worker()
+    up.apply(up.router.remove_client(a))
+    up.apply(up.router.remove_client(b))
+    assert [c.method for c in up.sent][-1] == "NodeWorker.disable"
+    c = up.client()
+    up.send(c, 1, "NodeWorker.enable", waitForDebuggerOnStart=False)
+    info = {"workerId": "2", "type": "worker", "title": "[worker 1] w", "url": ""}
+    up.event(
+        "NodeWorker.attachedToWorker", sessionId="2", workerInfo=info, waitingForDebugger=False
+    )
+    d = up.client()
+    up.send(d, 1, "NodeWorker.enable", waitForDebuggerOnStart=False)
+    replayed = [m for m in up.got[d] if m.get("method") == "NodeWorker.attachedToWorker"]
+    assert [m["params"]["sessionId"] for m in replayed] == ["2"]
+    # The old session still routes (Node keeps it) and is still cleaned up.
+    assert (
+        up.to_worker(d, 2, "1", {"id": 1, "method": "Runtime.enable"})["method"] == "Runtime.enable"
+    )
