@@ -29,7 +29,8 @@ The rules (docs/proxy.md describes them for users):
 - A client that leaves: its pending replies are swallowed, its refcounts released (upstream
   ``disable`` when it was the last), its sampling/tracking/profiling stopped, a pause it holds
   resumed, its breakpoints removed, its queued snapshots dropped and its in-flight snapshot
-  drained and discarded.
+  drained and discarded; what it did inside a Node worker is undone by the same rules
+  (:mod:`cdp_heap_proxy._node_workers`).
 - Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
 
 This module routes commands, replies, events and snapshots; who enabled what lives in
