@@ -27,7 +27,7 @@ ACTIVITIES: dict[str, tuple[str, str]] = {
 STARTS = {start: name for name, (start, _) in ACTIVITIES.items()}
 STOPS = {stop: name for name, (_, stop) in ACTIVITIES.items()}
 TRACKING_EVENTS = frozenset({"HeapProfiler.heapStatsUpdate", "HeapProfiler.lastSeenObjectId"})
-_PAUSE_REQUESTS = frozenset(
+PAUSE_REQUESTS = frozenset(
     {
         "Debugger.pause",
         "Debugger.stepInto",
@@ -64,7 +64,7 @@ class Ownership:
         and return ``(what, owner)`` for the refusal."""
         activity = STARTS.get(method) or STOPS.get(method)
         if activity is None:
-            if method in _PAUSE_REQUESTS:
+            if method in PAUSE_REQUESTS:
                 self._pause_holder = client
             return None
         owner = self._owners.get(activity)

@@ -29,7 +29,8 @@ The rules (docs/proxy.md describes them for users):
 - A client that leaves: its pending replies are swallowed, its refcounts released (upstream
   ``disable`` when it was the last), its sampling/tracking/profiling stopped, a pause it holds
   resumed, its breakpoints removed, its queued snapshots dropped and its in-flight snapshot
-  drained and discarded.
+  drained and discarded; what it did inside a Node worker is undone by the same rules
+  (:mod:`cdp_heap_proxy._node_workers`).
 - Upstream lost: every client gets ``Inspector.detached`` and a close; state is reset.
 
 This module routes commands, replies, events and snapshots; who enabled what lives in
@@ -84,7 +85,7 @@ from ._chunks import PLAIN_REPLY, is_plain_chunk
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
-from ._node_workers import WorkerSessions
+from ._node_workers import Refusal, WorkerSessions
 from ._oversized import oversized_reply
 from ._ownership import BREAKPOINT_SETTERS, STARTS, TRACKING_EVENTS, Ownership
 from ._policy import ALLOW_ALL, MethodPolicy
@@ -370,12 +371,12 @@ class Router:
             return self._pump_snapshots()
         if method == WORKER_SEND:
             rewritten = self._workers.outgoing(client, command)
-            if not isinstance(rewritten, Command):
-                if rewritten.inner_error is None:
-                    return self._error(client, command, rewritten.message)
-                ack = self._reply_to(client, Response(command.id, {}, command.session_id))
-                return [ack, SendToClient(client, rewritten.inner_error)]
-            return self._forward(client, rewritten)
+            if isinstance(rewritten, Command):
+                return self._forward(client, rewritten)
+            if isinstance(rewritten, Refusal):
+                return self._error(client, command, rewritten.message)
+            ack = self._reply_to(client, Response(command.id, {}, command.session_id))
+            return [ack, SendToClient(client, rewritten.inner_reply)]
         key: DomainKey = (command.session_id, domain)
         if name == "enable":
             if key == _DEBUGGER and self._domains.is_late(client, key):
@@ -430,6 +431,8 @@ class Router:
     def _disabled(self, key: DomainKey) -> None:
         if key == _DEBUGGER:
             self._ownership.debugger_disabled()
+        elif key == _NODE_WORKER:
+            self._workers.disabled()
 
     def _forward(self, client: ClientId | None, command: Command) -> list[Action]:
         return [self._send_upstream(client, command)[1]]
@@ -525,7 +528,10 @@ class Router:
     def _event(self, event: Event, text: str) -> list[Action]:
         if event.method == WORKER_RECEIVED:
             routed = self._workers.incoming(event, text)
-            return [SendToClient(c, t) for c, t in routed if c in self._clients]
+            actions: list[Action] = [SendToClient(c, t) for c, t in routed if c in self._clients]
+            for session, message in self._workers.take_undo():
+                actions += self._internal(WORKER_SEND, sessionId=session, message=message)
+            return actions
         if event.method.startswith("NodeWorker."):
             self._workers.observe(event, text)
         self._domains.observe(event, text)

@@ -5,6 +5,8 @@ Invariants checked after every step and at the end:
 - every reply reaches exactly the client that asked, with its own id, exactly once;
 - nothing at all reaches a client after it left;
 - a snapshot chunk reaches at most the one client whose snapshot is in flight upstream;
+- a Node worker's inner reply reaches exactly the client that sent that inner command, with
+  its own inner id, once (whatever the enables, disables, breakpoints and pauses in it);
 - never two snapshot commands pending upstream at once;
 - once upstream has answered everything, every live client got all its replies, and once all
   clients are gone too, every table is empty.
@@ -21,6 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import Command, decode
+from cdp_heap_proxy._node_workers import ATTACHED, RECEIVED, SEND
 from cdp_heap_proxy._router import CloseClient, ForgetClient, Router, SendToClient, SendUpstream
 
 METHODS = [
@@ -38,6 +41,19 @@ METHODS = [
     "HeapProfiler.startSampling",
     "HeapProfiler.stopSampling",
 ]
+#: Inner commands sent to the one worker session, "w".
+INNER_METHODS = [
+    "Runtime.evaluate",
+    "Runtime.enable",
+    "Runtime.disable",
+    "Debugger.enable",
+    "Debugger.disable",
+    "Debugger.setBreakpointByUrl",
+    "Debugger.pause",
+    "HeapProfiler.disable",
+    "HeapProfiler.startSampling",
+    "HeapProfiler.stopSampling",
+]
 
 
 class RouterMachine(RuleBasedStateMachine):
@@ -51,7 +67,14 @@ class RouterMachine(RuleBasedStateMachine):
         self.chunk_counter = 0
         self.chunk_for: int | None = None  # client whose snapshot is in flight, if known
         self.shutting_down = False
+        self.inner_live: dict[int, set[int]] = {}  # client -> its outstanding inner ids
+        self.inner_upstream: list[tuple[int, str]] = []  # (upstream inner id, method)
+        self.next_id = 100
         self.apply(self.router.upstream_opened())
+        attached = {"sessionId": "w", "workerInfo": {}, "waitingForDebugger": False}
+        self.apply(
+            self.router.upstream_message(json.dumps({"method": ATTACHED, "params": attached}))
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -61,6 +84,9 @@ class RouterMachine(RuleBasedStateMachine):
                 command = decode(action.text)
                 assert isinstance(command, Command)
                 self.upstream.append(command)
+                if command.method == SEND:
+                    inner = json.loads(command.params["message"])
+                    self.inner_upstream.append((inner["id"], inner["method"]))
                 snapshots = [c for c in self.upstream if c.method in SNAPSHOT_METHODS]
                 assert len(snapshots) <= 1, "two snapshots in flight upstream"
             elif isinstance(action, SendToClient):
@@ -82,6 +108,12 @@ class RouterMachine(RuleBasedStateMachine):
             msg_id = message["id"]
             assert msg_id in outstanding, f"client {client} got a reply to {msg_id} it never sent"
             del outstanding[msg_id]
+        elif message.get("method") == RECEIVED:
+            inner = json.loads(message["params"]["message"])
+            if "id" in inner:
+                mine = self.inner_live[client]
+                assert inner["id"] in mine, f"client {client} got inner reply {inner}"
+                mine.remove(inner["id"])
         elif message.get("method") == "HeapProfiler.addHeapSnapshotChunk":
             assert "HeapProfiler.takeHeapSnapshot" in outstanding.values() or (
                 "HeapProfiler.stopTrackingHeapObjects" in outstanding.values()
@@ -95,6 +127,7 @@ class RouterMachine(RuleBasedStateMachine):
     def connect(self) -> None:
         client = self.router.add_client("prop")
         self.live[client] = {}
+        self.inner_live[client] = set()
 
     @precondition(lambda self: self.live)
     @rule(data=st.data())
@@ -130,6 +163,45 @@ class RouterMachine(RuleBasedStateMachine):
             return
         outstanding[msg_id] = method
         self.apply(self.router.client_message(client, text))
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data(), method=st.sampled_from(INNER_METHODS))
+    def worker_command(self, data: st.DataObject, method: str) -> None:
+        client = data.draw(st.sampled_from(sorted(self.live)))
+        self.next_id += 1
+        outer, inner_id = self.next_id, self.next_id % 7  # inner ids collide across clients
+        if inner_id in self.inner_live[client]:
+            return
+        self.live[client][outer] = SEND
+        self.inner_live[client].add(inner_id)
+        message = json.dumps({"id": inner_id, "method": method})
+        params = {"sessionId": "w", "message": message}
+        self.apply(
+            self.router.client_message(
+                client, json.dumps({"id": outer, "method": SEND, "params": params})
+            )
+        )
+
+    @precondition(lambda self: self.inner_upstream)
+    @rule(data=st.data())
+    def worker_reply(self, data: st.DataObject) -> None:
+        inner_id, method = data.draw(st.sampled_from(self.inner_upstream))
+        self.inner_upstream.remove((inner_id, method))
+        self.answer_inner(inner_id, method)
+
+    @rule(paused=st.booleans(), hit=st.integers(0, 20))
+    def worker_pause_event(self, paused: bool, hit: int) -> None:
+        inner: dict[str, Any] = {"method": "Debugger.resumed", "params": {}}
+        if paused:
+            inner = {"method": "Debugger.paused", "params": {"hitBreakpoints": [f"bp{hit}"]}}
+        event = {"method": RECEIVED, "params": {"sessionId": "w", "message": json.dumps(inner)}}
+        self.apply(self.router.upstream_message(json.dumps(event)))
+
+    def answer_inner(self, inner_id: int, method: str) -> None:
+        result = {"breakpointId": f"bp{inner_id}"} if "setBreakpoint" in method else {}
+        inner = json.dumps({"id": inner_id, "result": result})
+        event = {"method": RECEIVED, "params": {"sessionId": "w", "message": inner}}
+        self.apply(self.router.upstream_message(json.dumps(event)))
 
     @precondition(lambda self: self.live)
     @rule(data=st.data(), garbage=st.sampled_from(["{", "[]", '{"method":"X.y"}', b"\x00"]))
@@ -191,17 +263,22 @@ class RouterMachine(RuleBasedStateMachine):
         assert stats.pending_commands + stats.upstream.abandoned == len(self.upstream)
 
     def drain_upstream(self) -> None:
-        for _ in range(100):
-            if not self.upstream:
+        for _ in range(200):
+            if self.inner_upstream:
+                self.answer_inner(*self.inner_upstream.pop(0))
+            elif self.upstream:
+                command = self.upstream.pop(0)
+                reply = json.dumps({"id": command.id, "result": {}})
+                self.apply(self.router.upstream_message(reply))
+            else:
                 return
-            command = self.upstream.pop(0)
-            self.apply(self.router.upstream_message(json.dumps({"id": command.id, "result": {}})))
         raise AssertionError("upstream never quiesced")
 
     def teardown(self) -> None:
         self.drain_upstream()
         for client, outstanding in self.live.items():
             assert not outstanding, f"client {client} never got replies to {outstanding}"
+            assert not self.inner_live[client], f"client {client}: no inner replies"
         for client in list(self.live):
             del self.live[client]
             self.departed.add(client)
