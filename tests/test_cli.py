@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.failures.helpers import writing_began
 from tests.targets import ROOT, Target, interruptible, start_leaky_app
 
 
@@ -145,7 +146,7 @@ def test_ctrl_c_mid_snapshot_leaves_nothing_and_exits_130(tmp_path: Path) -> Non
         )
         # Interrupt once chunks are being written: the temporary file has grown.
         deadline = time.monotonic() + 60
-        while not any(p.stat().st_size > 1_000_000 for p in tmp_path.glob(".*.partial")):
+        while not writing_began(tmp_path):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the capture never started writing"
             time.sleep(0.01)

@@ -98,6 +98,18 @@ def partials(directory: Path) -> Iterator[Path]:
     return directory.glob(".*.partial")
 
 
+def writing_began(directory: Path, size: int = 1_000_000) -> bool:
+    """Whether a temporary file in ``directory`` holds more than ``size`` bytes. One may
+    vanish while we look: the CLI's writability probe creates and removes its own."""
+    for path in partials(directory):
+        try:
+            if path.stat().st_size > size:
+                return True
+        except FileNotFoundError:
+            continue
+    return False
+
+
 def finished(
     proc: subprocess.Popen[bytes], stdout: bytes, stderr: bytes
 ) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,15 @@ import pytest
 from tests.targets import ROOT, start_leaky_app
 
 from .cases import expect
-from .helpers import cli_env, finished, partials, run_cli, start_cli, wait_for_output, wait_until
+from .helpers import (
+    cli_env,
+    finished,
+    run_cli,
+    start_cli,
+    wait_for_output,
+    wait_until,
+    writing_began,
+)
 
 #: fcntl.F_SETPIPE_SZ (Linux; Python names it only from 3.10 on some builds).
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -141,7 +149,7 @@ def test_target_dying_mid_snapshot_is_said_plainly(tmp_path: Path) -> None:
         # Mid-snapshot: chunks are being written (the temporary file exists before the CLI
         # even connects: it checks that -o is writable).
         wait_until(
-            lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+            lambda: writing_began(tmp_path),
             proc,
             "writing began",
         )

@@ -18,11 +18,11 @@ from .cases import expect
 from .helpers import (
     default_signals,
     finished,
-    partials,
     sigint_ignored,
     start_cli,
     wait_for_output,
     wait_until,
+    writing_began,
 )
 
 
@@ -56,7 +56,7 @@ def test_sigterm_mid_snapshot_leaves_nothing_and_exits_143(
         "snapshot", "--url", big_app.ws_url, "-o", str(out), "--via", "stream", preexec=preexec
     )  # streaming's temporary file; the in-process path: tests/test_inprocess.py
     wait_until(
-        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        lambda: writing_began(tmp_path),
         proc,
         "writing began",
     )
@@ -72,7 +72,7 @@ def test_ctrl_c_mid_snapshot_is_the_same_path(big_app: Target, tmp_path: Path) -
     out = tmp_path / "int.heapsnapshot"
     proc = start_cli("snapshot", "--url", big_app.ws_url, "-o", str(out), "--via", "stream")
     wait_until(
-        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        lambda: writing_began(tmp_path),
         proc,
         "writing began",
     )
@@ -149,7 +149,7 @@ def test_a_second_sigterm_while_track_saves_aborts_the_save(
     wait_for_output(proc, proc.stderr, rb"Ctrl-C stops early")
     proc.send_signal(signal.SIGTERM)  # ends tracking: the final snapshot starts
     wait_until(
-        lambda: any(p.stat().st_size > 1_000_000 for p in partials(tmp_path)),
+        lambda: writing_began(tmp_path),
         proc,
         "the final snapshot was being written",
     )
