@@ -170,8 +170,12 @@ def namespaced(bash_script: str, root: Path) -> list[str]:
     fresh tmpfs, from a new directory there with ``root``'s scripts/ and tests/ linked in;
     everything it started dies with it. Problems are ``doc-example:`` lines on stderr."""
     r = shlex.quote(str(root))
+    # A checkout under /tmp (CI clones anywhere) would vanish under the new tmpfs: the shell
+    # stands in it while /tmp is mounted over, then binds it back at the same path ("." is
+    # still the old directory), so links, editable installs and PYTHONPATH keep working.
     inner = (
-        "set -eu; ip link set lo up; mount -t tmpfs tmpfs /tmp; mkdir /tmp/example; "
+        f"set -eu; ip link set lo up; cd {r}; mount -t tmpfs tmpfs /tmp; "
+        f"if [ ! -d {r} ]; then mkdir -p {r}; mount --bind . {r}; fi; mkdir /tmp/example; "
         f"cd /tmp/example; ln -s {r}/scripts scripts; ln -s {r}/tests tests; set +eu; "
         'exec bash -c "$0"'
     )

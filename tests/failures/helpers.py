@@ -118,21 +118,28 @@ def finished(
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout.decode(), stderr.decode())
 
 
-NOBODY = ("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups")
+#: Root without the capabilities that override file permissions (CAP_DAC_OVERRIDE,
+#: CAP_DAC_READ_SEARCH): permissions then bind it like anyone else. A switch to ``nobody``
+#: would do too, but nobody may not read an interpreter installed under /root.
+WITHOUT_DAC_OVERRIDE = (
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+)
 
 
-def run_cli_as_nobody(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m cdp_heap ARGS`` as ``nobody``, without CAP_DAC_OVERRIDE, so that file
+def run_cli_without_dac_override(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m cdp_heap ARGS`` as root without CAP_DAC_OVERRIDE, so that file
     permissions apply (root's would not). Skips the test where that is impossible."""
     import pytest
 
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run the CLI as a user whom permissions bind")
+        pytest.skip("needs root and setpriv to drop the capabilities that override permissions")
     return subprocess.run(
-        [*NOBODY, sys.executable, "-m", "cdp_heap", *args],
+        [*WITHOUT_DAC_OVERRIDE, sys.executable, "-m", "cdp_heap", *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
-        env=cli_env({"HOME": "/nonexistent"}),
+        env=cli_env(),
         cwd="/",
     )

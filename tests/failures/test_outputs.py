@@ -18,7 +18,7 @@ from cdp_heap.cli._outputs import check_output_file
 from tests.targets import ROOT, Target, start_leaky_app
 
 from .cases import expect
-from .helpers import partials, run_cli, run_cli_as_nobody
+from .helpers import partials, run_cli, run_cli_without_dac_override
 
 SNAPSHOTS_JS = ROOT / "tests" / "analysis" / "apps" / "snapshots.js"
 
@@ -48,10 +48,11 @@ def triple(shared: Path) -> list[Path]:
 
 @pytest.fixture
 def read_only(shared: Path) -> Iterator[Path]:
-    """A directory owned by root, mode 755: read-only for ``nobody``."""
+    """A directory owned by root, mode 555: read-only for root without CAP_DAC_OVERRIDE."""
     directory = Path(tempfile.mkdtemp(prefix="ro-", dir=shared))
-    directory.chmod(0o755)
+    directory.chmod(0o555)
     yield directory
+    directory.chmod(0o755)
     shutil.rmtree(directory)
 
 
@@ -102,7 +103,7 @@ def test_leak_html_to_a_read_only_directory_fails_before_the_analysis(
     triple: list[Path], read_only: Path
 ) -> None:
     html = read_only / "r.html"
-    result = run_cli_as_nobody("leak", "--files", *map(str, triple), "--html", str(html))
+    result = run_cli_without_dac_override("leak", "--files", *map(str, triple), "--html", str(html))
     expect(result, "output-read-only", FILE=str(html))
     assert result.stdout == ""
     assert list(read_only.iterdir()) == []
@@ -142,7 +143,7 @@ def test_leak_output_dir_read_only_fails_before_the_first_snapshot(
     app: Target, read_only: Path
 ) -> None:
     out = read_only / "snapshots"
-    result = run_cli_as_nobody("leak", "--url", app.ws_url, "--interval", "0.1", "-o", str(out))
+    result = run_cli_without_dac_override("leak", "--url", app.ws_url, "--interval", "0.1", "-o", str(out))
     expect(result, "leak-output-dir-unwritable", DIR=str(out))
     assert list(read_only.iterdir()) == []
 
@@ -161,7 +162,7 @@ def test_unwritable_output_fails_before_recording(
     app: Target, read_only: Path, command: str, suffix: str
 ) -> None:
     out = read_only / f"x{suffix}"
-    result = run_cli_as_nobody(command, "--url", app.ws_url, "--duration", "30", "-o", str(out))
+    result = run_cli_without_dac_override(command, "--url", app.ws_url, "--duration", "30", "-o", str(out))
     expect(result, "output-read-only", FILE=str(out))
     assert "Ctrl-C stops early" not in result.stderr  # it never started
     assert list(read_only.iterdir()) == []
