@@ -172,11 +172,13 @@ def namespaced(bash_script: str, root: Path) -> list[str]:
     r = shlex.quote(str(root))
     # A checkout under /tmp (CI clones anywhere) would vanish under the new tmpfs: the shell
     # stands in it while /tmp is mounted over, then binds it back at the same path ("." is
-    # still the old directory), so links, editable installs and PYTHONPATH keep working.
+    # still the old directory; --no-canonicalize, or mount resolves it by name to the new,
+    # empty one), so links, editable installs and PYTHONPATH keep working.
     inner = (
         f"set -eu; ip link set lo up; cd {r}; mount -t tmpfs tmpfs /tmp; "
-        f"if [ ! -d {r} ]; then mkdir -p {r}; mount --bind . {r}; fi; mkdir /tmp/example; "
-        f"cd /tmp/example; ln -s {r}/scripts scripts; ln -s {r}/tests tests; set +eu; "
+        f"if [ ! -d {r} ]; then mkdir -p {r}; mount --no-canonicalize --bind . {r}; fi; "
+        f"mkdir /tmp/example; cd /tmp/example; ln -s {r}/scripts scripts; "
+        f"ln -s {r}/tests tests; set +eu; "
         'exec bash -c "$0"'
     )
     return ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", inner, bash_script]

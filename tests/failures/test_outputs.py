@@ -143,7 +143,9 @@ def test_leak_output_dir_read_only_fails_before_the_first_snapshot(
     app: Target, read_only: Path
 ) -> None:
     out = read_only / "snapshots"
-    result = run_cli_without_dac_override("leak", "--url", app.ws_url, "--interval", "0.1", "-o", str(out))
+    result = run_cli_without_dac_override(
+        "leak", "--url", app.ws_url, "--interval", "0.1", "-o", str(out)
+    )
     expect(result, "leak-output-dir-unwritable", DIR=str(out))
     assert list(read_only.iterdir()) == []
 
@@ -162,7 +164,9 @@ def test_unwritable_output_fails_before_recording(
     app: Target, read_only: Path, command: str, suffix: str
 ) -> None:
     out = read_only / f"x{suffix}"
-    result = run_cli_without_dac_override(command, "--url", app.ws_url, "--duration", "30", "-o", str(out))
+    result = run_cli_without_dac_override(
+        command, "--url", app.ws_url, "--duration", "30", "-o", str(out)
+    )
     expect(result, "output-read-only", FILE=str(out))
     assert "Ctrl-C stops early" not in result.stderr  # it never started
     assert list(read_only.iterdir()) == []
