@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import attrs
@@ -170,15 +171,28 @@ def namespaced(bash_script: str, root: Path) -> list[str]:
     fresh tmpfs, from a new directory there with ``root``'s scripts/ and tests/ linked in;
     everything it started dies with it. Problems are ``doc-example:`` lines on stderr."""
     r = shlex.quote(str(root))
-    # A checkout under /tmp (CI clones anywhere) would vanish under the new tmpfs: the shell
-    # stands in it while /tmp is mounted over, then binds it back at the same path ("." is
-    # still the old directory; --no-canonicalize, or mount resolves it by name to the new,
-    # empty one), so links, editable installs and PYTHONPATH keep working.
+    # A checkout or a venv under /tmp (CI clones anywhere) would vanish under the new tmpfs:
+    # each is opened as a file descriptor before /tmp is mounted over, then bound back at its
+    # path through /proc/self/fd (--no-canonicalize, or mount would resolve the path by name,
+    # to the new empty directory), so links, editable installs and the interpreter still work.
+    kept = _under_tmp([root, Path(sys.prefix)])
+    opened = "".join(f"exec {10 + i}<{shlex.quote(str(p))}; " for i, p in enumerate(kept))
+    bound = "".join(
+        f"mkdir -p {shlex.quote(str(p))}; "
+        f"mount --no-canonicalize --bind /proc/self/fd/{10 + i} {shlex.quote(str(p))}; "
+        for i, p in enumerate(kept)
+    )
     inner = (
-        f"set -eu; ip link set lo up; cd {r}; mount -t tmpfs tmpfs /tmp; "
-        f"if [ ! -d {r} ]; then mkdir -p {r}; mount --no-canonicalize --bind . {r}; fi; "
+        f"set -eu; ip link set lo up; {opened}mount -t tmpfs tmpfs /tmp; {bound}"
         f"mkdir /tmp/example; cd /tmp/example; ln -s {r}/scripts scripts; "
         f"ln -s {r}/tests tests; set +eu; "
         'exec bash -c "$0"'
     )
     return ["unshare", "--net", "--pid", "--fork", "--mount-proc", "bash", "-c", inner, bash_script]
+
+
+def _under_tmp(paths: list[Path]) -> list[Path]:
+    """The directories of ``paths`` that lie under /tmp, outermost only."""
+    tmp = Path("/tmp")
+    found = sorted({p.resolve() for p in paths if p.resolve().is_relative_to(tmp)})
+    return [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
