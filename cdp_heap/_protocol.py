@@ -171,7 +171,7 @@ class CDPProtocol:
         if isinstance(message, Event):
             return self._receive_event(message)
         if isinstance(message, Response | ErrorResponse) and message.id is not None:
-            return self._receive_reply(message.id, message)
+            return self.receive_reply(message.id, message)
         if isinstance(message, ErrorResponse):
             # An error the peer could not attribute (e.g. it could not parse something).
             self._unknown_replies += 1
@@ -180,7 +180,9 @@ class CDPProtocol:
         self._unknown_replies += 1
         return Ignored("unknown_reply", message.id)
 
-    def _receive_reply(self, msg_id: int, reply: Response | ErrorResponse) -> Incoming:
+    def receive_reply(self, msg_id: int, reply: Response | ErrorResponse) -> Incoming:
+        """:meth:`receive` for a reply already decoded (or, by a proxy re-addressing it
+        undecoded, stood in for by one that says only whether it succeeded)."""
         self._forget_snapshot(msg_id)
         command = self._pending.pop(msg_id, None)
         if command is not None:

@@ -40,3 +40,23 @@ def plain_chunk_data(text: str) -> str | None:
 
 #: A successful reply as Node and Chrome format it: the id first, then the result.
 PLAIN_REPLY = re.compile(r'\{"id":(\d+),"result":')
+
+#: Where a command's id is when a client wrote it first (cdp-heap, Playwright, DevTools)
+#: or last (Puppeteer): the proxy puts its own id in its place instead of re-encoding.
+_ID_FIRST = re.compile(r'\{"id":(\d+),')
+_ID_LAST = re.compile(r',"id":(\d+)\}$')
+
+
+def with_id(text: str, old_id: int, new_id: int) -> str | None:
+    """``text``, a command whose (only) ``"id"`` is ``old_id``, with ``new_id`` instead;
+    ``None`` when the id is not plainly first or last, or ``"id":`` occurs more than once
+    (the caller encodes the command anew)."""
+    if text.count('"id":') != 1:
+        return None
+    match = _ID_FIRST.match(text)
+    if match is not None and int(match.group(1)) == old_id:
+        return f'{{"id":{new_id},{text[match.end() :]}'
+    match = _ID_LAST.search(text, len(text) - 32)
+    if match is not None and int(match.group(1)) == old_id:
+        return f'{text[: match.start()]},"id":{new_id}}}'
+    return None

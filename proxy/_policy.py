@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from fnmatch import fnmatchcase
+from fnmatch import translate
 
 import attrs
 
@@ -27,6 +27,13 @@ class MethodPolicy:
 
     patterns: tuple[str, ...] = ("*",)
     option: str = "--allow-methods"
+    #: The patterns as one regular expression (every command and event is checked: one
+    #: match, not one ``fnmatch`` per pattern).
+    _matcher: re.Pattern[str] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        matcher = re.compile("|".join(translate(p) for p in self.patterns))
+        object.__setattr__(self, "_matcher", matcher)
 
     @classmethod
     def parse(cls, text: str | Iterable[str], option: str = "--allow-methods") -> MethodPolicy:
@@ -45,7 +52,7 @@ class MethodPolicy:
         return cls(patterns, option)
 
     def allows(self, method: str) -> bool:
-        return any(fnmatchcase(method, pattern) for pattern in self.patterns)
+        return self._matcher.match(method) is not None
 
     def allows_event(self, method: str) -> bool:
         domain = method.partition(".")[0]

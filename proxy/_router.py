@@ -81,7 +81,7 @@ from ._actions import (
     SendToClient,
     SendUpstream,
 )
-from ._chunks import PLAIN_REPLY, is_plain_chunk
+from ._chunks import PLAIN_REPLY, is_plain_chunk, with_id
 from ._domains import KEPT_ENABLED, DomainKey, DomainTable
 from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
@@ -201,7 +201,7 @@ class Router:
             return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
-        actions = self._command(client, state, message)
+        actions = self._command(client, state, message, data)
         if message.method in AUDITED:
             actions.insert(0, Audit(client, "start", message.method))
         return actions
@@ -353,7 +353,11 @@ class Router:
 
     # -- commands ----------------------------------------------------------------------------
 
-    def _command(self, client: ClientId, state: _Client, command: Command) -> list[Action]:
+    def _command(
+        self, client: ClientId, state: _Client, command: Command, text: str | None = None
+    ) -> list[Action]:
+        """``client``'s ``command`` (``text``: as it sent it, when it is to be forwarded as
+        it is)."""
         method = command.method
         domain, _, name = method.partition(".")
         conflict = self._ownership.record(client, method)
@@ -390,9 +394,9 @@ class Router:
             state.enabled.discard(key)
             if self._domains.disable(client, key):
                 self._disabled(key)
-                return self._forward(client, command)
+                return self._forward(client, command, text)
             return [self._reply_to(client, Response(command.id, {}, command.session_id))]
-        return self._forward(client, command)
+        return self._forward(client, command, text)
 
     def _enable(
         self, client: ClientId, state: _Client, command: Command, key: DomainKey
@@ -434,16 +438,23 @@ class Router:
         elif key == _NODE_WORKER:
             self._workers.disabled()
 
-    def _forward(self, client: ClientId | None, command: Command) -> list[Action]:
-        return [self._send_upstream(client, command)[1]]
+    def _forward(
+        self, client: ClientId | None, command: Command, text: str | None = None
+    ) -> list[Action]:
+        return [self._send_upstream(client, command, text)[1]]
 
-    def _send_upstream(self, client: ClientId | None, command: Command) -> tuple[int, SendUpstream]:
+    def _send_upstream(
+        self, client: ClientId | None, command: Command, text: str | None = None
+    ) -> tuple[int, SendUpstream]:
+        """Send ``command`` upstream under a fresh id; ``text``, the client's own text of
+        it, is sent with only the id changed where that can be done without parsing."""
         assert self._protocol is not None
         upstream = self._protocol.send_command(command.method, command.params, command.session_id)
         self._routes[upstream.id] = Route(client, command.id, command.method)
         if client is not None:
             self._clients[client].pending[command.id] = upstream.id
-        return upstream.id, SendUpstream(encode(upstream))
+        spliced = None if text is None else with_id(text, command.id, upstream.id)
+        return upstream.id, SendUpstream(encode(upstream) if spliced is None else spliced)
 
     def _internal(self, method: str, session_id: str | None = None, **params: Any) -> list[Action]:
         """A command of the proxy's own; its reply is dropped."""
@@ -487,7 +498,7 @@ class Router:
         ):
             return None
         # The protocol state changes as for the real reply (its result is not needed).
-        item = self._protocol.receive(f'{{"id":{upstream_id},"result":{{}}}}')
+        item = self._protocol.receive_reply(upstream_id, Response(upstream_id, {}))
         assert isinstance(item, ReplyReceived)
         return self._reply(item.command, item.reply, text[id_end:])
 

@@ -6,9 +6,10 @@ read with h11 (:mod:`cdp_heap_proxy._http`) and admitted or refused by the
 discovery documents (or a streamed snapshot, :mod:`cdp_heap_proxy._snapshot_endpoint`),
 WebSocket upgrades become a :class:`~cdp_heap_proxy._websocket.ServerWebSocket`. Every message
 and every connect/disconnect goes through the :class:`~cdp_heap_proxy._router.Router`, whose
-actions are performed by :meth:`Proxy._perform` without ever waiting: client messages go to
-bounded :class:`~cdp_heap_proxy._outbox.Outbox` queues; a client's own commands are sent
-upstream from its task, the rest queued for the upstream writer.
+actions are performed by :meth:`Proxy._perform` without ever waiting: a message for a client
+is written into its socket at once (what the socket does not take waits in its bounded
+:mod:`outbox <cdp_heap_proxy._outbox>`), a command for the target into the upstream socket,
+by whichever task routed it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from ._http import (
     json_response,
     read_request_head,
 )
-from ._outbox import CLOSE_NORMAL, DEFAULT_LIMIT_BYTES, ClientConn, Outbox
+from ._outbox import (
+    CLOSE_NORMAL,
+    DEFAULT_LIMIT_BYTES,
+    ClientConn,
+    ClientOutbox,
+    FrameOutbox,
+    Outbox,
+)
 from ._router import (
     Action,
     Audit,
@@ -50,11 +58,11 @@ from ._router import (
 from ._security import Guard, Refused, Role, is_loopback
 from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
-from ._sockets import QuickAckStream
+from ._sockets import QuickAckStream, transport_for
 from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
 from ._targets import UpstreamSpec, find_target, rewrite_entry
 from ._upstream import UpstreamLink
-from ._websocket import Oversized, ServerWebSocket, WebSocketClosed
+from ._websocket import Oversized, ServerHandshake, WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +73,6 @@ CLOSE_GRACE = 2.0
 #: limited by ``max_message_size``). The proxy holds a client's message a few times over
 #: while routing it, so this limit sets its memory per client.
 DEFAULT_MAX_CLIENT_MESSAGE_SIZE = 8 * MiB
-#: Most bytes of queued messages written to a client in one write.
-WRITE_BATCH_BYTES = 256 * 1024
 #: What clients are told when the proxy stops (close reason and ``Inspector.detached``).
 SHUTDOWN_REASON = "cdp-heap proxy is shutting down"
 
@@ -194,10 +200,8 @@ class Proxy:
 
     # -- routing -----------------------------------------------------------------------------
 
-    def _perform(self, actions: list[Action], upstream: list[str] | None = None) -> None:
-        """Carry out the router's actions, in order, without waiting; commands for the
-        target go to ``upstream`` if given (the caller sends them from its own task),
-        else to the upstream writer's queue."""
+    def _perform(self, actions: list[Action]) -> None:
+        """Carry out the router's actions, in order, without waiting."""
         overflowed: list[ClientId] = []
         for action in actions:
             match action:
@@ -206,10 +210,7 @@ class Proxy:
                     if conn is not None and not conn.outbox.put_nowait(text):
                         overflowed.append(client)
                 case SendUpstream(text):
-                    if upstream is None:
-                        self.upstream.send_nowait(text)
-                    else:
-                        upstream.append(text)
+                    self.upstream.send_nowait(text)
                 case CloseClient(client, code, reason):
                     conn = self._clients.get(client)
                     if conn is not None:
@@ -223,11 +224,6 @@ class Proxy:
                     self._audit_client(client, self._clients[client], event, method=method)
                 case _:
                     assert_never(action)
-        if overflowed and upstream:
-            # A cut-off's clean-up is queued: what came before it must be queued first.
-            for text in upstream:
-                self.upstream.send_nowait(text)
-            upstream.clear()
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
         self._changed.unpark_all()
@@ -256,15 +252,23 @@ class Proxy:
 
     # -- clients -----------------------------------------------------------------------------
 
+    def text_outbox(self) -> Outbox:
+        """An outbox for a client that takes its messages one by one (``POST /snapshot``)."""
+        return Outbox(self.config.client_queue_bytes)
+
     def add_client(
-        self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
+        self,
+        label: str,
+        peer: str,
+        role: Role,
+        transport: str,
+        outbox: ClientOutbox,
+        agent: str | None = None,
     ) -> ClientConn:
         """Register a client with the router and the shell; audited as ``connect``. Call
         :meth:`remove_client` when its connection ends."""
         client = self._routing.add_client(label, role.policy)
-        conn = ClientConn(
-            client, label, peer, role, transport, Outbox(self.config.client_queue_bytes)
-        )
+        conn = ClientConn(client, label, peer, role, transport, outbox)
         self._clients[client] = conn
         self._open_connections += 1
         self._audit_client(client, conn, "connect", transport=transport, agent=agent)
@@ -293,16 +297,19 @@ class Proxy:
         let one connection's exception cancel the whole proxy).
         """
         peer = _peer(stream)
-        if isinstance(stream, trio.SocketStream):
-            stream = QuickAckStream(stream, stream)  # a client's two small writes (D24)
+        tcp = stream if isinstance(stream, trio.SocketStream) else None
+        if tcp is not None:
+            stream = QuickAckStream(tcp, tcp)  # a client's two small writes (D24)
         try:
-            await self._handle_connection(stream, peer)
+            await self._handle_connection(stream, peer, tcp)
         except Exception as exc:
             log.error("connection from %s failed", peer, exc_info=exc)
             self.audit("error", peer=peer, reason=f"{type(exc).__name__}: {exc}")
             await trio.aclose_forcefully(stream)
 
-    async def _handle_connection(self, stream: trio.abc.Stream, peer: str) -> None:
+    async def _handle_connection(
+        self, stream: trio.abc.Stream, peer: str, tcp: trio.SocketStream | None
+    ) -> None:
         """TLS, then an HTTP request or a WebSocket upgrade."""
         if self.config.tls is not None:
             secure = trio.SSLStream(stream, self.config.tls, server_side=True)
@@ -347,7 +354,7 @@ class Proxy:
             await _send_and_close(stream, response)
             return
         if head.is_websocket_upgrade:
-            await self._serve_websocket(stream, head, path, role, peer)
+            await self._serve_websocket(stream, tcp, head, path, role, peer)
         elif path.rstrip("/") == "/snapshot" and not self.config.browser:
             await serve_snapshot(self, stream, head, role, peer)
         else:
@@ -390,46 +397,58 @@ class Proxy:
         return error_response(404, f"no such endpoint: {path}")
 
     async def _serve_websocket(
-        self, stream: trio.abc.Stream, head: RequestHead, path: str, role: Role, peer: str
+        self,
+        stream: trio.abc.Stream,
+        tcp: trio.SocketStream | None,
+        head: RequestHead,
+        path: str,
+        role: Role,
+        peer: str,
     ) -> None:
-        ws = ServerWebSocket(stream, self.config.max_client_message_size)
+        handshake = ServerHandshake(stream, head.raw)
         try:
-            if not await ws.handshake(head.raw):
+            if not await handshake.check():
                 return
             target = path.strip("/")
             home = parse_endpoint(path, self.id) if self.config.browser else None
             if home is not None:
                 target = self.id
             if target != self.id:
-                await ws.reject(404, f"no target {target!r}; see /json/list\n".encode())
+                await handshake.reject(404, f"no target {target!r}; see /json/list\n".encode())
                 return
             unavailable = self.unavailable()
             if unavailable is not None:
-                await ws.reject(503, f"{unavailable}; retry shortly\n".encode())
+                await handshake.reject(503, f"{unavailable}; retry shortly\n".encode())
                 return
-            await ws.accept()
+            await handshake.accept()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # it left during the handshake
-        await self._serve_client(ws, stream, head, peer, role, home)
+        ws = WebSocket(
+            transport_for(stream, tcp),
+            server=True,
+            max_message_size=self.config.max_client_message_size,
+            received=handshake.received,
+        )
+        await self._serve_client(ws, head, peer, role, home)
 
     async def _serve_client(
         self,
-        ws: ServerWebSocket,
-        stream: trio.abc.Stream,
+        ws: WebSocket,
         head: RequestHead,
         peer: str,
         role: Role,
         home: tuple[str, str | None] | None = None,
     ) -> None:
         agent = head.header("user-agent")
-        conn = self.add_client(_label(head, peer), peer, role, "websocket", agent)
+        outbox = FrameOutbox(ws, self.config.client_queue_bytes)
+        conn = self.add_client(_label(head, peer), peer, role, "websocket", outbox, agent)
         if home is not None and self.hub is not None:
             self._perform(self.hub.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
         limit = self.config.max_client_message_size
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._pump, ws, stream, conn)
+                nursery.start_soon(self._pump, ws, outbox, conn)
                 try:
                     while True:
                         message = await ws.get_message()
@@ -437,37 +456,34 @@ class Proxy:
                             actions = self._routing.client_message_too_large(
                                 conn.id, message.size, message.prefix, limit
                             )
-                            self._perform(actions)
                         else:
-                            commands: list[str] = []
-                            self._perform(self._routing.client_message(conn.id, message), commands)
-                            if commands:
-                                await self.upstream.send(commands)
+                            actions = self._routing.client_message(conn.id, message)
+                        self._perform(actions)
                         await self.upstream.wait_room()
                 except WebSocketClosed:
                     pass
                 nursery.cancel_scope.cancel()
         finally:
-            await trio.aclose_forcefully(stream)
+            ws.close_transport()
             self.remove_client(conn, reason)
 
-    async def _pump(self, ws: ServerWebSocket, stream: trio.abc.Stream, conn: ClientConn) -> None:
-        """Write the outbox to the client, then close it as the outbox says."""
-        outbox = conn.outbox
+    async def _pump(self, ws: WebSocket, outbox: FrameOutbox, conn: ClientConn) -> None:
+        """Write what the client's socket did not take at once, then close the WebSocket
+        as the outbox says."""
         try:
-            while (texts := await outbox.get_many(WRITE_BATCH_BYTES)) is not None:
+            while await outbox.wait():
                 with trio.CancelScope() as conn.send_scope:
-                    await ws.send_messages(texts)
+                    await ws.flush()
                 if conn.send_scope.cancelled_caught:
                     # It did not read for CLOSE_GRACE seconds after being cut off.
-                    await trio.aclose_forcefully(stream)
+                    ws.close_transport()
                     return
             code = outbox.close_code or CLOSE_NORMAL
             with trio.move_on_after(CLOSE_GRACE):
                 await ws.aclose(code, outbox.close_reason)
         except WebSocketClosed:
             pass
-        await trio.aclose_forcefully(stream)
+        ws.close_transport()
 
 
 def _peer(stream: trio.abc.Stream) -> str:

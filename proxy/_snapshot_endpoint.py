@@ -35,7 +35,7 @@ from cdp_heap._wire import Command, ErrorResponse, Event, MalformedMessage, Resp
 from ._actions import ClientId
 from ._chunks import plain_chunk_data
 from ._http import RequestHead, error_response
-from ._outbox import ClientConn
+from ._outbox import ClientConn, ClientOutbox, Outbox
 from ._router import Router
 from ._security import Role
 from ._snapshot_preflight import refuse_if_too_big
@@ -50,8 +50,16 @@ class SnapshotHost(Protocol):
     @property
     def router(self) -> Router: ...
 
+    def text_outbox(self) -> Outbox: ...
+
     def add_client(
-        self, label: str, peer: str, role: Role, transport: str, agent: str | None = None
+        self,
+        label: str,
+        peer: str,
+        role: Role,
+        transport: str,
+        outbox: ClientOutbox,
+        agent: str | None = None,
     ) -> ClientConn: ...
 
     def client_message(self, client: ClientId, message: str | bytes) -> None: ...
@@ -74,14 +82,15 @@ async def serve_snapshot(
         commands = _commands(options)
         agent = head.header("user-agent")
         label = f"{peer} POST /snapshot" + (f" {agent}" if agent else "")
-        conn = proxy.add_client(label, peer, role, "http", agent)
+        outbox = proxy.text_outbox()
+        conn = proxy.add_client(label, peer, role, "http", outbox, agent)
         reason = GONE
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_watch_peer, stream, nursery.cancel_scope)
-                refused = await refuse_if_too_big(proxy, stream, conn, options)
+                refused = await refuse_if_too_big(proxy, stream, conn, outbox, options)
                 refused = refused or await _send_commands(proxy, stream, conn, commands)
-                reason = refused or await _respond(stream, head, conn, commands[-1].id)
+                reason = refused or await _respond(stream, head, conn, outbox, commands[-1].id)
                 nursery.cancel_scope.cancel()
         finally:
             proxy.remove_client(conn, reason)
@@ -146,8 +155,10 @@ async def _watch_peer(stream: trio.abc.Stream, scope: trio.CancelScope) -> None:
     scope.cancel()
 
 
-async def _respond(stream: trio.abc.Stream, head: RequestHead, conn: ClientConn, last: int) -> str:
-    """Stream the snapshot from ``conn``'s outbox; returns why the response ended."""
+async def _respond(
+    stream: trio.abc.Stream, head: RequestHead, conn: ClientConn, outbox: Outbox, last: int
+) -> str:
+    """Stream the snapshot from ``conn``'s ``outbox``; returns why the response ended."""
     writer = h11.Connection(h11.SERVER)
     writer.receive_data(head.raw)
     writer.next_event()  # the request
@@ -173,7 +184,7 @@ async def _respond(stream: trio.abc.Stream, head: RequestHead, conn: ClientConn,
     def framed(event: h11.Response | h11.Data | h11.EndOfMessage) -> bytes:
         return writer.send(event) or b""
 
-    while (text := await conn.outbox.get()) is not None:
+    while (text := await outbox.get()) is not None:
         chunk, reply = plain_chunk_data(text), None
         if chunk is None:
             chunk, reply = _chunk_or_reply(text)

@@ -21,7 +21,7 @@ from cdp_heap._preflight import TARGET_MEMORY_EXPRESSION, TargetMemory, estimate
 from cdp_heap._wire import Command, ErrorResponse, MalformedMessage, Response, decode, encode
 
 from ._http import error_response
-from ._outbox import ClientConn
+from ._outbox import ClientConn, Outbox
 
 if TYPE_CHECKING:
     from ._snapshot_endpoint import SnapshotHost
@@ -35,6 +35,7 @@ async def refuse_if_too_big(
     host: SnapshotHost,
     stream: trio.abc.Stream,
     conn: ClientConn,
+    outbox: Outbox,
     options: Mapping[str, list[str]],
 ) -> str | None:
     """``None`` to go ahead; else the response was sent (507) and this is why it ended."""
@@ -49,7 +50,7 @@ async def refuse_if_too_big(
         "silent": True,
     }
     host.client_message(conn.id, encode(Command(PROBE_ID, "Runtime.evaluate", params)))
-    while (text := await conn.outbox.get()) is not None:
+    while (text := await outbox.get()) is not None:
         try:
             message = decode(text)
         except MalformedMessage:

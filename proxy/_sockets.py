@@ -1,39 +1,190 @@
-"""TCP options for latency: acknowledge what was read at once (``TCP_QUICKACK``).
+"""The bytes under the proxy's WebSockets: a TCP socket read and written without detours.
 
-Node's inspector writes its socket without ``TCP_NODELAY``. When it sends two small
-messages back to back (a ``Debugger.scriptParsed`` event, then the reply to the
+Every message through the proxy is read from one socket and written to another, so what a
+read or a write costs besides the system call is the proxy's latency. trio's streams make
+every operation a scheduling point (a send that completes at once still yields to the run
+loop, and a receive first tries, fails, waits, and tries again): at 1 client that was ~6
+run-loop passes per round trip, most of the proxy's time (docs/decisions.md D29). A
+:class:`SocketTransport` owns the plain TCP socket of a connection after its handshake and
+is used the way the proxy needs:
+
+- :meth:`~SocketTransport.receive` waits until the socket is readable, then reads once (one
+  pass of the run loop per read, whatever the read holds);
+- :meth:`~SocketTransport.try_send` writes at once, from any task, without waiting: the
+  upstream reader writes a reply straight into its client's socket, a client's task its
+  command into the upstream socket. What the socket does not take is written later by the
+  connection's writer with :meth:`~SocketTransport.send_all`.
+
+TLS connections keep their ``trio.SSLStream`` (:class:`StreamTransport`, which never
+writes without waiting: everything goes through the writer).
+
+``TCP_QUICKACK``: Node's inspector writes its socket without ``TCP_NODELAY``. When it sends
+two small messages back to back (a ``Debugger.scriptParsed`` event, then the reply to the
 ``Runtime.evaluate`` that caused it), Nagle's algorithm holds the second until the first is
 acknowledged, and Linux delays that acknowledgement by up to 40 ms on a connection that
 looks interactive (delayed ACK). A direct client never sees it: the event goes to the
 DevTools connection, the reply alone to the script's. Behind the proxy both travel on the
-one upstream connection, so every reply waited ~40 ms for the proxy's delayed ACK while
-any client had Debugger enabled (docs/decisions.md D24).
-
-The fix is on the proxy's side of the socket: after each read, ``TCP_QUICKACK`` sends the
-acknowledgement of what was read now (the option is not sticky; the kernel may fall back to
-delaying, so it is set again on every read). Where the option does not exist (not Linux),
-the stream just reads.
+one upstream connection, so every reply waited ~40 ms for the proxy's delayed ACK while any
+client had Debugger enabled (D24). So after each read the transport sets ``TCP_QUICKACK``
+(the option is not sticky; the kernel may fall back to delaying, so it is set on every
+read). :class:`QuickAckStream` does the same for a trio stream (under TLS).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+from typing import Protocol
 
 import trio
 
+from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+class TransportBroken(Exception):
+    """The connection can no longer be written (reset, closed)."""
+
+
+class Transport(Protocol):
+    """What a WebSocket needs of the connection under it."""
+
+    async def receive(self) -> bytes:
+        """The next bytes read; ``b""`` once the peer closed or the connection broke."""
+        ...
+
+    def try_send(self, buffers: list[bytes | memoryview]) -> int:
+        """Write what the connection takes of ``buffers`` (in order) now, without waiting:
+        how many bytes (maybe 0). Raises :class:`TransportBroken`. Never called while
+        :meth:`send_all` runs."""
+        ...
+
+    async def send_all(self, buffers: list[bytes | memoryview]) -> None:
+        """Write all of ``buffers``, waiting as needed; raises :class:`TransportBroken`."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection now (a task waiting on it wakes up)."""
+        ...
+
+
+def unsent_part(buffers: list[bytes | memoryview], sent: int) -> list[bytes | memoryview]:
+    """What is left of ``buffers`` once their first ``sent`` bytes were written."""
+    for i, buffer in enumerate(buffers):
+        if sent < len(buffer):
+            rest = buffers[i:]
+            if sent:
+                rest[0] = memoryview(buffer)[sent:]
+            return rest
+        sent -= len(buffer)
+    return []
+
+
+class SocketTransport:
+    """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty)."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        fd = stream.socket.detach()
+        self._sock = socket.socket(fileno=fd)
+        self._sock.setblocking(False)
+        self._closed = False
+
+    async def receive(self) -> bytes:
+        while True:
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
+                return b""
+            try:
+                data = self._sock.recv(RECEIVE_BUFFER_SIZE)
+            except BlockingIOError:
+                continue  # woken, but another read got there first: wait again
+            except OSError:
+                return b""
+            if data and _QUICKACK is not None:
+                with contextlib.suppress(OSError):  # closing: the next read says so
+                    self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            return data
+
+    def try_send(self, buffers: list[bytes | memoryview]) -> int:
+        if self._closed:
+            raise TransportBroken("connection closed")
+        try:
+            # One buffer: send() is a little cheaper than the scatter-gather sendmsg().
+            return self._sock.send(buffers[0]) if len(buffers) == 1 else self._sock.sendmsg(buffers)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise TransportBroken(str(exc)) from None
+
+    async def send_all(self, buffers: list[bytes | memoryview]) -> None:
+        waited = False
+        while buffers:
+            buffers = unsent_part(buffers, self.try_send(buffers))
+            if buffers:
+                try:
+                    await trio.lowlevel.wait_writable(self._sock)
+                except trio.ClosedResourceError:
+                    raise TransportBroken("connection closed") from None
+                waited = True
+        if not waited:
+            await trio.lowlevel.checkpoint()  # every async call may yield (trio's rule)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            trio.lowlevel.notify_closing(self._sock)
+            self._sock.close()
+
+
+class StreamTransport:
+    """Any trio stream (a TLS one) over the TCP stream ``tcp``, if there is one: every
+    write goes through :meth:`send_all`."""
+
+    def __init__(self, stream: trio.abc.Stream, tcp: trio.SocketStream | None) -> None:
+        self._stream = stream
+        self._tcp = tcp
+
+    async def receive(self) -> bytes:
+        try:
+            return bytes(await self._stream.receive_some(RECEIVE_BUFFER_SIZE))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return b""
+
+    def try_send(self, buffers: list[bytes | memoryview]) -> int:
+        return 0
+
+    async def send_all(self, buffers: list[bytes | memoryview]) -> None:
+        try:
+            await self._stream.send_all(buffers[0] if len(buffers) == 1 else b"".join(buffers))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            raise TransportBroken(str(exc)) from None
+
+    def close(self) -> None:
+        if self._tcp is not None:
+            self._tcp.socket.close()  # wakes a task waiting on it
+
+
+def transport_for(stream: trio.abc.Stream, tcp: trio.SocketStream | None) -> Transport:
+    """The fastest transport for ``stream``: the socket itself when ``stream`` is plain
+    TCP (``tcp``, or a :class:`QuickAckStream` of it)."""
+    if tcp is not None and (
+        stream is tcp or (isinstance(stream, QuickAckStream) and stream.inner is tcp)
+    ):
+        return SocketTransport(tcp)
+    return StreamTransport(stream, tcp)
 
 
 class QuickAckStream(trio.abc.HalfCloseableStream):
     """``inner``, acknowledging every read at once on ``tcp`` (its TCP socket)."""
 
     def __init__(self, inner: trio.abc.Stream, tcp: trio.SocketStream) -> None:
-        self._inner = inner
+        self.inner = inner
         self._tcp = tcp
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data = await self._inner.receive_some(max_bytes)
+        data = await self.inner.receive_some(max_bytes)
         if data and _QUICKACK is not None:
             # OSError: the socket is closing; the next read says so.
             with contextlib.suppress(OSError):
@@ -41,14 +192,14 @@ class QuickAckStream(trio.abc.HalfCloseableStream):
         return bytes(data)
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._inner.send_all(data)
+        await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self._inner.wait_send_all_might_not_block()
+        await self.inner.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
-        if isinstance(self._inner, trio.abc.HalfCloseableStream):
-            await self._inner.send_eof()
+        if isinstance(self.inner, trio.abc.HalfCloseableStream):
+            await self.inner.send_eof()
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        await self.inner.aclose()

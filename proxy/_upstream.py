@@ -2,37 +2,37 @@
 
 Moves bytes only; every decision is the router's. The reader feeds each upstream message
 to the router and never waits for a client (see :mod:`cdp_heap_proxy._outbox`), so V8 is
-read as fast as it sends. Outgoing commands go through one writer task fed by an unbounded channel:
-client readers wait (:meth:`UpstreamLink.wait_room`) while that channel is long, which
-pushes back on clients that flood commands, while the proxy's own few commands (a departed
-client's clean-up) can always be queued without waiting.
+read as fast as it sends. Commands are written into the upstream socket at once by the task
+that routed them (:meth:`UpstreamLink.send_nowait`); what the socket does not take waits for
+the writer task. Client readers wait (:meth:`UpstreamLink.wait_room`) while more than
+``UPSTREAM_BACKLOG`` commands wait, which pushes back on clients that flood commands, while
+the proxy's own few commands (a departed client's clean-up) can always be sent without
+waiting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
-from ._sockets import QuickAckStream
+from ._frames import Oversized
+from ._sockets import SocketTransport
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 from ._websocket import (
     CLOSE_ABNORMAL,
-    ClientWebSocket,
     HandshakeFailed,
-    Oversized,
+    WebSocket,
     WebSocketClosed,
+    client_handshake,
 )
 
 log = logging.getLogger(__name__)
 
 UPSTREAM_BACKLOG = 256
-#: Most bytes of queued commands written upstream in one write.
-WRITE_BATCH_BYTES = 256 * 1024
 CLOSE_NORMAL = 1000
 
 
@@ -52,10 +52,8 @@ class UpstreamLink:
         self.last_entry: Entry | None = None
         self.connects = 0
         self.last_error: str | None = None
-        #: The open session's WebSocket, and the commands waiting for its writer task.
-        self._ws: ClientWebSocket | None = None
-        self._queue: deque[str] = deque()
-        self._queued = trio.lowlevel.ParkingLot()
+        #: The open session's WebSocket (which keeps what its socket did not take yet).
+        self._ws: WebSocket | None = None
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
         self._close_reason = ""
@@ -72,32 +70,18 @@ class UpstreamLink:
             self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
-        """Queue ``text`` for the writer task (from code that cannot wait)."""
+        """Write ``text`` upstream now, from the caller's task; what the socket does not
+        take waits for the writer task (dropped when no session is open)."""
         if self._ws is not None:
-            self._queue.append(text)
-            self._queued.unpark_all()
-
-    async def send(self, texts: list[str]) -> None:
-        """Send ``texts`` from the caller's task (a client's), skipping the hop to the
-        writer task when nothing is queued or being written: then nothing sent before can
-        be overtaken. Otherwise they are queued behind what is waiting."""
-        ws = self._ws
-        if ws is None:
-            return
-        if self._queue or ws.sending:
-            self._queue.extend(texts)
-            self._queued.unpark_all()
-            return
-        with contextlib.suppress(WebSocketClosed):  # the reader sees it and ends the session
-            await ws.send_messages(texts)
+            self._ws.send_nowait([text])  # wakes the writer if the socket did not take it all
 
     async def wait_room(self) -> None:
         """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
-        while self._ws is not None and len(self._queue) > UPSTREAM_BACKLOG:
+        while self._ws is not None and self._ws.unsent_frames > UPSTREAM_BACKLOG:
             await self._room.park()
 
     def backlog(self) -> int:
-        return len(self._queue)
+        return 0 if self._ws is None else self._ws.unsent_frames
 
     async def run(
         self,
@@ -135,17 +119,23 @@ class UpstreamLink:
         except OSError as exc:
             self.last_error = f"cannot connect to {self.spec.address}: {exc}"
             return self.last_error
-        ws = ClientWebSocket(QuickAckStream(tcp, tcp), self.max_message_size)
         try:
             # Inspectors refuse Host names other than an IP address or localhost.
-            await ws.connect(f"127.0.0.1:{self.spec.port}", websocket_path(entry))
-        except (HandshakeFailed, WebSocketClosed) as exc:
+            received = await client_handshake(
+                tcp, f"127.0.0.1:{self.spec.port}", websocket_path(entry)
+            )
+        except HandshakeFailed as exc:
             self.last_error = f"cannot connect to {self.spec.address}: {exc}"
             await trio.aclose_forcefully(tcp)
             return self.last_error
+        ws = WebSocket(
+            SocketTransport(tcp),
+            server=False,
+            max_message_size=self.max_message_size,
+            received=received,
+        )
         async with trio.open_nursery() as nursery:
             self._ws, self.entry, self.last_entry = ws, entry, entry
-            self._queue.clear()
             self.connects += 1
             self.last_error = None
             nursery.start_soon(self._write, ws)
@@ -174,31 +164,21 @@ class UpstreamLink:
                 shielded = trio.CancelScope(shield=True)
                 with shielded, trio.move_on_after(1), contextlib.suppress(WebSocketClosed):
                     await ws.close_and_drain(CLOSE_NORMAL, "")
-                await trio.aclose_forcefully(tcp)
+                ws.close_transport()
         return reason
 
-    async def _write(self, ws: ClientWebSocket) -> None:
-        """Send what was queued, in order; whatever queued up meanwhile goes out in the
-        same write (under load, one write carries many clients' commands). The batch is
-        taken only once the WebSocket's send lock is held, so a client task's direct
-        :meth:`send` cannot overtake it."""
+    async def _write(self, ws: WebSocket) -> None:
+        """Write what the socket did not take when it was sent, in order; whatever waits
+        meanwhile goes out in the same write (under load, one write carries many clients'
+        commands)."""
         try:
             while True:
-                while not self._queue:
-                    await self._queued.park()
-                await ws.send_batch(self._take_batch)
-                if len(self._queue) <= UPSTREAM_BACKLOG // 2:
+                await ws.wait_unsent()
+                await ws.flush()
+                if ws.unsent_frames <= UPSTREAM_BACKLOG // 2:
                     self._room.unpark_all()
         except WebSocketClosed:
             pass  # the reader sees the close and ends the session
-
-    def _take_batch(self) -> list[str]:
-        batch = [self._queue.popleft()]
-        size = len(batch[0])
-        while self._queue and size < WRITE_BATCH_BYTES:
-            batch.append(self._queue.popleft())
-            size += len(batch[-1])
-        return batch
 
     def describe(self) -> dict[str, Any]:
         entry = self.entry or self.last_entry or {}

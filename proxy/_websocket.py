@@ -1,49 +1,59 @@
-"""The proxy's WebSockets, over wsproto: messages in (bounded in size), messages out.
+"""The proxy's WebSockets: handshakes over wsproto, then messages in and out over a transport.
 
-trio-websocket closes a connection whose message exceeds its limit (code 1009), after
-buffering up to the limit several times over. A proxy wants less of both: a client's
-message over ``--max-client-message-mb`` must cost no more memory than the limit and get a
-CDP error, like any other refused command, on a connection that stays open. So the
-proxy speaks WebSocket to its clients with wsproto directly: the message being received
-is kept only while it fits (beyond that only its first bytes, to read its id), frames are
-read as they arrive (wsproto hands out partial payloads), and several queued messages go
-out in one write. The request head was already read by :mod:`cdp_heap_proxy._http`.
+The handshakes (a client's upgrade request, the proxy's own to the target) are done with
+wsproto on the trio stream. After them a :class:`WebSocket` speaks frames itself
+(:mod:`cdp_heap_proxy._frames`) over a :class:`~cdp_heap_proxy._sockets.Transport`:
 
-The upstream connection (:class:`ClientWebSocket`) is the same class from the client side:
-its writer sends every command queued meanwhile in one write, and the reader hands the
-router each message parsed from a read without a hop through another task (trio-websocket
-has a reader task and a channel per connection: under load that hop, and one write per
-message, were most of the proxy's time).
+- reading: one read of the socket per pass of the run loop, every message parsed from it
+  handed out in turn; a message over the size limit costs no more memory than the limit and
+  comes out as :class:`~cdp_heap_proxy._frames.Oversized` (the caller answers it with a CDP
+  error on a connection that stays open);
+- writing: :meth:`WebSocket.send_nowait` writes into the socket at once, from whichever task
+  has the message (the upstream reader writes a reply straight to its client, a client's
+  task its command straight upstream), and keeps what the socket does not take, in order,
+  for :meth:`WebSocket.flush`, which the connection's writer task runs. Nothing waits on
+  the way, so no task switch is paid per message (docs/decisions.md D29).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable
 
-import attrs
 import trio
 from wsproto import WSConnection
-from wsproto.connection import ConnectionState, ConnectionType
+from wsproto.connection import ConnectionType
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Event,
-    Ping,
     RejectConnection,
     RejectData,
     Request,
-    TextMessage,
 )
-from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+from wsproto.utilities import RemoteProtocolError
 
-from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+from ._frames import (
+    CLOSE_NO_STATUS,
+    OP_PONG,
+    OP_TEXT,
+    Close,
+    FrameParser,
+    Oversized,
+    Ping,
+    Pong,
+    ProtocolError,
+    encode_close,
+    encode_frames,
+)
+from ._sockets import Transport, TransportBroken, unsent_part
 
-#: What is kept of an oversized message: enough to read its ``"id"`` for the error reply.
-OVERSIZED_PREFIX = 128
+__all__ = ["Oversized", "WebSocket", "WebSocketClosed"]
+
 CLOSE_ABNORMAL = 1006
+#: Most bytes of queued frames handed to the socket in one write.
+WRITE_BATCH_BYTES = 256 * 1024
+#: Most frames handed to one ``sendmsg`` (Linux takes up to 1024 buffers).
+_MAX_BUFFERS = 256
+_HEAD_LIMIT = 64 * 1024
 
 
 class WebSocketClosed(Exception):
@@ -55,161 +65,222 @@ class WebSocketClosed(Exception):
         self.reason = reason
 
 
-@attrs.frozen
-class Oversized:
-    """A message over the size limit, dropped as it arrived: ``size`` bytes, of which
-    ``prefix`` (the first characters) was kept."""
-
-    size: int
-    prefix: str
-
-
 class HandshakeFailed(Exception):
     """The peer did not accept the WebSocket handshake."""
 
 
 class WebSocket:
-    """Messages in and out of one WebSocket on ``stream``, after its handshake."""
+    """Messages in and out of one open WebSocket on ``transport``.
+
+    ``server``: this end is the server (the peer's frames are masked, ours are not).
+    ``received``: bytes read with the handshake that belong to the frames.
+    """
 
     def __init__(
-        self, stream: trio.abc.Stream, max_message_size: int, role: ConnectionType
+        self,
+        transport: Transport,
+        *,
+        server: bool,
+        max_message_size: int,
+        received: bytes = b"",
     ) -> None:
-        self._stream = stream
-        self._ws = WSConnection(role)
-        self._max = max_message_size
-        self._send_lock = trio.StrictFIFOLock()
+        self._transport = transport
+        self._masked = not server
+        self._parser = FrameParser(masked=server, max_message_size=max_message_size)
+        self._received = received  # parsed by the first get_message()
+        self._events: deque[str | bytes | Oversized | Ping | Pong | Close] = deque()
+        #: Frames not yet written, in order; the first may be partly written already.
+        self._unsent: deque[bytes | memoryview] = deque()
+        self._unsent_bytes = 0
+        self._head_started = False
+        self._flushing = False
+        #: The connection's writer task waits here for unsent frames.
+        self._writer = trio.lowlevel.ParkingLot()
+        self._broken = False
+        self._close_sent = False
         self._peer_closed = trio.Event()
-        #: Events parsed from what was read and not handled yet (one read can hold many
-        #: messages).
-        self._events: deque[Event] = deque()
-        self._trailing = b""
         self.close_code: int | None = None
         self.close_reason = ""
 
-    # -- messages ----------------------------------------------------------------------------
+    # -- reading ----------------------------------------------------------------------------
 
     async def get_message(self) -> str | bytes | Oversized:
         """The next message. Raises :class:`WebSocketClosed` when the connection ends."""
-        texts: list[str] = []
-        blobs: list[bytes] = []
-        size = 0
-        prefix: str | None = None  # set once the message is over the limit
+        events = self._events
         while True:
-            while self._events:
-                event = self._events.popleft()
-                if isinstance(event, TextMessage | BytesMessage):
-                    size += len(event.data)
-                    if isinstance(event, TextMessage):
-                        texts.append(event.data)
-                    else:
-                        blobs.append(bytes(event.data))
-                    if prefix is None and size > self._max:
-                        prefix = _prefix(texts)
-                    if prefix is not None:
-                        texts.clear()  # what is over the limit is dropped as it arrives
-                        blobs.clear()
-                    if event.message_finished:
-                        if prefix is not None:
-                            return Oversized(size, prefix)
-                        return "".join(texts) if isinstance(event, TextMessage) else b"".join(blobs)
-                elif isinstance(event, Ping):
-                    await self._send(self._ws.send(event.response()))
-                elif isinstance(event, CloseConnection):
+            while events:
+                event = events.popleft()
+                if isinstance(event, str | bytes | Oversized):
+                    return event
+                if isinstance(event, Ping):
+                    self._write_nowait(encode_frames(OP_PONG, [event.payload], masked=self._masked))
+                elif isinstance(event, Close):
                     await self._peer_closing(event)
-            await self._receive()
-
-    async def _receive(self) -> None:
-        try:
-            data = await self._stream.receive_some(RECEIVE_BUFFER_SIZE)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            data = b""
-        if not data:
-            self._peer_closed.set()
-            raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, self.close_reason)
-        self._ws.receive_data(bytes(data))
-        try:
-            self._events.extend(self._ws.events())
-        except RemoteProtocolError as exc:
-            raise WebSocketClosed(1002, f"protocol error: {exc}") from None
-
-    async def _peer_closing(self, event: CloseConnection) -> None:
-        if self.close_code is None:
-            self.close_code, self.close_reason = event.code, event.reason or ""
-        if self._ws.state is ConnectionState.REMOTE_CLOSING:
-            with contextlib.suppress(WebSocketClosed):
-                await self._send(self._ws.send(event.response()))
-        self._peer_closed.set()
-        raise WebSocketClosed(event.code, event.reason or "")
-
-    async def send_messages(self, texts: list[str]) -> None:
-        """Send ``texts`` as text messages, in one write."""
-        await self.send_batch(lambda: texts)
-
-    async def send_batch(self, take: Callable[[], list[str]]) -> None:
-        """Send the text messages ``take()`` returns, in one write; ``take`` is called
-        once the send lock is held (what it takes cannot be overtaken)."""
-        async with self._send_lock:
-            texts = take()
+                # A Pong needs nothing.
+            data = self._received or await self._transport.receive()
+            self._received = b""
+            if not data:
+                self._peer_closed.set()
+                raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, self.close_reason)
+            self._parser.feed(data)
             try:
-                frames = [self._ws.send(TextMessage(data=text)) for text in texts]
-            except LocalProtocolError:
-                raise WebSocketClosed(
-                    self.close_code or CLOSE_ABNORMAL, self.close_reason
-                ) from None
-            del texts  # a large message is held once in ``frames``, not twice
-            # b"".join copies even one frame, which is a whole message (up to 256 MiB).
-            await self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+                events.extend(self._parser.events())
+            except ProtocolError as exc:
+                await self._fail(exc.code, exc.reason)
+
+    async def _fail(self, code: int, reason: str) -> None:
+        """The peer broke the protocol: close with ``code`` and stop reading."""
+        with contextlib.suppress(WebSocketClosed):
+            self._send_close(code, reason)
+            with trio.move_on_after(1):
+                await self.flush()
+        self._peer_closed.set()
+        raise WebSocketClosed(code, f"protocol error: {reason}")
+
+    async def _peer_closing(self, event: Close) -> None:
+        if self.close_code is None:
+            self.close_code, self.close_reason = event.code, event.reason
+        if not self._close_sent:  # answer it (echoing its code, as RFC 6455 asks)
+            self._send_close(None if event.code == CLOSE_NO_STATUS else event.code, event.reason)
+            with contextlib.suppress(WebSocketClosed), trio.move_on_after(1):
+                await self.flush()
+        self._peer_closed.set()
+        raise WebSocketClosed(event.code, event.reason)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def send_nowait(self, texts: list[str]) -> None:
+        """Write ``texts`` as text messages now, as far as the socket takes them; the rest
+        waits, in order, for :meth:`flush`. Never waits. On a broken connection it drops
+        them (the reader sees the end)."""
+        if self._close_sent:
+            return
+        self._write_nowait(encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked))
 
     @property
-    def sending(self) -> bool:
-        """Whether a write is in progress (or waiting for one to end)."""
-        return self._send_lock.locked()
+    def unsent_bytes(self) -> int:
+        """Bytes of frames sent but not yet taken by the socket."""
+        return self._unsent_bytes
 
-    async def _send(self, data: bytes) -> None:
-        async with self._send_lock:
-            await self._write(data)
+    @property
+    def unsent_frames(self) -> int:
+        return len(self._unsent)
 
-    async def _write(self, data: bytes) -> None:
+    def discard_unsent(self) -> None:
+        """Drop the frames not yet begun (a frame half written must be finished)."""
+        head = self._unsent[0] if self._unsent and self._head_started else None
+        self._unsent.clear()
+        self._unsent_bytes = 0
+        if head is not None:
+            self._unsent.append(head)
+            self._unsent_bytes = len(head)
+
+    def _write_nowait(self, frames: list[bytes]) -> None:
+        if self._broken:
+            return
+        if self._unsent or self._flushing:
+            rest: list[bytes | memoryview] = list(frames)
+        else:
+            try:
+                sent = self._transport.try_send(list(frames))
+            except TransportBroken:
+                self._broken = True
+                return
+            # The socket's buffer is full: the rest waits for flush() (a frame cut short
+            # comes back as a memoryview of its end).
+            rest = unsent_part(list(frames), sent)
+            self._head_started = bool(rest) and isinstance(rest[0], memoryview)
+        for frame in rest:
+            self._unsent.append(frame)
+            self._unsent_bytes += len(frame)
+        if rest:
+            self._writer.unpark_all()
+
+    async def wait_unsent(self) -> None:
+        """Wait until frames are left unsent (or :meth:`wake_writer` is called)."""
+        if not self._unsent:
+            await self._writer.park()
+
+    def wake_writer(self) -> None:
+        """Wake the task in :meth:`wait_unsent` (something else it waits for happened)."""
+        self._writer.unpark_all()
+
+    async def flush(self) -> None:
+        """Write every unsent frame (one task at a time: the connection's writer)."""
+        if self._broken:
+            raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
+        self._flushing = True
         try:
-            await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
+            while self._unsent:
+                batch: list[bytes | memoryview] = []
+                size = 0
+                while self._unsent and size < WRITE_BATCH_BYTES and len(batch) < _MAX_BUFFERS:
+                    frame = self._unsent.popleft()
+                    batch.append(frame)
+                    size += len(frame)
+                self._unsent_bytes -= size
+                self._head_started = False
+                # What follows must go after this batch, even if this write is cancelled
+                # half way: the rest of a cut batch is lost, so the connection is too.
+                try:
+                    await self._transport.send_all(batch)
+                except TransportBroken:
+                    self._broken = True
+                    raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
+                except trio.Cancelled:
+                    self._broken = True
+                    raise
+        finally:
+            self._flushing = False
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        """Queue a close frame (``code`` ``None``: one with no status)."""
+        if not self._close_sent:
+            self._close_sent = True
+            if self.close_code is None and code is not None:
+                self.close_code, self.close_reason = code, reason
+            self._write_nowait([encode_close(code, reason, masked=self._masked)])
 
     async def aclose(self, code: int, reason: str) -> None:
-        """Send a close frame (unless the peer closed first) and wait for the peer's answer,
-        which the task reading messages sees; the caller bounds the wait and then drops
-        the connection."""
-        await self._send_close(code, reason)
+        """Send a close frame after what is unsent (unless one was sent) and wait for the
+        peer's answer, which the task reading messages sees; the caller bounds the wait
+        and then drops the connection."""
+        self._send_close(code, reason)
+        await self.flush()
         await self._peer_closed.wait()
 
     async def close_and_drain(self, code: int, reason: str) -> None:
         """:meth:`aclose` for a connection no other task reads: read (and drop) messages
         until the peer's answer."""
-        await self._send_close(code, reason)
+        self._send_close(code, reason)
         with contextlib.suppress(WebSocketClosed):
+            await self.flush()
             while not self._peer_closed.is_set():
                 await self.get_message()
 
-    async def _send_close(self, code: int, reason: str) -> None:
-        if self._ws.state is ConnectionState.OPEN:
-            self.close_code, self.close_reason = code, reason
-            await self._send(self._ws.send(CloseConnection(code=code, reason=reason)))
+    def close_transport(self) -> None:
+        """Drop the connection now."""
+        self._broken = True
+        self._transport.close()
 
 
-class ServerWebSocket(WebSocket):
-    """The server side of one client's WebSocket on ``stream``."""
+# -- handshakes --------------------------------------------------------------------------------
 
-    def __init__(self, stream: trio.abc.Stream, max_message_size: int) -> None:
-        super().__init__(stream, max_message_size, ConnectionType.SERVER)
 
-    # -- handshake ---------------------------------------------------------------------------
+class ServerHandshake:
+    """A client's upgrade request, read by :mod:`cdp_heap_proxy._http` (``head``: the bytes
+    read so far), answered on ``stream``."""
 
-    async def handshake(self, head: bytes) -> bool:
-        """Read the upgrade request from ``head`` (the bytes already read); ``False`` if it
-        is not a WebSocket handshake wsproto accepts (it was answered 400)."""
-        self._trailing = head.partition(b"\r\n\r\n")[2]
+    def __init__(self, stream: trio.abc.Stream, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+        self.received = head.partition(b"\r\n\r\n")[2]  # frames sent right behind it
+        self._ws = WSConnection(ConnectionType.SERVER)
+
+    async def check(self) -> bool:
+        """Whether it is a WebSocket handshake wsproto accepts (if not, it was answered 400)."""
         try:
-            self._ws.receive_data(head)
+            self._ws.receive_data(self._head)
             events = list(self._ws.events())
         except RemoteProtocolError as exc:
             await self._stream.send_all(self._ws.send(exc.event_hint or RejectConnection()))
@@ -218,11 +289,6 @@ class ServerWebSocket(WebSocket):
 
     async def accept(self) -> None:
         await self._stream.send_all(self._ws.send(AcceptConnection()))
-        # Frames a client sent right behind its request head were read with the head, and
-        # wsproto's server side drops them: hand them over again.
-        if self._trailing:
-            self._ws.receive_data(self._trailing)
-            self._events.extend(self._ws.events())
 
     async def reject(self, status: int, body: bytes) -> None:
         headers = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -231,30 +297,31 @@ class ServerWebSocket(WebSocket):
         await self._stream.send_all(data)
 
 
-class ClientWebSocket(WebSocket):
-    """The client side of a WebSocket on ``stream`` (the proxy's upstream connection)."""
-
-    def __init__(self, stream: trio.abc.Stream, max_message_size: int) -> None:
-        super().__init__(stream, max_message_size, ConnectionType.CLIENT)
-
-    async def connect(self, host: str, path: str) -> None:
-        """The handshake; :class:`HandshakeFailed` if the server refuses it."""
-        await self._send(self._ws.send(Request(host=host, target=path)))
-        while True:
-            await self._receive()
-            while self._events:
-                event = self._events.popleft()
-                if isinstance(event, AcceptConnection):
-                    return
-                if isinstance(event, RejectConnection):
-                    raise HandshakeFailed(f"WebSocket handshake refused: HTTP {event.status_code}")
-
-
-def _prefix(texts: list[str]) -> str:
-    """The first characters of ``texts`` joined, without joining them all."""
-    prefix = ""
-    for text in texts:
-        prefix += text[: OVERSIZED_PREFIX - len(prefix)]
-        if len(prefix) >= OVERSIZED_PREFIX:
-            break
-    return prefix
+async def client_handshake(stream: trio.abc.Stream, host: str, path: str) -> bytes:
+    """The proxy's handshake with the target on ``stream``; returns the bytes read after
+    the response head (frames). :class:`HandshakeFailed` if the server refuses it or
+    hangs up."""
+    ws = WSConnection(ConnectionType.CLIENT)
+    try:
+        await stream.send_all(ws.send(Request(host=host, target=path)))
+        received = b""
+        while b"\r\n\r\n" not in received:
+            if len(received) > _HEAD_LIMIT:
+                raise HandshakeFailed("WebSocket handshake: response head too long")
+            data = await stream.receive_some(_HEAD_LIMIT)
+            if not data:
+                raise HandshakeFailed("WebSocket handshake: connection closed")
+            received += data
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        raise HandshakeFailed(f"WebSocket handshake: {exc}") from None
+    head, _, rest = received.partition(b"\r\n\r\n")
+    try:
+        ws.receive_data(head + b"\r\n\r\n")
+        for event in ws.events():
+            if isinstance(event, AcceptConnection):
+                return rest
+            if isinstance(event, RejectConnection):
+                raise HandshakeFailed(f"WebSocket handshake refused: HTTP {event.status_code}")
+    except RemoteProtocolError as exc:
+        raise HandshakeFailed(f"WebSocket handshake: {exc}") from None
+    raise HandshakeFailed("WebSocket handshake: no answer")

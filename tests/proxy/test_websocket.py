@@ -1,5 +1,5 @@
-"""The proxy's client-side WebSocket (wsproto), against a wsproto client over a memory pipe:
-messages in one read, fragments, pings, binary, the size limit, both ways of closing."""
+"""The proxy's server-side WebSocket against a wsproto client over a memory pipe: messages
+in one read, fragments, pings, binary, the size limit, both ways of closing."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from wsproto.events import (
     TextMessage,
 )
 
-from cdp_heap_proxy._websocket import Oversized, ServerWebSocket, WebSocketClosed
+from cdp_heap_proxy._sockets import StreamTransport
+from cdp_heap_proxy._websocket import Oversized, ServerHandshake, WebSocket, WebSocketClosed
 
 
 class Client:
@@ -37,16 +38,18 @@ class Client:
             self.ws.receive_data(bytes(await self.stream.receive_some(65536)))
 
 
-async def connected(limit: int = 1000) -> tuple[ServerWebSocket, Client]:
+async def connected(limit: int = 1000) -> tuple[WebSocket, Client]:
     client_end, server_end = trio.testing.memory_stream_pair()
     client = Client(client_end)
     head = client.ws.send(Request(host="127.0.0.1", target="/x"))
     # A client may send its first message right behind the head: it must not be lost.
     head += b"\x81\x85\0\0\0\0early"  # a masked text frame (zero mask key)
-    server = ServerWebSocket(server_end, limit)
-    assert await server.handshake(head)
-    await server.accept()
+    handshake = ServerHandshake(server_end, head)
+    assert await handshake.check()
+    await handshake.accept()
     assert isinstance(await client.next_event(), AcceptConnection)
+    transport = StreamTransport(server_end, None)
+    server = WebSocket(transport, server=True, max_message_size=limit, received=handshake.received)
     return server, client
 
 
@@ -62,9 +65,12 @@ async def test_messages_fragments_pings_and_binary() -> None:
     )
     assert await server.get_message() == "one"
     assert await server.get_message() == "two"
+    await server.wait_unsent()  # the pong waits for the connection's writer (over TLS
+    await server.flush()  # or a memory stream nothing is written at once)
     assert await client.next_event() == Pong(payload=b"hi")
     assert await server.get_message() == b"\x00\x01"
-    await server.send_messages(["a", "b"])
+    server.send_nowait(["a", "b"])
+    await server.flush()
     assert await client.next_event() == TextMessage(data="a")
     assert await client.next_event() == TextMessage(data="b")
 
