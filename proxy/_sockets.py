@@ -89,6 +89,11 @@ class SocketTransport:
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._closed = False
+        # Read into one buffer kept for the connection's life: ``recv(256 KiB)`` would
+        # allocate (mmap), shrink (mremap) and free (munmap) a buffer that size on every
+        # read, three system calls per message.
+        self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
+        self._view = memoryview(self._buffer)
 
     async def receive(self) -> bytes:
         while True:
@@ -97,11 +102,12 @@ class SocketTransport:
             except trio.ClosedResourceError:
                 return b""
             try:
-                data = self._sock.recv(RECEIVE_BUFFER_SIZE)
+                size = self._sock.recv_into(self._buffer)
             except BlockingIOError:
                 continue  # woken, but another read got there first: wait again
             except OSError:
                 return b""
+            data = bytes(self._view[:size])
             if data and _QUICKACK is not None:
                 with contextlib.suppress(OSError):  # closing: the next read says so
                     self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)

@@ -4,10 +4,14 @@ Moves bytes only; every decision is the router's. The reader feeds each upstream
 to the router and never waits for a client (see :mod:`cdp_heap_proxy._outbox`), so V8 is
 read as fast as it sends. Commands are written into the upstream socket at once by the task
 that routed them (:meth:`UpstreamLink.send_nowait`); what the socket does not take waits for
-the writer task. Client readers wait (:meth:`UpstreamLink.wait_room`) while more than
-``UPSTREAM_BACKLOG`` commands wait, which pushes back on clients that flood commands, while
-the proxy's own few commands (a departed client's clean-up) can always be sent without
-waiting.
+the writer task. While the target has not answered since the last write it is busy with
+it, so commands sent meanwhile wait for the writer task, which writes them all at once:
+under load (many clients) one system call carries many commands instead of one each, and a
+command waits no longer than the target would have kept it waiting anyway.
+
+Client readers wait (:meth:`UpstreamLink.wait_room`) while more than ``UPSTREAM_BACKLOG``
+commands wait, which pushes back on clients that flood commands, while the proxy's own few
+commands (a departed client's clean-up) can always be sent without waiting.
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ class UpstreamLink:
         self.last_error: str | None = None
         #: The open session's WebSocket (which keeps what its socket did not take yet).
         self._ws: WebSocket | None = None
+        #: Something was written since the target last sent anything.
+        self._unanswered = False
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
         self._close_reason = ""
@@ -73,7 +79,9 @@ class UpstreamLink:
         """Write ``text`` upstream now, from the caller's task; what the socket does not
         take waits for the writer task (dropped when no session is open)."""
         if self._ws is not None:
-            self._ws.send_nowait([text])  # wakes the writer if the socket did not take it all
+            # Either way the writer is woken if anything is left for it.
+            self._ws.send_nowait([text], now=not self._unanswered)
+            self._unanswered = True
 
     async def wait_room(self) -> None:
         """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
@@ -136,6 +144,7 @@ class UpstreamLink:
         )
         async with trio.open_nursery() as nursery:
             self._ws, self.entry, self.last_entry = ws, entry, entry
+            self._unanswered = False
             self.connects += 1
             self.last_error = None
             nursery.start_soon(self._write, ws)
@@ -150,6 +159,7 @@ class UpstreamLink:
                                 f"the limit of {self.max_message_size}"
                             )
                             continue
+                        self._unanswered = False
                         on_message(message)
                 if self._reading.cancelled_caught:
                     reason = self._close_reason

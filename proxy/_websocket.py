@@ -149,13 +149,15 @@ class WebSocket:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def send_nowait(self, texts: list[str]) -> None:
+    def send_nowait(self, texts: list[str], *, now: bool = True) -> None:
         """Write ``texts`` as text messages now, as far as the socket takes them; the rest
         waits, in order, for :meth:`flush`. Never waits. On a broken connection it drops
-        them (the reader sees the end)."""
+        them (the reader sees the end). ``now=False`` leaves them all to :meth:`flush`
+        (which writes everything that waits in one system call)."""
         if self._close_sent:
             return
-        self._write_nowait(encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked))
+        frames = encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked)
+        self._write_nowait(frames, now=now)
 
     @property
     def unsent_bytes(self) -> int:
@@ -175,10 +177,10 @@ class WebSocket:
             self._unsent.append(head)
             self._unsent_bytes = len(head)
 
-    def _write_nowait(self, frames: list[bytes]) -> None:
+    def _write_nowait(self, frames: list[bytes], *, now: bool = True) -> None:
         if self._broken:
             return
-        if self._unsent or self._flushing:
+        if self._unsent or self._flushing or not now:
             rest: list[bytes | memoryview] = list(frames)
         else:
             try:

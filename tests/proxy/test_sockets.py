@@ -1,14 +1,16 @@
 """The proxy acknowledges what it reads at once (TCP_QUICKACK), so a peer's Nagle never
-waits for a delayed ACK (docs/decisions.md D24)."""
+waits for a delayed ACK (docs/decisions.md D24): through a trio stream (TLS) and through the
+socket transport (plain TCP)."""
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 import trio
 
-from cdp_heap_proxy._sockets import QuickAckStream
+from cdp_heap_proxy._sockets import QuickAckStream, SocketTransport
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 pytestmark = pytest.mark.skipif(QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
@@ -47,3 +49,31 @@ async def test_every_read_switches_delayed_acks_off() -> None:
     assert await wrapped.receive_some(16) == b""
     await wrapped.aclose()
     await listeners[0].aclose()
+
+
+async def test_the_socket_transport_acknowledges_every_read_too() -> None:
+    assert QUICKACK is not None
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listeners[0].accept()
+    assert isinstance(server, trio.SocketStream)
+    fd = server.socket.fileno()
+    transport = SocketTransport(server)  # takes the socket over
+    raw = socket.socket(fileno=os.dup(fd))  # to read the option, beside the transport
+    try:
+        for _ in range(5):
+            await client.send_all(b"ping")
+            assert await transport.receive()
+            assert transport.try_send([b"pong"]) == 4
+            await client.receive_some(16)
+        raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # as after a plain read
+        await client.send_all(b"event")
+        assert await transport.receive() == b"event"
+        assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
+        await client.aclose()
+        assert await transport.receive() == b""
+    finally:
+        transport.close()
+        raw.close()
+        await listeners[0].aclose()
