@@ -226,7 +226,8 @@ class Proxy:
                     assert_never(action)
         for client in dict.fromkeys(overflowed):
             self._cut_off(client)
-        self._changed.unpark_all()
+        if len(self._changed):  # tests and shutdown wait here; usually no one does
+            self._changed.unpark_all()
 
     def _cut_off(self, client: ClientId) -> None:
         """A client overflowed its outbox: the router forgets it now; its send gets a grace

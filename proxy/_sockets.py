@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 from typing import Protocol
 
 import trio
@@ -81,6 +82,21 @@ def unsent_part(buffers: list[bytes | memoryview], sent: int) -> list[bytes | me
     return []
 
 
+_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """The thread's read buffer. ``recv(256 KiB)`` would allocate (mmap), shrink (mremap)
+    and free (munmap) a buffer that size on every read, three system calls per message;
+    reading into one buffer and copying out what was read costs none. One per thread, not
+    per connection: what is read is copied out before the next read (no ``await`` between),
+    so every connection of a trio run can share it."""
+    buffer: memoryview | None = getattr(_buffers, "buffer", None)
+    if buffer is None:
+        buffer = _buffers.buffer = memoryview(bytearray(RECEIVE_BUFFER_SIZE))
+    return buffer
+
+
 class SocketTransport:
     """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty)."""
 
@@ -89,11 +105,6 @@ class SocketTransport:
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._closed = False
-        # Read into one buffer kept for the connection's life: ``recv(256 KiB)`` would
-        # allocate (mmap), shrink (mremap) and free (munmap) a buffer that size on every
-        # read, three system calls per message.
-        self._buffer = bytearray(RECEIVE_BUFFER_SIZE)
-        self._view = memoryview(self._buffer)
 
     async def receive(self) -> bytes:
         while True:
@@ -101,13 +112,14 @@ class SocketTransport:
                 await trio.lowlevel.wait_readable(self._sock)
             except trio.ClosedResourceError:
                 return b""
+            buffer = _read_buffer()
             try:
-                size = self._sock.recv_into(self._buffer)
+                size = self._sock.recv_into(buffer)
             except BlockingIOError:
                 continue  # woken, but another read got there first: wait again
             except OSError:
                 return b""
-            data = bytes(self._view[:size])
+            data = bytes(buffer[:size])
             if data and _QUICKACK is not None:
                 with contextlib.suppress(OSError):  # closing: the next read says so
                     self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
