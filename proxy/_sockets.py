@@ -107,7 +107,7 @@ class SocketTransport:
         self._closed = False
 
     async def receive(self) -> bytes:
-        while True:
+        while not self._closed:
             try:
                 await trio.lowlevel.wait_readable(self._sock)
             except trio.ClosedResourceError:
@@ -124,6 +124,7 @@ class SocketTransport:
                 with contextlib.suppress(OSError):  # closing: the next read says so
                     self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             return data
+        return b""
 
     def try_send(self, buffers: list[bytes | memoryview]) -> int:
         if self._closed:
