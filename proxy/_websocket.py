@@ -93,7 +93,9 @@ class WebSocket:
         self._unsent: deque[bytes | memoryview] = deque()
         self._unsent_bytes = 0
         self._head_started = False
-        self._flushing = False
+        #: Held while frames are being written by :meth:`flush` (by the writer task, or by
+        #: the reader answering a close): meanwhile nothing is written at once.
+        self._flushing = trio.StrictFIFOLock()
         #: The connection's writer task waits here for unsent frames.
         self._writer = trio.lowlevel.ParkingLot()
         self._broken = False
@@ -180,17 +182,18 @@ class WebSocket:
     def _write_nowait(self, frames: list[bytes], *, now: bool = True) -> None:
         if self._broken:
             return
-        if self._unsent or self._flushing or not now:
+        if self._unsent or self._flushing.locked() or not now:
             rest: list[bytes | memoryview] = list(frames)
         else:
+            rest = list(frames)
             try:
-                sent = self._transport.try_send(list(frames))
+                sent = self._transport.try_send(rest)
             except TransportBroken:
                 self._broken = True
                 return
             # The socket's buffer is full: the rest waits for flush() (a frame cut short
             # comes back as a memoryview of its end).
-            rest = unsent_part(list(frames), sent)
+            rest = unsent_part(rest, sent)
             self._head_started = bool(rest) and isinstance(rest[0], memoryview)
         for frame in rest:
             self._unsent.append(frame)
@@ -208,12 +211,11 @@ class WebSocket:
         self._writer.unpark_all()
 
     async def flush(self) -> None:
-        """Write every unsent frame (one task at a time: the connection's writer)."""
-        if self._broken:
-            raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
-        self._flushing = True
-        try:
+        """Write every unsent frame (a second caller waits for the first)."""
+        async with self._flushing:
             while self._unsent:
+                if self._broken:  # also: an earlier write was cut short
+                    raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
                 batch: list[bytes | memoryview] = []
                 size = 0
                 while self._unsent and size < WRITE_BATCH_BYTES and len(batch) < _MAX_BUFFERS:
@@ -232,8 +234,6 @@ class WebSocket:
                 except trio.Cancelled:
                     self._broken = True
                     raise
-        finally:
-            self._flushing = False
 
     def _send_close(self, code: int | None, reason: str) -> None:
         """Queue a close frame (``code`` ``None``: one with no status)."""
