@@ -1,43 +1,67 @@
 #!/usr/bin/env python
-"""Benchmark the proxy against direct connections, in one run, side by side, as ratios.
+"""Benchmark the proxy and its peers against direct connections, in one run, side by side.
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
+                                  [--peers cdp-heap,socat,inspector-proxy,vscode-cdp-proxy]
+                                  [--no-snapshot]
 
-Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect`` and
-``cdp-heap proxy`` in front of it (a separate process, so that its CPU and memory are its
-own), then measures:
+Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
+front of it ``cdp-heap proxy`` (a separate process, so that its CPU and memory are its own)
+and each peer that is installed (each its own process):
+
+- ``socat``: a byte-level TCP relay, one upstream connection per client (Node's inspector
+  multiplexes the sessions itself): the floor of any relay hop on this machine;
+- ``inspector-proxy`` (npm): a Node TCP relay that rewrites the path of the WebSocket
+  upgrade to the target's current id (a stable URL across restarts), one upstream
+  connection per client;
+- ``vscode-cdp-proxy`` (npm): a Node library for message-level CDP proxies; started here
+  as its README's demo does (every message decoded and re-encoded, one upstream session
+  per client).
+
+None of the peers multiplexes several clients onto one session; ``cdp-heap proxy`` does.
+Install them with ``apt-get install socat`` and ``PUPPETEER_SKIP_DOWNLOAD=1 npm install
+--prefix ~/.cache/cdp-heap-bench/npm inspector-proxy vscode-cdp-proxy`` (``--npm-prefix``);
+a missing one is reported as not installed. It measures, for each:
 
 - ``Runtime.evaluate 1+1`` round trips with 1, 20 and 50 concurrent clients (each sends
   CALLS commands back to back): p50, p99 and the total round trips per second;
 - the same with one more client that has ``Debugger`` enabled (every evaluate then also
   sends ``Debugger.scriptParsed``): the evaluating client's p50, and the difference to the
   case without it;
-- the proxy's peak RSS (VmHWM) while 50 clients evaluate, one client asked for a snapshot
+- the relay's peak RSS (VmHWM) while 50 clients evaluate, one client asked for a snapshot
   and never reads, and one client sends a message of the maximum client size;
-- heap snapshot wall time through the proxy vs direct (an untimed warm-up, then ROUNDS
-  rounds alternating which goes first; the median of each round's proxy/direct ratio,
-  which cancels the machine's drift), and the proxy's CPU time per 200 MB of snapshot.
+- heap snapshot wall time vs direct (an untimed warm-up, then ROUNDS rounds, each round
+  in another order; the median of each round's own ratio, which cancels the machine's
+  drift), and the relay's CPU time per 200 MB of snapshot.
 
-A peer proxy would get its own column; the one on PyPI, devtools-proxy 0.1.0 (2017), does
-not start on Python 3.11 (its aiohttp 2.2 uses ``asyncio.async``), so there is none.
+devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2 uses
+``asyncio.async``), so it has no column.
 
-``--pin`` puts the target on one CPU and the proxy and the clients on the others, so that
-the proxy cannot take CPU from the target: what remains is the proxy's own delay.
+``--pin`` puts the target on one CPU and the relays and the clients on the others, so that
+a relay cannot take CPU from the target: what remains is the relay's own delay.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import select
+import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 import trio_websocket
@@ -47,41 +71,136 @@ sys.path.insert(0, str(ROOT))
 
 import cdp_heap  # noqa: E402
 
+PEERS = ("cdp-heap", "socat", "inspector-proxy", "vscode-cdp-proxy")
+MEASURE_TIMEOUT = 300  # seconds for one contender's measure
+T = TypeVar("T")
+DEFAULT_NPM_PREFIX = Path.home() / ".cache" / "cdp-heap-bench" / "npm"
+
+# vscode-cdp-proxy ships a library, no command: this is its README's demo.js without the
+# logging. Its dist/index.js does not load (0.2.1 requires ./cdp, shipped only as a .d.ts),
+# so the modules are loaded one by one.
+VSCODE_CDP_PROXY_JS = """
+const [modPath, target] = process.argv.slice(1);
+const { Server } = require(modPath + '/dist/server');
+const { Connection } = require(modPath + '/dist/connection');
+const { WebSocketTransport } = require(modPath + '/dist/transports/websocket');
+(async () => {
+  const server = await Server.create({ host: '127.0.0.1', port: 0 });
+  server.onConnection(async ([toDebugger]) => {
+    toDebugger.pause();  // until the target is connected
+    const toTarget = new Connection(await WebSocketTransport.create(target));
+    toTarget.onCommand((m) => toDebugger.send(m));
+    toDebugger.onCommand((m) => toTarget.send(m));
+    toTarget.onReply((m) => toDebugger.send(m));
+    toDebugger.onReply((m) => toTarget.send(m));
+    toDebugger.onEnd(() => toTarget.close());
+    toTarget.onEnd(() => toDebugger.close());
+    toDebugger.unpause();
+  });
+  console.error(`vscode-cdp-proxy listening on 127.0.0.1:${server.address.port}`);
+})();
+"""
+
 
 def start(
     argv: list[str], pattern: bytes, timeout: float = 30.0, cpus: set[int] | None = None
 ) -> tuple[subprocess.Popen[bytes], re.Match[bytes]]:
-    """Start a process (on ``cpus`` only, if given) and wait for ``pattern`` on its stderr
-    (no guessing of ports)."""
+    """Start a process (on ``cpus`` only, if given, in its own process group) and wait
+    for ``pattern`` on its stdout or stderr (no guessing of ports); what it prints later is
+    drained, so that a full pipe never blocks it."""
     proc = subprocess.Popen(
         argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
-    assert proc.stderr is not None
+    assert proc.stdout is not None
     seen = b""
     deadline = time.monotonic() + timeout
     while (match := re.search(pattern, seen)) is None:
         if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise SystemExit(f"{argv[0]} did not start: {seen!r}")
-        if select.select([proc.stderr], [], [], 0.5)[0]:
-            seen += proc.stderr.read1(65536)  # type: ignore[attr-defined]
+            stop(proc)
+            raise StartFailed(f"{Path(argv[0]).name} did not start: {seen[-300:]!r}")
+        if select.select([proc.stdout], [], [], 0.5)[0]:
+            seen += proc.stdout.read1(65536)  # type: ignore[attr-defined]
+    threading.Thread(target=drain, args=(proc.stdout,), daemon=True).start()
     return proc, match
 
 
+class StartFailed(Exception):
+    pass
+
+
+def drain(stream: object) -> None:
+    while stream.read1(65536):  # type: ignore[attr-defined]
+        pass
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Kill ``proc`` and what it forked (socat forks a process per client)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_accepting(proc: subprocess.Popen[bytes], port: int, timeout: float = 10.0) -> None:
+    """Wait until ``port`` accepts a connection (the process prints nothing when ready)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop(proc)
+                raise StartFailed(f"nothing accepted on port {port}") from None
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        for children in Path(f"/proc/{pids[i]}/task").glob("*/children"):
+            with contextlib.suppress(OSError):  # it exited meanwhile
+                pids += [int(c) for c in children.read_text().split()]
+        i += 1
+    return pids
+
+
+def status_kb(pid: int, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Sum of the peak RSS (VmHWM) of ``pid`` and its live descendants."""
+    return sum(status_kb(p, "VmHWM:") for p in tree(pid)) / 1024
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of ``pid`` and its descendants so far (live ones and those
+    it has reaped)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
@@ -137,20 +256,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms"
-
-
-async def memory_load(proxy_url: str, calls: int, max_message: int) -> None:
+async def memory_load(url: str, calls: int, max_message: int) -> None:
     """50 clients evaluating, one that asked for a snapshot and never reads, and one
     message of ``max_message`` bytes (a Runtime.evaluate of a string literal)."""
     async with trio_websocket.open_websocket_url(
-        proxy_url, message_queue_size=1, max_message_size=256 * 2**20
+        url, message_queue_size=1, max_message_size=256 * 2**20
     ) as sluggard:
         await sluggard.send_message('{"id":1,"method":"HeapProfiler.takeHeapSnapshot"}')
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(round_trips, proxy_url, 50, calls)
-            async with trio_websocket.open_websocket_url(proxy_url) as big:
+            nursery.start_soon(round_trips, url, 50, calls)
+            async with trio_websocket.open_websocket_url(url) as big:
                 head = '{"id":1,"method":"Runtime.evaluate","params":{"expression":"\''
                 tail = "'.length\"}}"
                 body = "x" * (max_message - len(head) - len(tail))
@@ -159,171 +274,339 @@ async def memory_load(proxy_url: str, calls: int, max_message: int) -> None:
                 assert reply["result"]["result"]["value"] == len(body), str(reply)[:200]
 
 
-def table(rows: list[tuple[str, str, str, str]]) -> None:
-    widths = [max(len(r[i]) for r in [*rows, HEADER]) for i in range(4)]
-    for row in [HEADER, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+@dataclass
+class Contender:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes] | None = None  # None: direct
+    sampled: bool = False  # forks per client: its peak RSS is sampled during the load
 
 
-async def bench(args: argparse.Namespace) -> None:
-    target_cpus = client_cpus = None
-    if args.pin:
-        # The target alone on the first CPU; the proxy and the clients share the others.
-        first, *others = sorted(os.sched_getaffinity(0))
-        if not others:
-            raise SystemExit("--pin needs at least two CPUs")
-        target_cpus, client_cpus = {first}, set(others)
-        os.sched_setaffinity(0, client_cpus)
-        print(f"pinned: target on CPU {first}, proxy and clients on {sorted(others)}")
-    node, match = start(
-        [
-            "node",
-            "--inspect=127.0.0.1:0",
-            str(ROOT / "scripts" / "leaky_app.js"),
-            "--leak-per-second",
-            "0",
-            "--heap-mb",
-            str(args.heap_mb),
-        ],
-        rb"Debugger listening on (ws://127\.0\.0\.1:(\d+)/\S+)",
-        cpus=target_cpus,
+@dataclass
+class Table:
+    """One row per measure; a value (seconds, a rate, MB, a ratio) or an n/a reason per
+    contender."""
+
+    names: list[str]
+    rows: list[tuple[str, dict[str, float | str], str, dict[str, str]]] = field(
+        default_factory=list
     )
-    direct_url, node_port = match.group(1).decode(), int(match.group(2))
-    proxy, match = start(
-        [
-            sys.executable,
-            "-m",
-            "cdp_heap",
-            "proxy",
-            "--upstream",
-            f"127.0.0.1:{node_port}",
-            "--listen",
-            "127.0.0.1:0",
-            "--max-client-message-mb",
-            str(args.max_client_message_mb),
-        ],
-        rb"served at http://127\.0\.0\.1:(\d+)/json/list",
-        cpus=client_cpus,
-    )
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def add(
+        self,
+        label: str,
+        values: dict[str, float | str],
+        kind: str,
+        marks: dict[str, str] | None = None,
+    ) -> None:
+        """``kind``: ms (ratio vs direct), rate (ratio vs direct), ms- (a difference, no
+        ratio), mb, s, x (already a ratio). ``marks``: a footnote to a contender's value."""
+        self.rows.append((label, values, kind, marks or {}))
+
+    def mark(self, note: str) -> str:
+        return f"[{self.notes.setdefault(note, len(self.notes) + 1)}]"
+
+    def cell(self, value: float | str | None, kind: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return f"n/a {self.mark(value)}"
+        unit = {"ms": " ms", "ms-": " ms", "rate": "/s", "mb": " MB", "s": " s", "x": "x"}
+        if kind in ("ms", "ms-"):
+            return f"{value * 1000:.2f}{unit[kind]}"
+        if kind == "rate":
+            return f"{value:.0f}{unit[kind]}"
+        if kind == "mb":
+            return f"{value:.0f}{unit[kind]}"
+        return f"{value:.2f}{unit[kind]}"
+
+    def print(self) -> None:
+        peers = [n for n in self.names if n != "direct"]
+        header = ["measure", "direct", *(x for p in peers for x in (p, "vs direct"))]
+        lines = [header]
+        for label, values, kind, marks in self.rows:
+            direct = values.get("direct")
+            line = [label, self.cell(direct, kind)]
+            for p in peers:
+                value = values.get(p)
+                ratio = ""
+                if kind in ("ms", "rate") and isinstance(value, float):
+                    ratio = f"{value / direct:.2f}x" if isinstance(direct, float) else ""
+                mark = f" {self.mark(marks[p])}" if p in marks else ""
+                line += [self.cell(value, kind) + mark, ratio]
+            lines.append(line)
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        lines.insert(1, ["-" * w for w in widths])
+        for line in lines:
+            cells = (c.ljust(w) for c, w in zip(line, widths, strict=True))
+            print("  ".join(cells).rstrip())
+        for reason, number in self.notes.items():
+            print(f"[{number}] {reason}")
+
+
+async def attempt(contender: Contender, measure: Callable[[], Awaitable[T]]) -> T | str:
+    """The measure, or why it could not be taken (a footnote): any failure is the
+    contender's answer."""
     try:
-        proxy_port = int(match.group(1))
-        with trio.fail_after(60):
-            targets = []
-            while not targets:  # the proxy lists its target once connected upstream
-                targets = await cdp_heap.list_targets("127.0.0.1", proxy_port)
-        proxy_url = targets[0].web_socket_debugger_url
-        assert proxy_url is not None
-        rows: list[tuple[str, str, str, str]] = []
-        # Round trips first: a fresh target and proxy, nothing else running.
-        plain: dict[str, float] = {}
-        for clients in (1, 20, 50):
-            direct, direct_rate = await round_trips(direct_url, clients, args.calls)
-            proxied, proxy_rate = await round_trips(proxy_url, clients, args.calls)
-            for name, q in (("p50", 0.50), ("p99", 0.99)):
-                dq, pq = percentile(direct, q), percentile(proxied, q)
-                if clients == 1 and name == "p50":
-                    plain = {"direct": dq, "proxy": pq}
-                label = f"evaluate 1+1, {clients} client(s), {name}"
-                rows.append((label, ms(dq), ms(pq), f"{pq / dq:.2f}x"))
-            rows.append(
-                (
-                    f"evaluate 1+1, {clients} client(s), round trips/s",
-                    f"{direct_rate:.0f}",
-                    f"{proxy_rate:.0f}",
-                    f"{proxy_rate / direct_rate:.2f}x",
+        with trio.fail_after(MEASURE_TIMEOUT):
+            return await measure()
+    except Exception as exc:
+        while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]  # type: ignore[assignment]
+        return f"{contender.name}: {type(exc).__name__}: {str(exc)[:160] or 'no message'}"
+
+
+def start_peers(
+    args: argparse.Namespace, wanted: list[str], direct_url: str, node_port: int,
+    cpus: set[int] | None,
+) -> list[Contender]:  # fmt: skip
+    """Start every wanted peer that is installed; say why for each one that is not."""
+    started: list[Contender] = []
+    npm = Path(args.npm_prefix) / "node_modules"
+    install = (
+        f"PUPPETEER_SKIP_DOWNLOAD=1 npm install --prefix {args.npm_prefix} "
+        "inspector-proxy vscode-cdp-proxy"
+    )
+    path = direct_url.partition(f":{node_port}")[2]  # /<target id>
+    for name in wanted:
+        try:
+            if name == "cdp-heap":
+                proc, match = start(
+                    [
+                        sys.executable, "-m", "cdp_heap", "proxy",
+                        "--upstream", f"127.0.0.1:{node_port}", "--listen", "127.0.0.1:0",
+                        "--max-client-message-mb", str(args.max_client_message_mb),
+                    ],
+                    rb"served at http://127\.0\.0\.1:(\d+)/json/list",
+                    cpus=cpus,
+                )  # fmt: skip
+                port = int(match.group(1))
+                # The proxy lists its target once connected upstream.
+                deadline = time.monotonic() + 60
+                targets: list[cdp_heap.TargetInfo] = []
+                while not targets and time.monotonic() < deadline:
+                    targets = trio.run(cdp_heap.list_targets, "127.0.0.1", port)
+                if not targets:
+                    raise StartFailed("cdp-heap proxy listed no target in 60 s")
+                url = targets[0].web_socket_debugger_url
+                assert url is not None
+                started.append(Contender(name, url, proc))
+            elif name == "socat":
+                if shutil.which("socat") is None:
+                    print("socat: not installed (apt-get install socat)")
+                    continue
+                port = free_port()
+                proc = subprocess.Popen(
+                    [
+                        "socat",
+                        f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay",
+                        f"TCP:127.0.0.1:{node_port},nodelay",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
                 )
-            )
-        rows.append(
-            ("  1 client p50: proxy minus direct", "", ms(plain["proxy"] - plain["direct"]), "")
-        )
-        dd = percentile(await with_debugger(direct_url, args.calls), 0.5)
-        pd = percentile(await with_debugger(proxy_url, args.calls), 0.5)
-        rows.append(("evaluate beside a Debugger client, p50", ms(dd), ms(pd), f"{pd / dd:.2f}x"))
-        rows.append(
-            (
-                "  ... minus the same without it",
-                ms(dd - plain["direct"]),
-                ms(pd - plain["proxy"]),
-                "",
-            )
-        )
-        before = peak_rss_mb(proxy.pid)
-        await memory_load(proxy_url, args.calls, args.max_client_message_mb * 2**20)
-        rows.append(
-            (
-                f"proxy peak RSS, before / with 50 clients + never-reading + "
-                f"{args.max_client_message_mb} MB message",
-                "",
-                f"{before:.0f} / {peak_rss_mb(proxy.pid):.0f} MB",
-                "",
-            )
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            directory = Path(tmp)
-            # A fresh process's first snapshot is the slowest: warm up, untimed. Then
-            # alternate which way goes first, so drift and load hit both alike.
-            await snapshot_seconds(direct_url, directory / "warm-up.heapsnapshot")
-            times: dict[str, list[float]] = {direct_url: [], proxy_url: []}
-            cpu: list[float] = []
-            size = 0
-            for i in range(args.rounds):
-                order = [direct_url, proxy_url] if i % 2 == 0 else [proxy_url, direct_url]
-                pair: dict[str, float] = {}
-                for url in order:
-                    used = cpu_seconds(proxy.pid)
-                    try:
-                        t, size = await snapshot_seconds(url, directory / "round.heapsnapshot")
-                    except cdp_heap.ConnectionClosed as exc:
-                        # A client that falls --client-queue-mb behind is cut off (D10): on
-                        # an overloaded machine the benchmark's own reader can.
-                        print(f"round {i + 1} dropped: {exc}", file=sys.stderr)
-                        break
-                    pair[url] = t
-                    if url == proxy_url:
-                        cpu.append((cpu_seconds(proxy.pid) - used) * 200 * 2**20 / size)
-                if len(pair) == 2:
-                    for url, t in pair.items():
-                        times[url].append(t)
-            if not times[direct_url]:
-                raise SystemExit("every snapshot round was dropped")
-            d, p = statistics.median(times[direct_url]), statistics.median(times[proxy_url])
-            # The machine drifts from round to round far more than the proxy costs, so the
-            # ratio is the median of each round's own proxy/direct pair.
-            paired = [pt / dt for dt, pt in zip(times[direct_url], times[proxy_url], strict=True)]
-            print(
-                "snapshot seconds per round: direct "
-                + ", ".join(f"{t:.2f}" for t in times[direct_url])
-                + "; proxy "
-                + ", ".join(f"{t:.2f}" for t in times[proxy_url])
-                + "; proxy/direct "
-                + ", ".join(f"{r:.2f}" for r in paired),
-                file=sys.stderr,
-            )
-            rows.append(
-                (
-                    f"snapshot {size / 2**20:.0f} MB, {args.rounds} rounds (paired ratio)",
-                    f"{d:.2f} s",
-                    f"{p:.2f} s",
-                    f"{statistics.median(paired):.2f}x",
+                wait_accepting(proc, port)
+                # No /json/list of its own: the target's URL with socat's port.
+                started.append(Contender(name, f"ws://127.0.0.1:{port}{path}", proc, True))
+            elif name == "inspector-proxy":
+                bin_js = npm / "inspector-proxy" / "bin" / "bin.js"
+                if not bin_js.exists():
+                    print(f"inspector-proxy: not installed ({install})")
+                    continue
+                port = free_port()
+                proc, _ = start(
+                    ["node", str(bin_js), f"--proxy={port}", f"--debug={node_port}"],
+                    rb"proxy url: \S+/__ws_proxy__",
+                    cpus=cpus,
                 )
-            )
-            rows.append(
-                ("  proxy CPU per 200 MB of snapshot", "", f"{statistics.median(cpu):.2f} s", "")
-            )
-        rows.append(
-            ("proxy peak RSS (VmHWM) at the end", "", f"{peak_rss_mb(proxy.pid):.0f} MB", "")
-        )
-        table(rows)
+                # __ws_proxy__: its stable alias, rewritten to the target's current id.
+                started.append(Contender(name, f"ws://127.0.0.1:{port}/__ws_proxy__", proc))
+            elif name == "vscode-cdp-proxy":
+                module = npm / "vscode-cdp-proxy"
+                if not (module / "dist" / "server.js").exists():
+                    print(f"vscode-cdp-proxy: not installed ({install})")
+                    continue
+                proc, match = start(
+                    ["node", "-e", VSCODE_CDP_PROXY_JS, str(module), direct_url],
+                    rb"vscode-cdp-proxy listening on 127\.0\.0\.1:(\d+)",
+                    cpus=cpus,
+                )
+                # Its HTTP server answers any GET with one webSocketDebuggerUrl, .../ws.
+                started.append(Contender(name, f"ws://127.0.0.1:{int(match.group(1))}/ws", proc))
+            else:
+                raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
+        except StartFailed as exc:
+            print(f"{name}: does not run here: {exc}")
+    return started
+
+
+async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
+    names = [c.name for c in contenders]
+    table = Table(names)
+    peers = contenders[1:]
+    # Round trips first: a fresh target and relays, nothing else running.
+    plain: dict[str, float | str] = {}
+    for clients in (1, 20, 50):
+        results: dict[str, tuple[list[float], float] | str] = {}
+        for c in contenders:
+
+            async def measure(
+                c: Contender = c, clients: int = clients
+            ) -> tuple[list[float], float]:
+                return await round_trips(c.url, clients, args.calls)
+
+            results[c.name] = await attempt(c, measure)
+        for label, q in (("p50", 0.50), ("p99", 0.99)):
+            values: dict[str, float | str] = {
+                n: r if isinstance(r, str) else percentile(r[0], q) for n, r in results.items()
+            }
+            if clients == 1 and label == "p50":
+                plain = values
+            table.add(f"evaluate 1+1, {clients} client(s), {label}", values, "ms")
+        rates = {n: r if isinstance(r, str) else r[1] for n, r in results.items()}
+        table.add(f"evaluate 1+1, {clients} client(s), round trips/s", rates, "rate")
+    table.add(
+        "  1 client p50: minus direct",
+        {
+            p.name: v - d
+            for p in peers
+            if isinstance(v := plain[p.name], float) and isinstance(d := plain["direct"], float)
+        },
+        "ms-",
+    )
+    beside: dict[str, float | str] = {}
+    for c in contenders:
+
+        async def debugged(c: Contender = c) -> float:
+            return percentile(await with_debugger(c.url, args.calls), 0.5)
+
+        beside[c.name] = await attempt(c, debugged)
+    table.add("evaluate beside a Debugger client, p50", beside, "ms")
+    table.add(
+        "  ... minus the same without it",
+        {
+            n: v - w
+            for n, v in beside.items()
+            if isinstance(v, float) and isinstance(w := plain[n], float)
+        },
+        "ms-",
+    )
+    before: dict[str, float | str] = {}
+    during: dict[str, float | str] = {}
+    for p in peers:
+        assert p.proc is not None
+        pid = p.proc.pid
+        before[p.name] = peak_rss_mb(pid)
+        peak = 0.0
+
+        async def load(p: Contender = p, pid: int = pid) -> float:
+            nonlocal peak
+            async with trio.open_nursery() as nursery:
+                if p.sampled:
+
+                    async def sample() -> None:
+                        nonlocal peak
+                        while True:
+                            peak = max(peak, peak_rss_mb(pid))
+                            await trio.sleep(0.02)  # a sampling period, not a wait
+
+                    nursery.start_soon(sample)
+                await memory_load(p.url, args.calls, args.max_client_message_mb * 2**20)
+                nursery.cancel_scope.cancel()
+            return max(peak, peak_rss_mb(pid))
+
+        during[p.name] = await attempt(p, load)
+    sampled = {
+        p.name: f"{p.name}: one process per client; the sum of their peak RSS, sampled "
+        "every 20 ms while the clients were connected"
+        for p in peers
+        if p.sampled
+    }
+    table.add("peak RSS, before", before, "mb")
+    table.add(
+        f"peak RSS, 50 clients + never-reading + {args.max_client_message_mb} MB message",
+        during,
+        "mb",
+        sampled,
+    )
+    if not args.no_snapshot:
+        rounds = await snapshots(args, contenders, table)
+    end: dict[str, float | str] = {
+        p.name: f"{p.name}: its per-client processes have exited; see the row with 50 clients"
+        if p.sampled
+        else peak_rss_mb(p.proc.pid)
+        for p in peers
+        if p.proc
+    }
+    table.add("peak RSS (VmHWM) at the end", end, "mb")
+    table.print()
+    if not args.no_snapshot:
+        print(rounds)
+    if others := [p.name for p in peers if p.name != "cdp-heap"]:
         print(
-            "peer proxy: none runs here (devtools-proxy 0.1.0 needs aiohttp 2.2, which "
-            "does not import on Python 3.11)"
+            f"not multiplexing: {', '.join(others)} (one upstream connection per client; "
+            "Node's inspector multiplexes them)"
         )
-    finally:
-        proxy.kill()
-        node.kill()
+    if "socat" in names:
+        print("socat: a byte-level relay, the floor of any relay hop on this machine")
+    print(
+        "devtools-proxy (PyPI 0.1.0): does not run here (its aiohttp 2.2 does not import on "
+        "Python 3.11)"
+    )
 
 
-HEADER = ("measure", "direct", "proxy", "ratio")
+async def snapshots(args: argparse.Namespace, contenders: list[Contender], table: Table) -> str:
+    """Snapshot wall time per contender, ROUNDS rounds, each in another order; the ratio is
+    the median of each round's own contender/direct ratio. Returns the rounds' times."""
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        # A fresh process's first snapshot is the slowest: warm up, untimed.
+        await snapshot_seconds(contenders[0].url, directory / "warm-up.heapsnapshot")
+        times: dict[str, list[float | str]] = {c.name: [] for c in contenders}
+        cpu: dict[str, list[float]] = {c.name: [] for c in contenders}
+        size = 0
+        for i in range(args.rounds):
+            order = contenders[i % len(contenders) :] + contenders[: i % len(contenders)]
+            for c in order:
+                used = cpu_seconds(c.proc.pid) if c.proc else 0.0
+
+                async def one(c: Contender = c) -> float:
+                    nonlocal size
+                    t, size = await snapshot_seconds(c.url, directory / "round.heapsnapshot")
+                    return t
+
+                # A client that falls --client-queue-mb behind is cut off by cdp-heap's
+                # proxy (D10): on an overloaded machine the benchmark's own reader can.
+                times[c.name].append(t := await attempt(c, one))
+                if isinstance(t, float) and c.proc:
+                    cpu[c.name].append((cpu_seconds(c.proc.pid) - used) * 200 * 2**20 / size)
+        rounds = "snapshot seconds per round: " + "; ".join(
+            f"{n} " + ", ".join(f"{t:.2f}" if isinstance(t, float) else "n/a" for t in ts)
+            for n, ts in times.items()
+        )
+        values: dict[str, float | str] = {}
+        ratios: dict[str, float | str] = {}
+        for n, ts in times.items():
+            ok = [t for t in ts if isinstance(t, float)]
+            values[n] = statistics.median(ok) if ok else next(t for t in ts if isinstance(t, str))
+            paired = [
+                t / d
+                for t, d in zip(ts, times["direct"], strict=True)
+                if isinstance(t, float) and isinstance(d, float)
+            ]
+            if n != "direct":
+                ratios[n] = statistics.median(paired) if paired else values[n]
+        table.add(f"snapshot {size / 2**20:.0f} MB, {args.rounds} rounds, median", values, "s")
+        table.add("  paired ratio vs direct (median of rounds)", ratios, "x")
+        table.add(
+            "  relay CPU per 200 MB of snapshot",
+            {n: statistics.median(c) for n, c in cpu.items() if c},
+            "s",
+        )
+        return rounds
 
 
 def main() -> None:
@@ -333,12 +616,53 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--max-client-message-mb", type=int, default=8)
     parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help=f"comma-separated relays to measure beside direct (default: all found: "
+        f"{','.join(PEERS)})",
+    )
+    parser.add_argument(
+        "--npm-prefix",
+        default=str(DEFAULT_NPM_PREFIX),
+        help="where `npm install --prefix` put the npm peers (default: %(default)s)",
+    )
+    parser.add_argument("--no-snapshot", action="store_true", help="skip the snapshot rows")
+    parser.add_argument(
         "--pin",
         action="store_true",
-        help="run the target on one CPU and the proxy and clients on the others, to tell "
-        "the proxy's own cost from its competing with the target for CPU",
+        help="run the target on one CPU and the relays and clients on the others, to tell "
+        "a relay's own cost from its competing with the target for CPU",
     )
-    trio.run(bench, parser.parse_args())
+    args = parser.parse_args()
+    wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
+    if unknown := [p for p in wanted if p not in PEERS]:
+        parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {', '.join(PEERS)})")
+    target_cpus = client_cpus = None
+    if args.pin:
+        # The target alone on the first CPU; the relays and the clients share the others.
+        first, *others = sorted(os.sched_getaffinity(0))
+        if not others:
+            raise SystemExit("--pin needs at least two CPUs")
+        target_cpus, client_cpus = {first}, set(others)
+        os.sched_setaffinity(0, client_cpus)
+        print(f"pinned: target on CPU {first}, relays and clients on {sorted(others)}")
+    node, match = start(
+        [
+            "node", "--inspect=127.0.0.1:0", str(ROOT / "scripts" / "leaky_app.js"),
+            "--leak-per-second", "0", "--heap-mb", str(args.heap_mb),
+        ],
+        rb"Debugger listening on (ws://127\.0\.0\.1:(\d+)/\S+)",
+        cpus=target_cpus,
+    )  # fmt: skip
+    contenders = [Contender("direct", match.group(1).decode())]
+    try:
+        contenders += start_peers(args, wanted, contenders[0].url, int(match.group(2)), client_cpus)
+        trio.run(bench, args, contenders)
+    finally:
+        for c in contenders[1:]:
+            assert c.proc is not None
+            stop(c.proc)
+        stop(node)
 
 
 if __name__ == "__main__":

@@ -51,8 +51,13 @@ def test_bench_capture_runs_its_peers_and_measures_the_target() -> None:
 def test_bench_proxy_compares_direct_and_proxied() -> None:
     done = bench("bench_proxy.py", "--heap-mb", "1", "--rounds", "1", "--calls", "5")
     assert done.returncode == 0, done.stdout + done.stderr
-    for row in ("(paired ratio)", "1 client(s), p50", "50 client(s), p99", "proxy peak RSS"):
+    for row in ("paired ratio", "1 client(s), p50", "50 client(s), p99", "peak RSS"):
         assert row in done.stdout
+    # Every peer is a column of the table or says why not (a missing one must not fail).
+    header = done.stdout.partition("measure ")[2].partition("\n")[0].split()
+    assert "direct" in header and "cdp-heap" in header, done.stdout
+    for peer in ("socat", "inspector-proxy", "vscode-cdp-proxy"):
+        assert peer in header or f"{peer}: not installed" in done.stdout, done.stdout
 
 
 def test_bench_profiling_times_every_way() -> None:
