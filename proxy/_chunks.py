@@ -49,9 +49,15 @@ _ID_LAST = re.compile(r',"id":(\d+)\}$')
 
 def with_id(text: str, old_id: int, new_id: int) -> str | None:
     """``text``, a command whose (only) ``"id"`` is ``old_id``, with ``new_id`` instead;
-    ``None`` when the id is not plainly first or last, or ``"id":`` occurs more than once
-    (the caller encodes the command anew)."""
-    if text.count('"id":') != 1:
+    ``None`` when the id is not plainly first or last, or the key may occur more than once
+    (the caller encodes the command anew).
+
+    Another ``"id"`` key, spelled ``"id" :`` or with an escape (``"\\u0069d"``), is one the
+    router's decoding (the last key wins) does not see, but the target does: V8 and Chrome
+    fail such a command and answer it with the first ``"id"``, which would then address the
+    reply to that id, maybe another client's. So ``"id"`` must occur once, and no escape of
+    the key's letters (``\\u0064``, ``\\u0069``) at all."""
+    if text.count('"id"') != 1 or "\\u006" in text:
         return None
     match = _ID_FIRST.match(text)
     if match is not None and int(match.group(1)) == old_id:

@@ -144,7 +144,10 @@ def encode_close(code: int | None, reason: str, *, masked: bool) -> bytes:
     """A close frame; ``code`` ``None``: one with no status (the answer to such a one)."""
     payload = b""
     if code is not None:
-        payload = struct.pack("!H", code) + reason.encode()[: _MAX_CONTROL_PAYLOAD - 2]
+        # Cut to fit the control payload between characters: a cut one is not UTF-8,
+        # which the peer answers by failing the connection (1007).
+        kept = reason.encode()[: _MAX_CONTROL_PAYLOAD - 2].decode(errors="ignore")
+        payload = struct.pack("!H", code) + kept.encode()
     return b"".join(encode_frames(OP_CLOSE, [payload], masked=masked))
 
 

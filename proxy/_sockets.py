@@ -33,6 +33,7 @@ read). :class:`QuickAckStream` does the same for a trio stream (under TLS).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from typing import Protocol
@@ -42,6 +43,11 @@ import trio
 from cdp_heap._limits import RECEIVE_BUFFER_SIZE
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+#: Most buffers one ``sendmsg`` takes (IOV_MAX; given more it fails with EMSGSIZE).
+try:
+    _IOV_MAX = max(16, os.sysconf("SC_IOV_MAX"))
+except (AttributeError, ValueError, OSError):
+    _IOV_MAX = 1024
 
 
 class TransportBroken(Exception):
@@ -131,7 +137,9 @@ class SocketTransport:
             raise TransportBroken("connection closed")
         try:
             # One buffer: send() is a little cheaper than the scatter-gather sendmsg().
-            return self._sock.send(buffers[0]) if len(buffers) == 1 else self._sock.sendmsg(buffers)
+            if len(buffers) == 1:
+                return self._sock.send(buffers[0])
+            return self._sock.sendmsg(buffers if len(buffers) <= _IOV_MAX else buffers[:_IOV_MAX])
         except BlockingIOError:
             return 0
         except OSError as exc:
