@@ -32,7 +32,8 @@ class MethodPolicy:
     _matcher: re.Pattern[str] = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        matcher = re.compile("|".join(translate(p) for p in self.patterns))
+        # No patterns allow nothing ("(?!)" never matches; "" would match everything).
+        matcher = re.compile("|".join(translate(p) for p in self.patterns) or "(?!)")
         object.__setattr__(self, "_matcher", matcher)
 
     @classmethod

@@ -212,9 +212,11 @@ class WebSocket:
 
     async def flush(self) -> None:
         """Write every unsent frame (a second caller waits for the first)."""
+        if self._broken:
+            raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
         async with self._flushing:
             while self._unsent:
-                if self._broken:  # also: an earlier write was cut short
+                if self._broken:  # an earlier flush's write was cut short meanwhile
                     raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
                 batch: list[bytes | memoryview] = []
                 size = 0

@@ -179,10 +179,5 @@ def test_the_usual_patterns() -> None:
     assert MethodPolicy().allows("Anything.at all")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an empty pattern list compiles to the empty regex, which matches everything "
-    "(fnmatch over no patterns allows nothing); parse() refuses it, so no caller hits it",
-)
 def test_no_patterns_allow_nothing() -> None:
     assert not MethodPolicy(()).allows("Runtime.evaluate")
