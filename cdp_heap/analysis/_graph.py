@@ -142,7 +142,7 @@ def out_edges(first_edge: I64, nodes: I64) -> I64:
     return edges
 
 
-def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 20) -> list[I64]:
+def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 18) -> list[I64]:
     """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
     counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
     if not len(counts) or int(counts[-1]) <= edges:
@@ -317,13 +317,28 @@ def _retainers(
         distinct = part[keep]
         keys[kept : kept + len(distinct)] = distinct
         kept += len(distinct)
-    keys = keys[:kept]
+    del part, halves  # views of the keys: none may be alive at a resize
+    try:  # realloc: the buffer beyond ``kept`` goes back to the system
+        keys.resize(kept)
+    except ValueError:  # a reference numpy cannot rule out (a tracer's, say)
+        keys = keys[:kept].copy()
     # Keys are sorted by target: a node's retainers start at the first key >= node << 32.
-    pred_first: I64 = np.searchsorted(keys, np.arange(n + 1, dtype=np.uint64) << np.uint64(32))
-    pred_src = np.empty(kept, dtype=np.int32)
+    pred_first: I64 = np.empty(n + 1, dtype=np.int64)
+    for start in range(0, n + 1, _CHUNK):
+        bounds = np.arange(start, min(start + _CHUNK, n + 1), dtype=np.uint64) << np.uint64(32)
+        pred_first[start : start + len(bounds)] = np.searchsorted(keys, bounds)
+    # The sources, moved in place to the front of the keys' buffer, which then shrinks to
+    # them: a separate array would be alive beside the keys, the peak of a dominator tree.
+    sources_view = keys.view(np.uint32)
     for start in range(0, kept, _CHUNK):
-        part = keys[start : start + _CHUNK]
-        pred_src[start : start + len(part)] = part.view(np.uint32)[low::2]
+        stop = min(start + _CHUNK, kept)
+        sources_view[start:stop] = sources_view[2 * start + low : 2 * stop + low : 2]
+    del sources_view
+    try:
+        keys.resize((kept + 1) // 2)
+    except ValueError:
+        keys = keys[: (kept + 1) // 2].copy()
+    pred_src: I32 = keys.view(np.int32)[:kept]
     return pred_first, pred_src
 
 
@@ -338,16 +353,21 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I32:
     """
     idom = np.full(n, -1, dtype=np.int32)
     idom[0] = 0
-    pred_count = np.diff(pred_first)
-    has_preds = pred_count > 0
+    # N-sized temporaries in bool and int32 only (an int64 one is 8 bytes a node): this
+    # is the peak of a whole analysis, the retainer lists being alive.
+    has_preds = pred_first[1:] > pred_first[:-1]
     has_preds[0] = False
-    first_pred = np.full(n, -1, dtype=np.int32)
-    first_pred[has_preds] = pred_src[pred_first[:-1][has_preds]]  # the smallest number
-    single = pred_count == 1
+    # The smallest-numbered retainer (clipped where there is none, then -1).
+    first_pred = pred_src.take(pred_first[:-1], mode="clip") if len(pred_src) else idom.copy()
+    first_pred[~has_preds] = -1
+    single = np.empty(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        counts = np.diff(pred_first[start : start + _CHUNK + 1])
+        np.equal(counts, 1, out=single[start : start + len(counts)])
     single[0] = False
     idom[single] = first_pred[single]
     multi = has_preds & ~single
-    del single, has_preds, pred_count  # before _hard_nodes' temporaries, the peak here
+    del single, has_preds  # before _hard_nodes' temporaries
     hard = _hard_nodes(pred_first, pred_src, idom, first_pred, multi)
     easy = multi & ~hard
     idom[easy] = first_pred[easy]

@@ -667,6 +667,7 @@ class _Reader:
         self._expect(b"[", "at the start of 'strings'")
         keep = self._string_keep_mask()
         self._fields["string_kept"] = keep
+        candidates: npt.NDArray[np.bool_] | None = self._fields.get("string_candidates")
         blocks = self._index.blocks.setdefault("strings", [])
         strings: list[str] = []
         while True:
@@ -694,10 +695,16 @@ class _Reader:
                 raise self._error("not a heap snapshot: 'strings' holds something else")
             if keep is not None:
                 # Only the kept strings are touched; the others share one "" object.
-                wanted = np.flatnonzero(keep[len(strings) : len(strings) + len(items)])
+                here = slice(len(strings), len(strings) + len(items))
+                wanted = np.flatnonzero(keep[here])
                 kept = [""] * len(items)
                 for i in wanted.tolist():
                     kept[i] = items[i]
+                if candidates is not None:
+                    for i in np.flatnonzero(candidates[here]).tolist():
+                        if internal_name_wanted(items[i]):
+                            kept[i] = items[i]
+                            keep[len(strings) + i] = True
                 items = kept
             strings.extend(items)
             if end is not None:
@@ -722,14 +729,25 @@ class _Reader:
         if not isinstance(types, list):
             return None
         named = np.ones(len(edges["type"]), dtype=bool)
+        internal = np.zeros(len(edges["type"]), dtype=bool)
         for code, name in enumerate(types):
             if name in ("element", "hidden"):
                 named &= edges["type"] != code
-        used = edges["name_or_index"][named]
-        size = max(len(keep), int(used.max()) + 1 if len(used) else 0)
+            elif name == "internal":
+                internal |= edges["type"] == code
+        used = edges["name_or_index"][named & ~internal]
+        # Internal edges are V8's own slots: most of their names are numbers (an elements
+        # store's slots, 400 k strings on a 120 MB heap) no rule reads; which of them are
+        # kept is decided by their text (:func:`internal_name_wanted`).
+        maybe = edges["name_or_index"][internal]
+        size = max(len(keep), *(int(u.max()) + 1 for u in (used, maybe) if len(u)))
         if size > len(keep):
             keep = np.concatenate([keep, np.zeros(size - len(keep), dtype=bool)])
         keep[used] = True
+        candidates = np.zeros(size, dtype=bool)
+        candidates[maybe] = True
+        candidates &= ~keep
+        self._fields["string_candidates"] = candidates
         return keep
 
     def _decode_strings_tail(self, segment: bytes) -> tuple[list[str], int]:
@@ -772,6 +790,29 @@ class _Reader:
         return self._string_filter(
             view[:, fields.index("type")], view[:, fields.index("name")], node_types
         )
+
+
+#: The part of an internal edge's name that names half of a WeakMap entry.
+WEAKMAP_MARK = " pair in WeakMap (table @"
+#: Internal edge names a DevTools rule compares with.
+_RULE_NAMES = frozenset({"sloppy_function_map"})
+#: Above any descriptor-array slot (V8: at most 1020 descriptors, 3 slots each, 2 more).
+_DESCRIPTOR_SLOTS = 4096
+
+
+def internal_name_wanted(text: str) -> bool:
+    """Whether DevTools' rules read an internal edge named ``text``: half of a WeakMap
+    entry, a name a rule looks for, or a number that could be a descriptor slot (the
+    distance rule parses those)."""
+    if text.isascii() and text.isdigit():  # the usual case, without a regex
+        return len(text) <= len(str(_DESCRIPTOR_SLOTS)) and int(text) < _DESCRIPTOR_SLOTS
+    if WEAKMAP_MARK in text or text in _RULE_NAMES:
+        return True
+    number = _LEADING_NUMBER.match(text)  # what parseInt reads
+    return number is not None and int(number.group(1)) < _DESCRIPTOR_SLOTS
+
+
+_LEADING_NUMBER = re.compile(r"\s*\+?(\d+)")
 
 
 def _int_field(snapshot: dict[str, Any], key: str, default: int) -> int:
