@@ -501,7 +501,9 @@ def test_leak_raw_sizes_are_v8s_own(
     # DevTools' WeakMap rule: a key alone retains its value (the table's half does not),
     # so the 100 WeakValues count in Leaked's retained size; with the plain rule they don't.
     weak_values = next(g for g in devtools.values() if g.name == "WeakValue")
-    assert devtools[leaked].retained_size - raw[leaked].retained_size == weak_values.self_size
+    with_rule, without = devtools[leaked].retained_size, raw[leaked].retained_size
+    assert with_rule is not None and without is not None
+    assert with_rule - without == weak_values.self_size
     # The CLI: --raw-sizes, and --devtools (the old opt-in) still accepted, ignored.
     argv = ["leak", "--files", *map(str, leak_files), "--json"]
     for extra, expected in (([], devtools), (["--raw-sizes"], raw), (["--devtools"], devtools)):
