@@ -37,8 +37,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ._graph import node_chunks, out_edges, sorted_unique
-from ._reader import U32, WEAKMAP_MARK
+from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
+from ._strings import WEAKMAP_MARK
 
 I32 = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]

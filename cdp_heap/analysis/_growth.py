@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._compare import partners
+from ._fileindex import FileIndex
 from ._graph import Dominators, ShortestPaths
-from ._reader import FileIndex
 from ._routes import Naming, RetainerStep, describe
 from ._snapshot import HeapSnapshot
 

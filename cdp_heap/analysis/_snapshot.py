@@ -26,8 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ._classes import I32, classify
+from ._columns import EDGE_ROW
 from ._errors import SnapshotFormatError
-from ._reader import EDGE_ROW, U32, FileIndex, RawSnapshot, read_snapshot
+from ._fileindex import FileIndex
+from ._reader import U32, RawSnapshot, read_snapshot
 
 I64 = npt.NDArray[np.int64]
 
