@@ -268,8 +268,9 @@ def _read_earlier(
     Only the edges the keys and owned sizes need are read (:func:`load_comparison_graph`);
     the growth count reads the few edges it needs back from the file.
     """
-    snapshot = load_comparison_graph(path)
+    snapshot = load_comparison_graph(path, file_edges=True)
     tracker.observe(snapshot)
+    snapshot.file_first_edge = snapshot.first_edge  # read back: not needed any more
     view = HeapView(snapshot, raw=raw, defer_interfaces=True)
     return view.objects(), view.shapes
 

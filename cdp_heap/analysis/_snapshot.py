@@ -123,8 +123,8 @@ class HeapSnapshot:
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded or "edge_count" in raw.columns.get("nodes", {}):
             np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
-        #: Where each node's edges are in the file: ``first_edge`` but for a sieved graph,
-        #: whose ``first_edge`` counts the kept edges only (to read edges back, growth).
+        #: Where each node's edges are in the file: ``first_edge`` but for a sieved graph
+        #: read with ``file_edges`` (its ``first_edge`` counts the kept edges only).
         self.file_first_edge: I64 = self.first_edge
 
     def _read_edges(self, raw: RawSnapshot) -> None:
