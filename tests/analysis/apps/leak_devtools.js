@@ -9,12 +9,14 @@
 // - 40 Twin objects of each of two classes called Twin, from two files (two class keys).
 // Churn objects are replaced every round (never in the leak set), and a WeakMap holds a
 // value per leaked key that only the key and the table keep.
+const fs = require('fs');
 const v8 = require('v8');
 const path = require('path');
 const TwinA = require('./twins/a.js');
 const TwinB = require('./twins/b.js');
 
 const outDir = process.argv[2];
+fs.mkdirSync(outDir, {recursive: true});
 
 class Leaked {
   constructor(i) {
