@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._snapshot import I64, HeapSnapshot
+from ._tree import subtree_sums
 
 I32 = npt.NDArray[np.int32]
 _Ints = TypeVar("_Ints", I32, I64)
@@ -46,6 +47,9 @@ class ShortestPaths:
     distance: I32
     parent_edge: I64
     order: I32
+    #: Where each level of the search starts in ``order`` (then its length): a node's path
+    #: from the roots runs through earlier levels only (:mod:`._tree`'s blocks).
+    levels: I64 = attrs.field(factory=lambda: np.zeros(0, dtype=np.int64))
 
     def path_to(self, snapshot: HeapSnapshot, node: int, limit: int = 64) -> list[int]:
         """Edge indices from a root to ``node``, root side first (at most ``limit``)."""
@@ -71,6 +75,8 @@ class Dominators:
     idom: I32
     retained_size: I64
     order: I32
+    #: Blocks of ``order`` in which no node's dominator is in its own block (:mod:`._tree`).
+    blocks: I64 = attrs.field(factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def essential_edges(snapshot: HeapSnapshot) -> BoolArray:
@@ -127,7 +133,9 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
             frontier = np.concatenate(found) if len(found) > 1 else found[0]
             frontier.sort()
     order: I32 = np.concatenate(reached)
-    return ShortestPaths(distance, parent_edge, order)
+    levels = np.zeros(len(reached) + 1, dtype=np.int64)
+    np.cumsum([len(part) for part in reached], out=levels[1:])
+    return ShortestPaths(distance, parent_edge, order, levels)
 
 
 def out_edges(first_edge: I64, nodes: I64) -> I64:
@@ -208,7 +216,7 @@ def dominators(
     if paths is None:
         paths = shortest_paths(snapshot, essential)
     n = snapshot.node_count
-    order, extra_roots, cut_off = _spanning_order(snapshot, essential, paths)
+    order, extra_roots, cut_off, blocks = _spanning_order(snapshot, essential, paths)
     if cut_off.size:
         # DevTools' search never enters these nodes, so their edges retain nothing.
         essential = essential.copy()
@@ -225,32 +233,33 @@ def dominators(
     idom_num = _cooper_harvey_kennedy(pred_first, pred_src, n)
     del pred_first, pred_src
     own = (snapshot.self_size if sizes is None else sizes)[order].astype(np.int64)
-    retained_num = _accumulate(own, idom_num)
+    retained_num = subtree_sums(idom_num, own, blocks)
     del own
     idom = np.empty(n, dtype=np.int32)
     idom[order] = order[idom_num]
     del idom_num
     retained = np.empty(n, dtype=np.int64)
     retained[order] = retained_num
-    return Dominators(idom, retained, order)
+    return Dominators(idom, retained, order, blocks)
 
 
 def _spanning_order(
     snapshot: HeapSnapshot, essential: BoolArray, paths: ShortestPaths
-) -> tuple[I32, I32, I32]:
+) -> tuple[I32, I32, I32, I64]:
     """The search order of ``paths``, then the nodes it did not reach, and the extra roots.
 
     Like DevTools (``calculateDominatorsAndRetainedSizes``): the unreached nodes no edge
     retains at all hang off the root and are searched from; what they do not reach either
     (cycles retained only by one another) hangs off the root node by node, and DevTools'
     Lengauer-Tarjan never counts their edges (they are numbered after everything they
-    could retain). Returns the order, the extra roots and those last nodes ("cut off").
-    V8 heaps have a handful.
+    could retain). Returns the order, the extra roots, those last nodes ("cut off") and
+    the search's levels in the order (the unreached are levels of their own after it; the
+    cut-off nodes hang off the root, one level). V8 heaps have a handful.
     """
     seen = paths.distance >= 0
     if bool(seen.all()):
         none = np.zeros(0, dtype=np.int32)
-        return paths.order, none, none
+        return paths.order, none, none, paths.levels
     seen = seen.copy()
     retained = np.zeros(snapshot.node_count, dtype=bool)
     for start in range(0, len(essential), _CHUNK):
@@ -271,7 +280,9 @@ def _spanning_order(
     rest = np.flatnonzero(~seen).astype(np.int32)
     parts.append(rest)
     extra = np.concatenate([orphans.astype(np.int32), rest])
-    return np.concatenate(parts), extra, rest
+    sizes = [len(part) for part in parts[1:]]
+    levels = np.concatenate([paths.levels, paths.levels[-1:] + np.cumsum(sizes)])
+    return np.concatenate(parts), extra, rest, levels
 
 
 def _retainers(
@@ -480,12 +491,3 @@ def _common_dominator(idom: I32, nodes: I32) -> int:
 def _view(array: I64 | I32) -> memoryview:
     """Element access with Python ints and no copy (the array must be contiguous)."""
     return np.ascontiguousarray(array).data
-
-
-def _accumulate(sizes: I64, idom: I32) -> I64:
-    """Retained sizes in numbers: each node's size added to its dominator's, last first."""
-    retained = _view(sizes)
-    parents = _view(idom)
-    for node in range(len(sizes) - 1, 0, -1):
-        retained[parents[node]] += retained[node]
-    return sizes

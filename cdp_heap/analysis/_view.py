@@ -40,6 +40,7 @@ from ._interfaces import (
 from ._reader import U32
 from ._sieve import load_comparison_graph
 from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
+from ._tree import preorder_intervals
 
 
 @attrs.frozen
@@ -298,8 +299,8 @@ def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
 def _intervals(doms: Dominators) -> tuple[I32, I32]:
     """Each node's preorder interval ``[tin, tout)`` in the dominator tree.
 
-    Two passes over ``doms.order`` (dominators first) with Python ints on memoryviews: the
-    subtree sizes bottom-up, then each child's start after its earlier siblings' subtrees.
+    In numbers (positions in ``doms.order``, dominators first) the tree is a parent array
+    with every parent before its children: :func:`._tree.preorder_intervals`' numpy passes.
     int32 throughout (heaps have fewer than 2**31 nodes): these are N-sized arrays.
     """
     order = doms.order
@@ -308,26 +309,13 @@ def _intervals(doms: Dominators) -> tuple[I32, I32]:
     number[order] = np.arange(n, dtype=np.int32)
     parent = number[doms.idom[order]]
     del number
-    size = np.ones(n, dtype=np.int32)
-    sizes, parents = size.data, parent.data
-    for k in range(n - 1, 0, -1):
-        sizes[parents[k]] += sizes[k]
-    start = np.zeros(n, dtype=np.int32)
-    free = np.ones(n, dtype=np.int32)
-    starts, frees = start.data, free.data
-    for k in range(1, n):
-        p = parents[k]
-        here = frees[p]
-        starts[k] = here
-        frees[p] = here + sizes[k]
-        frees[k] = here + 1
-    del free, parent
+    start, stop = preorder_intervals(parent, doms.blocks)
+    del parent
     tin = np.empty(n, dtype=np.int32)
     tin[order] = start
-    start += size
-    del size
+    del start
     tout = np.empty(n, dtype=np.int32)
-    tout[order] = start
+    tout[order] = stop
     return tin, tout
 
 

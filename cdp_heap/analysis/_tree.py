@@ -1,0 +1,143 @@
+"""Sums over a rooted tree given as a parent array, in numpy passes instead of a Python loop.
+
+The trees here are dominator trees in "numbers" (:func:`._graph.dominators`): node 0 is the
+root (its own parent) and every other node's parent has a smaller number. A Python loop over
+the nodes in that order is the textbook way to sum subtrees. The numbers come from a
+breadth-first search, a level at a time, and a node's dominator lies on its search path:
+it is in an earlier level. So the numbers fall into *blocks* (the levels) in which no node's
+parent is in its own block, and a block is one numpy step:
+
+* :func:`subtree_sums` adds each block's totals into their parents, last block first (one
+  ``np.add.at`` per block; a small block, a long chain being one node a level, in a Python
+  loop over its nodes);
+* :func:`preorder_intervals` is each node's ``[start, stop)`` in a depth-first preorder that
+  visits children by increasing number: the subtree sizes, each child's offset among its
+  siblings (a cumulative sum per parent), then the starts block by block from the root.
+
+Blocks are checked before use (each block's parents all lie before it: one pass); without
+them, or if they do not hold, :func:`tree_blocks` finds blocks from the parent array alone
+(the depths, by pointer jumping: ``log2`` of the height in passes).
+N-sized arrays are int32 where the values fit (heaps have fewer than 2**31 nodes); the sums
+are int64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+#: Below this many nodes a level is summed in a Python loop (a numpy call costs about as much
+#: as a few dozen iterations).
+_SMALL_LEVEL = 48
+
+
+def path_sums(parent: I32, weight: I64 | I32) -> I64:
+    """Per node, the sum of ``weight`` over the node and its ancestors, the root excluded
+    (pointer jumping). ``parent[0] == 0`` is the root; every other ``parent[k] < k``."""
+    n = len(parent)
+    total = weight.astype(np.int64)
+    if n == 0:
+        return total
+    total[0] = 0
+    up = parent.astype(np.int32)  # ``total[k]`` covers the path from k up to, not with, up[k]
+    active = np.flatnonzero(up != 0).astype(np.int32)
+    while active.size:
+        above = up[active]
+        total[active] += total[above]
+        up[active] = up[above]
+        active = active[up[active] != 0]
+    return total
+
+
+def depths(parent: I32) -> I32:
+    """Each node's depth (the root's is 0)."""
+    depth: I32 = path_sums(parent, np.ones(len(parent), dtype=np.int32)).astype(np.int32)
+    return depth
+
+
+def valid_blocks(parent: I32, blocks: I64) -> bool:
+    """Whether ``blocks`` (block starts, ascending from 0, then ``n``) split the nodes so
+    that every node's parent is in an earlier block (the root, block 0, alone)."""
+    n = len(parent)
+    if len(blocks) < 2 or blocks[0] != 0 or blocks[-1] != n or (n and blocks[1] != 1):
+        return False
+    if bool(np.any(blocks[1:] < blocks[:-1])):
+        return False
+    return all(
+        int(parent[a:b].max()) < a
+        for a, b in zip(blocks[1:-1].tolist(), blocks[2:].tolist(), strict=True)
+        if b > a
+    )
+
+
+def tree_blocks(parent: I32, blocks: I64 | None = None) -> tuple[I64, I32 | None]:
+    """``blocks`` if they hold, else blocks by depth: then with the permutation that puts
+    the nodes in depth order (None when the numbers are already in block order)."""
+    if blocks is not None and valid_blocks(parent, blocks):
+        return blocks, None
+    depth = depths(parent)
+    by_depth = np.argsort(depth, kind="stable").astype(np.int32)
+    counts = np.bincount(depth)
+    del depth
+    found = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=found[1:])
+    return found, by_depth
+
+
+def subtree_sums(parent: I32, values: I64, blocks: I64 | None = None) -> I64:
+    """Per node, the sum of ``values`` over its subtree (``values`` is updated in place and
+    returned). ``blocks``: see the module docstring (computed when None or wrong)."""
+    n = len(parent)
+    if n <= 1:
+        return values
+    bounds, permutation = tree_blocks(parent, blocks)
+    view, parents = values.data, np.ascontiguousarray(parent).data
+    for a, b in zip(bounds[-2:0:-1].tolist(), bounds[:1:-1].tolist(), strict=True):
+        nodes: I32 | slice = slice(a, b) if permutation is None else permutation[a:b]
+        if b - a < _SMALL_LEVEL:
+            for node in range(a, b) if permutation is None else permutation[a:b].tolist():
+                view[parents[node]] += view[node]
+        else:
+            np.add.at(values, parent[nodes], values[nodes])
+    return values
+
+
+def preorder_intervals(parent: I32, blocks: I64 | None = None) -> tuple[I32, I32]:
+    """Each node's preorder interval ``[start, stop)`` (children by increasing number; the
+    root's is ``[0, n)``): a node's descendants are exactly the nodes whose start is in it."""
+    n = len(parent)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int32)
+        return empty, empty.copy()
+    bounds, permutation = tree_blocks(parent, blocks)
+    size = subtree_sums(parent, np.ones(n, dtype=np.int64), bounds if permutation is None else None)
+    # Each node's offset among its siblings: the sizes of its earlier siblings. Sorting the
+    # children by parent (stable: by number within a parent) makes siblings adjacent.
+    children = np.argsort(parent[1:], kind="stable").astype(np.int32)
+    children += 1
+    sizes = size[children]
+    offset = np.cumsum(sizes)
+    offset -= sizes  # the total before each child
+    del sizes
+    group = parent[children]
+    first = np.ones(len(children), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    del group
+    # Restart at each sibling group's first child: subtract the total before it.
+    restart = np.maximum.accumulate(np.where(first, np.arange(len(children)), 0))
+    del first
+    offset -= offset[restart]
+    del restart
+    start = np.zeros(n, dtype=np.int32)
+    start[children] = offset + 1  # for now, the step below the parent's start
+    del children, offset
+    # From the root down, a block at a time: a node starts after its parent and its
+    # earlier siblings' subtrees.
+    for a, b in zip(bounds[1:-1].tolist(), bounds[2:].tolist(), strict=True):
+        nodes: I32 | slice = slice(a, b) if permutation is None else permutation[a:b]
+        start[nodes] += start[parent[nodes]]
+    stop = start + size.astype(np.int32)
+    return start, stop
