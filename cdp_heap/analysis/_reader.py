@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -43,6 +45,9 @@ U32 = npt.NDArray[np.uint32]
 #: from the heap instead of being fresh pages the kernel must zero (see there). 64 KiB blocks
 #: read as fast (measured), so the per-block Python work is not what costs.
 BLOCK_SIZE = 256 * 1024
+#: Blocks of a numeric array parsed ahead of the one being stored
+#: (:meth:`_Reader._read_uint_array`).
+_IN_FLIGHT = 2
 
 _STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
 _SCALAR_END = re.compile(rb"[,}]")
@@ -438,6 +443,11 @@ class _Reader:
 
         With wanted columns for ``key`` (and a known length), the values go straight into
         one array per wanted field instead, stored in ``self._fields["columns"]``.
+
+        Blocks are parsed in a second thread (``np.fromstring`` releases the GIL) while this
+        one reads the next block and stores the last: at most :data:`_IN_FLIGHT` blocks
+        ahead, and handled strictly in file order, so every error is the one a block-by-
+        block reading would raise first.
         """
         self._expect(b"[", f"at the start of {key!r}")
         columns = self._columns_for(key, expected)
@@ -445,15 +455,12 @@ class _Reader:
         chunks: list[U32] = []
         blocks = self._index.blocks.setdefault(key, [])
         filled = 0
+        pending: deque[tuple[int, int, Future[npt.NDArray[np.int64]]]] = deque()
 
-        def truncated() -> str:
-            of = f" of {expected}" if expected is not None else ""
-            return f"truncated: file ends inside {key!r} after {filled} numbers{of}"
-
-        for start, text in self._array_blocks(truncated):
-            values = self._parse_numbers(text, key)
+        def handle(start: int, length: int, values: npt.NDArray[np.int64]) -> None:
+            nonlocal filled
             if len(values):
-                blocks.append((start, start + len(text), filled))
+                blocks.append((start, start + length, filled))
             if expected is not None:
                 if filled + len(values) > expected:
                     raise self._error(
@@ -467,6 +474,28 @@ class _Reader:
             else:
                 chunks.append(values.astype(np.uint32))
             filled += len(values)
+
+        def drain(keep: int = 0) -> None:
+            while len(pending) > keep:
+                start, length, future = pending.popleft()
+                handle(start, length, future.result())
+
+        def truncated() -> str:
+            drain()  # the blocks before the end: their errors come first, and their count
+            of = f" of {expected}" if expected is not None else ""
+            return f"truncated: file ends inside {key!r} after {filled} numbers{of}"
+
+        with ThreadPoolExecutor(max_workers=1) as parser:
+            try:
+                for start, text in self._array_blocks(truncated):
+                    pending.append(
+                        (start, len(text), parser.submit(self._parse_numbers, text, key))
+                    )
+                    drain(keep=_IN_FLIGHT)
+                drain()
+            finally:
+                for _, _, future in pending:
+                    future.cancel()
         if expected is None:
             return np.concatenate(chunks) if chunks else out
         if filled != expected:
@@ -517,7 +546,8 @@ class _Reader:
             values = np.empty(0, dtype=np.int64)
         if len(values) != count:
             raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
-        if len(values) and (values.min() < 0 or values.max() > UINT32_MAX):
+        # One pass for both bounds: a negative number viewed as uint64 is above 2**63.
+        if len(values) and int(values.view(np.uint64).max()) > UINT32_MAX:
             raise self._error(f"not a valid snapshot: {key!r} holds numbers out of range")
         result: npt.NDArray[np.int64] = values
         return result
