@@ -11,8 +11,9 @@ parent is in its own block, and a block is one numpy step:
   ``np.add.at`` per block; a small block, a long chain being one node a level, in a Python
   loop over its nodes);
 * :func:`preorder_intervals` is each node's ``[start, stop)`` in a depth-first preorder that
-  visits children by increasing number: the subtree sizes, each child's offset among its
-  siblings (a cumulative sum per parent), then the starts block by block from the root.
+  visits children by increasing number: the subtree sizes, then block by block from the
+  root each node takes the next free place in its parent's interval (a cumulative sum over
+  the block's siblings).
 
 Blocks are checked before use (each block's parents all lie before it: one pass); without
 them, or if they do not hold, :func:`tree_blocks` finds blocks from the parent array alone
@@ -23,11 +24,14 @@ are int64.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+_Sums = TypeVar("_Sums", npt.NDArray[np.int32], npt.NDArray[np.int64])
 
 #: Below this many nodes a level is summed in a Python loop (a numpy call costs about as much
 #: as a few dozen iterations).
@@ -87,7 +91,7 @@ def tree_blocks(parent: I32, blocks: I64 | None = None) -> tuple[I64, I32 | None
     return found, by_depth
 
 
-def subtree_sums(parent: I32, values: I64, blocks: I64 | None = None) -> I64:
+def subtree_sums(parent: I32, values: _Sums, blocks: I64 | None = None) -> _Sums:
     """Per node, the sum of ``values`` over its subtree (``values`` is updated in place and
     returned). ``blocks``: see the module docstring (computed when None or wrong)."""
     n = len(parent)
@@ -107,37 +111,50 @@ def subtree_sums(parent: I32, values: I64, blocks: I64 | None = None) -> I64:
 
 def preorder_intervals(parent: I32, blocks: I64 | None = None) -> tuple[I32, I32]:
     """Each node's preorder interval ``[start, stop)`` (children by increasing number; the
-    root's is ``[0, n)``): a node's descendants are exactly the nodes whose start is in it."""
+    root's is ``[0, n)``): a node's descendants are exactly the nodes whose start is in it.
+
+    From the root down, a block at a time, each node takes the next free position in its
+    parent's interval (after its earlier siblings' subtrees). Siblings have one depth, and
+    the search's levels are ranges of numbers in order, so either way a node's earlier
+    siblings are in earlier blocks or before it in its own. Only block-sized temporaries.
+    """
     n = len(parent)
     if n == 0:
         empty = np.zeros(0, dtype=np.int32)
         return empty, empty.copy()
     bounds, permutation = tree_blocks(parent, blocks)
-    size = subtree_sums(parent, np.ones(n, dtype=np.int64), bounds if permutation is None else None)
-    # Each node's offset among its siblings: the sizes of its earlier siblings. Sorting the
-    # children by parent (stable: by number within a parent) makes siblings adjacent.
-    children = np.argsort(parent[1:], kind="stable").astype(np.int32)
-    children += 1
-    sizes = size[children]
-    offset = np.cumsum(sizes)
-    offset -= sizes  # the total before each child
-    del sizes
-    group = parent[children]
-    first = np.ones(len(children), dtype=bool)
-    first[1:] = group[1:] != group[:-1]
-    del group
-    # Restart at each sibling group's first child: subtract the total before it.
-    restart = np.maximum.accumulate(np.where(first, np.arange(len(children)), 0))
-    del first
-    offset -= offset[restart]
-    del restart
+    size = subtree_sums(parent, np.ones(n, dtype=np.int32), bounds if permutation is None else None)
     start = np.zeros(n, dtype=np.int32)
-    start[children] = offset + 1  # for now, the step below the parent's start
-    del children, offset
-    # From the root down, a block at a time: a node starts after its parent and its
-    # earlier siblings' subtrees.
+    free = start + 1  # the next position free in each node's interval, once it is placed
+    starts, frees = start.data, free.data
+    sizes, parents = size.data, np.ascontiguousarray(parent).data
     for a, b in zip(bounds[1:-1].tolist(), bounds[2:].tolist(), strict=True):
-        nodes: I32 | slice = slice(a, b) if permutation is None else permutation[a:b]
-        start[nodes] += start[parent[nodes]]
-    stop = start + size.astype(np.int32)
+        if b - a < _SMALL_LEVEL:
+            for node in range(a, b) if permutation is None else permutation[a:b].tolist():
+                p = parents[node]
+                here = frees[p]
+                starts[node] = here
+                frees[p] = here + sizes[node]
+                frees[node] = here + 1
+            continue
+        nodes = np.arange(a, b, dtype=np.int32) if permutation is None else permutation[a:b]
+        by_parent = np.argsort(parent[nodes], kind="stable")  # siblings adjacent, in order
+        nodes = nodes[by_parent]
+        del by_parent
+        up = parent[nodes]
+        sub = size[nodes]
+        before = np.cumsum(sub, dtype=np.int64)
+        before -= sub  # the sizes of the block's nodes before each one
+        first = np.ones(len(nodes), dtype=bool)
+        first[1:] = up[1:] != up[:-1]
+        group = np.maximum.accumulate(np.where(first, np.arange(len(nodes)), 0))
+        offset = before - before[group]  # the sizes of earlier siblings in the block
+        placed = free[up] + offset.astype(np.int32)
+        start[nodes] = placed
+        # Each parent's free position moves past all its children in the block.
+        last = np.ones(len(nodes), dtype=bool)
+        last[:-1] = first[1:]
+        free[up[last]] = placed[last] + sub[last]
+        free[nodes] = placed + 1
+    stop = start + size
     return start, stop
