@@ -24,6 +24,7 @@ are int64.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
@@ -36,6 +37,19 @@ _Sums = TypeVar("_Sums", npt.NDArray[np.int32], npt.NDArray[np.int64])
 #: Below this many nodes a level is summed in a Python loop (a numpy call costs about as much
 #: as a few dozen iterations).
 _SMALL_LEVEL = 48
+#: A level is handled this many nodes at a time (a heap's widest level can hold most of its
+#: nodes, and each step's temporaries are several bytes a node): one after another, in
+#: order, is still exact, since no node of a level is another's parent.
+_PIECE = 1 << 16
+
+
+def _pieces(bounds: list[int]) -> list[tuple[int, int]]:
+    """``bounds`` (block starts, then the end) as ranges of at most :data:`_PIECE` nodes,
+    each inside one block, in order."""
+    pieces: list[tuple[int, int]] = []
+    for a, b in pairwise(bounds):
+        pieces.extend((start, min(start + _PIECE, b)) for start in range(a, b, _PIECE))
+    return pieces
 
 
 def path_sums(parent: I32, weight: I64 | I32) -> I64:
@@ -99,7 +113,7 @@ def subtree_sums(parent: I32, values: _Sums, blocks: I64 | None = None) -> _Sums
         return values
     bounds, permutation = tree_blocks(parent, blocks)
     view, parents = values.data, np.ascontiguousarray(parent).data
-    for a, b in zip(bounds[-2:0:-1].tolist(), bounds[:1:-1].tolist(), strict=True):
+    for a, b in reversed(_pieces(bounds[1:].tolist())):
         nodes: I32 | slice = slice(a, b) if permutation is None else permutation[a:b]
         if b - a < _SMALL_LEVEL:
             for node in range(a, b) if permutation is None else permutation[a:b].tolist():
@@ -128,7 +142,7 @@ def preorder_intervals(parent: I32, blocks: I64 | None = None) -> tuple[I32, I32
     free = start + 1  # the next position free in each node's interval, once it is placed
     starts, frees = start.data, free.data
     sizes, parents = size.data, np.ascontiguousarray(parent).data
-    for a, b in zip(bounds[1:-1].tolist(), bounds[2:].tolist(), strict=True):
+    for a, b in _pieces(bounds[1:].tolist()):
         if b - a < _SMALL_LEVEL:
             for node in range(a, b) if permutation is None else permutation[a:b].tolist():
                 p = parents[node]
@@ -156,5 +170,6 @@ def preorder_intervals(parent: I32, blocks: I64 | None = None) -> tuple[I32, I32
         last[:-1] = first[1:]
         free[up[last]] = placed[last] + sub[last]
         free[nodes] = placed + 1
-    stop = start + size
-    return start, stop
+    del free
+    size += start
+    return start, size  # the stops, in place

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdp_heap.analysis import _tree
 from cdp_heap.analysis._tree import (
     depths,
     path_sums,
@@ -125,6 +127,23 @@ def test_with_breadth_first_blocks(tree: tuple[list[int], list[int]]) -> None:
     assert got.tolist() == reference_subtree_sums(renumbered, values)
     start, stop = preorder_intervals(parent, blocks)
     assert (start.tolist(), stop.tolist()) == reference_intervals(renumbered)
+
+
+def test_wide_levels_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A level wider than a piece is handled a piece at a time, in order: the same sums and
+    intervals (pieces of 3 nodes, so every wide level is cut, siblings across the cuts)."""
+    monkeypatch.setattr(_tree, "_PIECE", 3)
+    monkeypatch.setattr(_tree, "_SMALL_LEVEL", 2)
+    parents = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 3, 3, 3, 3, 3, 7, 7, 7, 8, 8, 8, 8]
+    renumbered, levels = breadth_first(parents)
+    parent = np.array(renumbered, dtype=np.int32)
+    blocks = np.array(levels, dtype=np.int64)
+    values = list(range(1, len(parents) + 1))
+    got = subtree_sums(parent, np.array(values, dtype=np.int64), blocks)
+    assert got.tolist() == reference_subtree_sums(renumbered, values)
+    for given_blocks in (blocks, None):
+        start, stop = preorder_intervals(parent, given_blocks)
+        assert (start.tolist(), stop.tolist()) == reference_intervals(renumbered)
 
 
 def test_wrong_blocks_are_not_used() -> None:
