@@ -219,8 +219,8 @@ def main() -> int:
         "--baseline",
         type=Path,
         metavar="DIR",
-        help="an older cdp-heap source tree (e.g. from 'git archive REV | tar -x -C DIR') whose "
-        "leak is timed too, as 'before'",
+        help="an older cdp-heap source tree (e.g. 'git worktree add DIR REV --detach') whose "
+        "summary, diff and leak are timed too, as 'before'",
     )
     args = parser.parse_args()
     if shutil.which("node") is None or not Path("/usr/bin/time").exists():
@@ -236,202 +236,115 @@ def main() -> int:
     memlab_env = {"NODE_OPTIONS": "--max-old-space-size=20000"}
     reports = []
 
+    def find_leaks(label: str, files: list[Path], *options: str) -> Result:
+        """memlab's leak hunt on three snapshots (its work directory: a temporary one)."""
+        with tempfile.TemporaryDirectory() as work:
+            baseline, target, final = map(str, files)
+            argv = [str(memlab), "find-leaks", *options, "--baseline", baseline]
+            argv += ["--target", target, "--final", final, "--work-dir", work]
+            return measure(label, argv, args.timeout, memlab_env)
+
+    def paired(label: str, argv: list[str]) -> list[Result]:
+        """cdp-heap, then (with --baseline) the older checkout on the same command."""
+        rows = [measure(label, argv, args.timeout)]
+        if args.baseline:
+            older = measure(f"before: {label}", argv, args.timeout, cwd=args.baseline.resolve())
+            rows.append(older)
+        return rows
+
     mid = generate(args.work_dir / "mid", args.mid_records, 3)
     print(f"~120 MB: {', '.join(f'{p.name} {p.stat().st_size >> 20} MiB' for p in mid)}")
-    with tempfile.TemporaryDirectory() as work:
-        results = [
-            measure(
-                "json.load(s1)",
-                [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(mid[0])],
-                args.timeout,
-            ),
-            measure(
-                "cdp-heap summary s1 --json",
-                [*cdp_heap, "summary", str(mid[0]), "--json"],
-                args.timeout,
-            ),
-            *(
-                [measure("DevTools worker: Summary s1", [*driver, str(mid[0])], args.timeout)]
-                if driver
-                else []
-            ),
-            measure(
-                "memlab analyze object-size s1",
-                [str(memlab), "analyze", "object-size", "--snapshot", str(mid[0])],
-                args.timeout,
-                memlab_env,
-            ),
-            measure(
-                "cdp-heap diff s1 s2 (table)",
-                [*cdp_heap, "diff", str(mid[0]), str(mid[1])],
-                args.timeout,
-            ),
-            *(
-                [
-                    measure(
-                        "before: cdp-heap diff s1 s2 (table)",
-                        [*cdp_heap, "diff", str(mid[0]), str(mid[1])],
-                        args.timeout,
-                        cwd=args.baseline.resolve(),
-                    )
-                ]
-                if args.baseline
-                else []
-            ),
-            measure(
-                "cdp-heap diff s1 s2 --json",
-                [*cdp_heap, "diff", str(mid[0]), str(mid[1]), "--json"],
-                args.timeout,
-            ),
-            *(
-                [
-                    measure(
-                        "DevTools worker: Comparison s1 s2",
-                        [*driver, str(mid[0]), str(mid[1])],
-                        args.timeout,
-                    )
-                ]
-                if driver
-                else []
-            ),
-            measure(
-                "cdp-heap leak --files s1 s2 s3 (routes, growth)",
-                [*cdp_heap, "leak", "--files", *map(str, mid)],
-                args.timeout,
-            ),
-            measure(
-                "cdp-heap leak --files s1 s2 s3 --devtools",
-                [*cdp_heap, "leak", "--files", *map(str, mid), "--devtools"],
-                args.timeout,
-            ),
-            measure(
-                "cdp-heap leak --files s1 s2 s3 --no-retained",
-                [*cdp_heap, "leak", "--files", *map(str, mid), "--no-retained"],
-                args.timeout,
-            ),
-            *(
-                [
-                    measure(
-                        "before: cdp-heap leak --files s1 s2 s3",
-                        [*cdp_heap, "leak", "--files", *map(str, mid)],
-                        args.timeout,
-                        cwd=args.baseline.resolve(),
-                    )
-                ]
-                if args.baseline
-                else []
-            ),
-            measure(
-                "memlab find-leaks s1 s2 s3",
-                [
-                    str(memlab),
-                    "find-leaks",
-                    "--baseline",
-                    str(mid[0]),
-                    "--target",
-                    str(mid[1]),
-                    "--final",
-                    str(mid[2]),
-                    "--work-dir",
-                    work,
-                ],
-                args.timeout,
-                memlab_env,
-            ),
-            # Every leaked object's retainer trace, clustered: what cdp-heap's routes show.
-            measure(
-                "memlab find-leaks --trace-all-objects",
-                [
-                    str(memlab),
-                    "find-leaks",
-                    "--trace-all-objects",
-                    "--baseline",
-                    str(mid[0]),
-                    "--target",
-                    str(mid[1]),
-                    "--final",
-                    str(mid[2]),
-                    "--work-dir",
-                    work,
-                ],
-                args.timeout,
-                memlab_env,
-            ),
-        ]
+    results = [
+        measure(
+            "json.load(s1)",
+            [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(mid[0])],
+            args.timeout,
+        ),
+        *paired("cdp-heap summary s1 --json", [*cdp_heap, "summary", str(mid[0]), "--json"]),
+        *(
+            [measure("DevTools worker: Summary s1", [*driver, str(mid[0])], args.timeout)]
+            if driver
+            else []
+        ),
+        measure(
+            "memlab analyze object-size s1",
+            [str(memlab), "analyze", "object-size", "--snapshot", str(mid[0])],
+            args.timeout,
+            memlab_env,
+        ),
+        *paired("cdp-heap diff s1 s2 (table)", [*cdp_heap, "diff", str(mid[0]), str(mid[1])]),
+        *paired(
+            "cdp-heap diff s1 s2 --json", [*cdp_heap, "diff", str(mid[0]), str(mid[1]), "--json"]
+        ),
+        *(
+            [
+                measure(
+                    "DevTools worker: Comparison s1 s2",
+                    [*driver, str(mid[0]), str(mid[1])],
+                    args.timeout,
+                )
+            ]
+            if driver
+            else []
+        ),
+        *paired(
+            "cdp-heap leak --files s1 s2 s3 (routes, growth)",
+            [*cdp_heap, "leak", "--files", *map(str, mid)],
+        ),
+        measure(
+            "cdp-heap leak --files s1 s2 s3 --raw-sizes",
+            [*cdp_heap, "leak", "--files", *map(str, mid), "--raw-sizes"],
+            args.timeout,
+        ),
+        measure(
+            "cdp-heap leak --files s1 s2 s3 --no-retained",
+            [*cdp_heap, "leak", "--files", *map(str, mid), "--no-retained"],
+            args.timeout,
+        ),
+        find_leaks("memlab find-leaks s1 s2 s3", mid),
+        # Every leaked object's retainer trace, clustered: what cdp-heap's routes show.
+        find_leaks("memlab find-leaks --trace-all-objects", mid, "--trace-all-objects"),
+    ]
     reports.append(table("~120 MB snapshots", results, mid, "memlab find-leaks s1 s2 s3"))
 
     if not args.skip_big:
         (big,) = generate(args.work_dir / "big", args.big_records, 1)
         print(f"~1 GB: {big.name} {big.stat().st_size >> 20} MiB")
-        with tempfile.TemporaryDirectory() as work:
-            results = [
-                measure(
-                    "json.load(big)",
-                    [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(big)],
-                    args.timeout,
-                ),
-                measure(
-                    "cdp-heap summary big --json",
-                    [*cdp_heap, "summary", str(big), "--json"],
-                    args.timeout,
-                ),
-                *(
-                    [measure("DevTools worker: Summary big", [*driver, str(big)], args.timeout)]
-                    if driver
-                    else []
-                ),
-                measure(
-                    "cdp-heap diff big big --json",
-                    [*cdp_heap, "diff", str(big), str(big), "--json"],
-                    args.timeout,
-                ),
-                measure(
-                    "memlab find-leaks big big big",
-                    [
-                        str(memlab),
-                        "find-leaks",
-                        "--baseline",
-                        str(big),
-                        "--target",
-                        str(big),
-                        "--final",
-                        str(big),
-                        "--work-dir",
-                        work,
-                    ],
-                    args.timeout,
-                    memlab_env,
-                ),
-            ]
+        results = [
+            measure(
+                "json.load(big)",
+                [python, "-c", "import json,sys; json.load(open(sys.argv[1]))", str(big)],
+                args.timeout,
+            ),
+            measure(
+                "cdp-heap summary big --json",
+                [*cdp_heap, "summary", str(big), "--json"],
+                args.timeout,
+            ),
+            *(
+                [measure("DevTools worker: Summary big", [*driver, str(big)], args.timeout)]
+                if driver
+                else []
+            ),
+            *paired("cdp-heap diff big big (table)", [*cdp_heap, "diff", str(big), str(big)]),
+            measure(
+                "cdp-heap diff big big --json",
+                [*cdp_heap, "diff", str(big), str(big), "--json"],
+                args.timeout,
+            ),
+            find_leaks("memlab find-leaks big big big", [big, big, big]),
+        ]
         reports.append(table("~1 GB snapshot", results, [big], "memlab find-leaks big big big"))
         # Three ~1 GB snapshots of one process, for the leak set (the graph of the last).
         triple = generate(args.work_dir / "big3", args.big_records, 3)
         print(f"~1 GB x3: {', '.join(f'{p.name} {p.stat().st_size >> 20} MiB' for p in triple)}")
-        with tempfile.TemporaryDirectory() as work:
-            results = [
-                measure(
-                    "cdp-heap leak --files b1 b2 b3 (routes, growth)",
-                    [*cdp_heap, "leak", "--files", *map(str, triple)],
-                    args.timeout,
-                ),
-                measure(
-                    "memlab find-leaks b1 b2 b3",
-                    [
-                        str(memlab),
-                        "find-leaks",
-                        "--baseline",
-                        str(triple[0]),
-                        "--target",
-                        str(triple[1]),
-                        "--final",
-                        str(triple[2]),
-                        "--work-dir",
-                        work,
-                    ],
-                    args.timeout,
-                    memlab_env,
-                ),
-            ]
+        results = [
+            *paired(
+                "cdp-heap leak --files b1 b2 b3 (routes, growth)",
+                [*cdp_heap, "leak", "--files", *map(str, triple)],
+            ),
+            find_leaks("memlab find-leaks b1 b2 b3", triple),
+        ]
         reports.append(table("~1 GB snapshots x3", results, triple, "memlab find-leaks b1 b2 b3"))
 
     print()

@@ -30,6 +30,7 @@ the graph.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import attrs
 import numpy as np
@@ -38,6 +39,7 @@ import numpy.typing as npt
 from ._graph import node_chunks, out_edges, sorted_unique
 from ._reader import U32
 from ._snapshot import I64, HeapSnapshot
+from ._strings import WEAKMAP_MARK
 
 I32 = npt.NDArray[np.int32]
 BoolArray = npt.NDArray[np.bool_]
@@ -61,13 +63,6 @@ def type_mask(codes: U32, types: list[str], *names: str) -> BoolArray:
         if name in types:
             mask |= codes == types.index(name)
     return mask
-
-
-def edge_sources(snapshot: HeapSnapshot) -> I32:
-    """The node each edge leaves from (4 bytes an edge; callers drop it when done)."""
-    counts = np.diff(snapshot.first_edge)
-    sources: I32 = np.repeat(np.arange(snapshot.node_count, dtype=np.int32), counts)
-    return sources
 
 
 def edge_names(snapshot: HeapSnapshot) -> U32:
@@ -207,7 +202,7 @@ def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
     return found
 
 
-_EPHEMERON_MARK = " pair in WeakMap (table @"
+_EPHEMERON_MARK = WEAKMAP_MARK
 
 
 def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> BoolArray:
@@ -232,12 +227,7 @@ def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> Bo
     has_page = bool(page.any())
     # The rules that need each edge's source, a range of nodes at a time: a source array
     # is 4 bytes an edge, four times the mask.
-    step = 1 << 18
-    for start in range(0, snapshot.node_count, step):
-        nodes = slice(start, min(start + step, snapshot.node_count))
-        edges = slice(int(snapshot.first_edge[nodes.start]), int(snapshot.first_edge[nodes.stop]))
-        counts = np.diff(snapshot.first_edge[nodes.start : nodes.stop + 1])
-        sources = np.repeat(np.arange(nodes.start, nodes.stop, dtype=np.uint32), counts)
+    for _, edges, sources in source_chunks(snapshot):
         to = snapshot.edge_to[edges]
         part = mask[edges]
         part &= to != sources
@@ -305,14 +295,28 @@ def direct_owners(
     # int32 labels (ordinals are below 2**31): two N-sized arrays at half the width.
     low = np.full(n, n, dtype=np.int32)
     high = np.full(n, -1, dtype=np.int32)
-    sources = edge_sources(snapshot)
-    first = np.flatnonzero(strong & ~internal[sources] & internal[snapshot.edge_to])
-    targets = snapshot.edge_to[first].astype(np.int64)
-    owners = sources[first]
-    del sources, first
-    np.minimum.at(low, targets, owners)
-    np.maximum.at(high, targets, owners)
+    # A range of nodes at a time: an array of every edge's source would be 4 bytes an edge.
+    for _, edges, sources in source_chunks(snapshot):
+        to = snapshot.edge_to[edges]
+        hit = np.flatnonzero(strong[edges] & internal[to] & ~internal[sources])
+        targets, owners = to[hit], sources[hit].astype(np.int32)
+        np.minimum.at(low, targets, owners)
+        np.maximum.at(high, targets, owners)
     return low, high
+
+
+def source_chunks(
+    snapshot: HeapSnapshot, step: int = 1 << 18
+) -> Iterator[tuple[slice, slice, U32]]:
+    """Ranges of nodes (``step`` at a time), the range of their edges, and each of those
+    edges' source: the per-edge source array a few MiB at a time instead of whole."""
+    first_edge = snapshot.first_edge
+    for start in range(0, snapshot.node_count, step):
+        nodes = slice(start, min(start + step, snapshot.node_count))
+        edges = slice(int(first_edge[nodes.start]), int(first_edge[nodes.stop]))
+        counts = np.diff(first_edge[nodes.start : nodes.stop + 1])
+        sources = np.repeat(np.arange(nodes.start, nodes.stop, dtype=np.uint32), counts)
+        yield nodes, edges, sources
 
 
 def _has_user_roots(snapshot: HeapSnapshot) -> bool:

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._snapshot import I64, HeapSnapshot
+from ._tree import subtree_sums
 
 I32 = npt.NDArray[np.int32]
 _Ints = TypeVar("_Ints", I32, I64)
@@ -46,6 +47,9 @@ class ShortestPaths:
     distance: I32
     parent_edge: I64
     order: I32
+    #: Where each level of the search starts in ``order`` (then its length): a node's path
+    #: from the roots runs through earlier levels only (:mod:`._tree`'s blocks).
+    levels: I64 = attrs.field(factory=lambda: np.zeros(0, dtype=np.int64))
 
     def path_to(self, snapshot: HeapSnapshot, node: int, limit: int = 64) -> list[int]:
         """Edge indices from a root to ``node``, root side first (at most ``limit``)."""
@@ -71,6 +75,8 @@ class Dominators:
     idom: I32
     retained_size: I64
     order: I32
+    #: Blocks of ``order`` in which no node's dominator is in its own block (:mod:`._tree`).
+    blocks: I64 = attrs.field(factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def essential_edges(snapshot: HeapSnapshot) -> BoolArray:
@@ -127,7 +133,9 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
             frontier = np.concatenate(found) if len(found) > 1 else found[0]
             frontier.sort()
     order: I32 = np.concatenate(reached)
-    return ShortestPaths(distance, parent_edge, order)
+    levels = np.zeros(len(reached) + 1, dtype=np.int64)
+    np.cumsum([len(part) for part in reached], out=levels[1:])
+    return ShortestPaths(distance, parent_edge, order, levels)
 
 
 def out_edges(first_edge: I64, nodes: I64) -> I64:
@@ -142,7 +150,7 @@ def out_edges(first_edge: I64, nodes: I64) -> I64:
     return edges
 
 
-def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 20) -> list[I64]:
+def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 18) -> list[I64]:
     """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
     counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
     if not len(counts) or int(counts[-1]) <= edges:
@@ -182,6 +190,19 @@ def _visit(
 _NO_POSITION = np.iinfo(np.int32).max
 
 
+def range_owners(first: I64, start: int, stop: int) -> I64:
+    """The owner of each entry ``start`` ... ``stop - 1`` of a CSR array whose rows start at
+    ``first`` (an edge's source, a retainer's node): two binary searches and a repeat, where
+    a search per entry costs ``log2 N`` steps each."""
+    if stop <= start:
+        return np.zeros(0, dtype=np.int64)
+    low = int(np.searchsorted(first, start, side="right")) - 1
+    high = int(np.searchsorted(first, stop - 1, side="right"))
+    bounds = np.clip(first[low : high + 1], start, stop)
+    owners: I64 = np.repeat(np.arange(low, high, dtype=np.int64), np.diff(bounds))
+    return owners
+
+
 def sorted_unique(values: _Ints) -> _Ints:
     """``np.unique`` by an in-place sort (numpy 2's ``unique`` is ~50x slower on ints)."""
     values.sort()
@@ -208,7 +229,7 @@ def dominators(
     if paths is None:
         paths = shortest_paths(snapshot, essential)
     n = snapshot.node_count
-    order, extra_roots, cut_off = _spanning_order(snapshot, essential, paths)
+    order, extra_roots, cut_off, blocks = _spanning_order(snapshot, essential, paths)
     if cut_off.size:
         # DevTools' search never enters these nodes, so their edges retain nothing.
         essential = essential.copy()
@@ -225,38 +246,40 @@ def dominators(
     idom_num = _cooper_harvey_kennedy(pred_first, pred_src, n)
     del pred_first, pred_src
     own = (snapshot.self_size if sizes is None else sizes)[order].astype(np.int64)
-    retained_num = _accumulate(own, idom_num)
+    retained_num = subtree_sums(idom_num, own, blocks)
     del own
     idom = np.empty(n, dtype=np.int32)
     idom[order] = order[idom_num]
     del idom_num
     retained = np.empty(n, dtype=np.int64)
     retained[order] = retained_num
-    return Dominators(idom, retained, order)
+    return Dominators(idom, retained, order, blocks)
 
 
 def _spanning_order(
     snapshot: HeapSnapshot, essential: BoolArray, paths: ShortestPaths
-) -> tuple[I32, I32, I32]:
+) -> tuple[I32, I32, I32, I64]:
     """The search order of ``paths``, then the nodes it did not reach, and the extra roots.
 
     Like DevTools (``calculateDominatorsAndRetainedSizes``): the unreached nodes no edge
     retains at all hang off the root and are searched from; what they do not reach either
     (cycles retained only by one another) hangs off the root node by node, and DevTools'
     Lengauer-Tarjan never counts their edges (they are numbered after everything they
-    could retain). Returns the order, the extra roots and those last nodes ("cut off").
-    V8 heaps have a handful.
+    could retain). Returns the order, the extra roots, those last nodes ("cut off") and
+    the search's levels in the order (the unreached are levels of their own after it; the
+    cut-off nodes hang off the root, one level). V8 heaps have a handful.
     """
     seen = paths.distance >= 0
     if bool(seen.all()):
         none = np.zeros(0, dtype=np.int32)
-        return paths.order, none, none
+        return paths.order, none, none, paths.levels
     seen = seen.copy()
     retained = np.zeros(snapshot.node_count, dtype=bool)
     for start in range(0, len(essential), _CHUNK):
-        chosen = np.flatnonzero(essential[start : start + _CHUNK]) + start
-        targets = snapshot.edge_to[chosen].astype(np.int64)
-        sources = np.searchsorted(snapshot.first_edge, chosen, side="right") - 1
+        stop = min(start + _CHUNK, len(essential))
+        picked = np.flatnonzero(essential[start:stop])
+        targets = snapshot.edge_to[picked + start].astype(np.int64)
+        sources = range_owners(snapshot.first_edge, start, stop)[picked]
         retained[targets[targets != sources]] = True
     orphans = np.flatnonzero(~seen & ~retained)
     parts = [paths.order]
@@ -271,7 +294,9 @@ def _spanning_order(
     rest = np.flatnonzero(~seen).astype(np.int32)
     parts.append(rest)
     extra = np.concatenate([orphans.astype(np.int32), rest])
-    return np.concatenate(parts), extra, rest
+    sizes = [len(part) for part in parts[1:]]
+    levels = np.concatenate([paths.levels, paths.levels[-1:] + np.cumsum(sizes)])
+    return np.concatenate(parts), extra, rest, levels
 
 
 def _retainers(
@@ -291,13 +316,13 @@ def _retainers(
     filled = 0
     for start in range(0, len(essential), _CHUNK):
         stop = min(start + _CHUNK, len(essential))
-        chosen = np.flatnonzero(essential[start:stop]) + start
-        part = keys[filled : filled + len(chosen)]
-        part[:] = number[snapshot.edge_to[chosen]]
+        picked = np.flatnonzero(essential[start:stop])
+        part = keys[filled : filled + len(picked)]
+        part[:] = number[snapshot.edge_to[picked + start]]
         part <<= np.uint64(32)
-        sources = np.searchsorted(snapshot.first_edge, chosen, side="right") - 1
+        sources = range_owners(snapshot.first_edge, start, stop)[picked]
         part |= number[sources].view(np.uint32)
-        filled += len(chosen)
+        filled += len(picked)
     if len(extra_roots):  # the root (number 0) retains them
         keys[filled:] = extra_roots.astype(np.uint64) << np.uint64(32)
     keys.sort()
@@ -317,13 +342,33 @@ def _retainers(
         distinct = part[keep]
         keys[kept : kept + len(distinct)] = distinct
         kept += len(distinct)
-    keys = keys[:kept]
-    # Keys are sorted by target: a node's retainers start at the first key >= node << 32.
-    pred_first: I64 = np.searchsorted(keys, np.arange(n + 1, dtype=np.uint64) << np.uint64(32))
-    pred_src = np.empty(kept, dtype=np.int32)
+    del part, halves  # views of the keys: none may be alive at a resize
+    try:  # realloc: the buffer beyond ``kept`` goes back to the system
+        keys.resize(kept)
+    except ValueError:  # a reference numpy cannot rule out (a tracer's, say)
+        keys = keys[:kept].copy()
+    # Keys are sorted by target: count each node's keys (a chunk's targets are a run of
+    # nodes), then a cumulative sum; a binary search per node cost a third of this step.
+    pred_first: I64 = np.zeros(n + 1, dtype=np.int64)
     for start in range(0, kept, _CHUNK):
-        part = keys[start : start + _CHUNK]
-        pred_src[start : start + len(part)] = part.view(np.uint32)[low::2]
+        targets = (keys[start : start + _CHUNK] >> np.uint64(32)).astype(np.int64)
+        lowest = int(targets[0])
+        targets -= lowest
+        counts = np.bincount(targets)
+        pred_first[lowest + 1 : lowest + 1 + len(counts)] += counts
+    np.cumsum(pred_first, out=pred_first)
+    # The sources, moved in place to the front of the keys' buffer, which then shrinks to
+    # them: a separate array would be alive beside the keys, the peak of a dominator tree.
+    sources_view = keys.view(np.uint32)
+    for start in range(0, kept, _CHUNK):
+        stop = min(start + _CHUNK, kept)
+        sources_view[start:stop] = sources_view[2 * start + low : 2 * stop + low : 2]
+    del sources_view
+    try:
+        keys.resize((kept + 1) // 2)
+    except ValueError:
+        keys = keys[: (kept + 1) // 2].copy()
+    pred_src: I32 = keys.view(np.int32)[:kept]
     return pred_first, pred_src
 
 
@@ -338,16 +383,21 @@ def _cooper_harvey_kennedy(pred_first: I64, pred_src: I32, n: int) -> I32:
     """
     idom = np.full(n, -1, dtype=np.int32)
     idom[0] = 0
-    pred_count = np.diff(pred_first)
-    has_preds = pred_count > 0
+    # N-sized temporaries in bool and int32 only (an int64 one is 8 bytes a node): this
+    # is the peak of a whole analysis, the retainer lists being alive.
+    has_preds = pred_first[1:] > pred_first[:-1]
     has_preds[0] = False
-    first_pred = np.full(n, -1, dtype=np.int32)
-    first_pred[has_preds] = pred_src[pred_first[:-1][has_preds]]  # the smallest number
-    single = pred_count == 1
+    # The smallest-numbered retainer (clipped where there is none, then -1).
+    first_pred = pred_src.take(pred_first[:-1], mode="clip") if len(pred_src) else idom.copy()
+    first_pred[~has_preds] = -1
+    single = np.empty(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        counts = np.diff(pred_first[start : start + _CHUNK + 1])
+        np.equal(counts, 1, out=single[start : start + len(counts)])
     single[0] = False
     idom[single] = first_pred[single]
     multi = has_preds & ~single
-    del single, has_preds, pred_count  # before _hard_nodes' temporaries, the peak here
+    del single, has_preds  # before _hard_nodes' temporaries
     hard = _hard_nodes(pred_first, pred_src, idom, first_pred, multi)
     easy = multi & ~hard
     idom[easy] = first_pred[easy]
@@ -386,7 +436,7 @@ def _hard_nodes(
     total = len(pred_src)
     for start in range(0, total, _CHUNK):
         stop = min(start + _CHUNK, total)
-        owner = np.searchsorted(pred_first, np.arange(start, stop), side="right") - 1
+        owner = range_owners(pred_first, start, stop)
         wanted = multi[owner]
         owner = owner[wanted]
         q = pred_src[start:stop][wanted]
@@ -460,12 +510,3 @@ def _common_dominator(idom: I32, nodes: I32) -> int:
 def _view(array: I64 | I32) -> memoryview:
     """Element access with Python ints and no copy (the array must be contiguous)."""
     return np.ascontiguousarray(array).data
-
-
-def _accumulate(sizes: I64, idom: I32) -> I64:
-    """Retained sizes in numbers: each node's size added to its dominator's, last first."""
-    retained = _view(sizes)
-    parents = _view(idom)
-    for node in range(len(sizes) - 1, 0, -1):
-        retained[parents[node]] += retained[node]
-    return sizes

@@ -30,8 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._compare import partners
+from ._fileindex import FileIndex
 from ._graph import Dominators, ShortestPaths
-from ._reader import FileIndex
 from ._routes import Naming, RetainerStep, describe
 from ._snapshot import HeapSnapshot
 
@@ -111,11 +111,12 @@ class GrowthTracker:
         self._seen: list[_Seen] = []
 
     def observe(self, snapshot: HeapSnapshot) -> None:
-        """An earlier snapshot, edges unread (:func:`._snapshot.load_nodes`)."""
+        """An earlier snapshot, its edges unread (:func:`._snapshot.load_nodes`) or only
+        some kept (:func:`._sieve.load_comparison_graph`): they are read back from the file."""
         objects = np.flatnonzero(_node_mask(snapshot, "object") & (snapshot.self_size > 0))
         ids = snapshot.node_id[objects]
-        first = snapshot.first_edge[objects]
-        edges = snapshot.first_edge[objects + 1] - first
+        first = snapshot.file_first_edge[objects]
+        edges = snapshot.file_first_edge[objects + 1] - first
         arrays = np.isin(snapshot.class_ids[objects], _class_codes(snapshot, ("Array",)))
         hashed = objects[np.isin(snapshot.class_ids[objects], _class_codes(snapshot, _HASHED))]
         hashed_counts = _read_table_slots(snapshot, hashed)
@@ -251,8 +252,8 @@ def _read_table_slots(snapshot: HeapSnapshot, hashed: I64) -> I64:
         return slots
     width = len(snapshot.edge_fields)
     to_field = snapshot.edge_fields.index("to_node")
-    starts = snapshot.first_edge[hashed].tolist()
-    stops = snapshot.first_edge[hashed + 1].tolist()
+    starts = snapshot.file_first_edge[hashed].tolist()
+    stops = snapshot.file_first_edge[hashed + 1].tolist()
     edges = [
         (i, e) for i, (a, b) in enumerate(zip(starts, stops, strict=True)) for e in range(a, b)
     ]
@@ -261,7 +262,7 @@ def _read_table_slots(snapshot: HeapSnapshot, hashed: I64) -> I64:
     for (i, _), target in zip(edges, targets, strict=True):
         node = target // snapshot.node_field_count
         if int(snapshot.node_type[node]) in arrays:  # its table (the only array it holds)
-            slots[i] += _table_slots(snapshot.first_edge, node)
+            slots[i] += _table_slots(snapshot.file_first_edge, node)
     return slots
 
 

@@ -109,24 +109,43 @@ def match_interfaces(
 ) -> tuple[I64, I32, list[str]]:
     """The plain objects, the interface each matches (-1: none), and the interface names."""
     nodes = plain_objects(snapshot)
-    matched = np.full(len(nodes), -1, dtype=np.int32)
     if not interfaces or not len(nodes):
-        return nodes, matched, [i.name for i in interfaces]
-    # Best first: most properties, then the earlier (more common) interface.
-    ranked = sorted(range(len(interfaces)), key=lambda k: (-len(interfaces[k].properties), k))
-    wanted = [(k, frozenset(interfaces[k].properties)) for k in ranked]
+        return nodes, np.full(len(nodes), -1, dtype=np.int32), [i.name for i in interfaces]
+    nodes, shape_of, shapes = plain_shapes(snapshot)
+    best = np.array(best_interfaces(shapes, interfaces) or [-1], dtype=np.int32)
+    matched: I32 = best[shape_of]
+    return nodes, matched, [i.name for i in interfaces]
+
+
+def plain_shapes(snapshot: HeapSnapshot) -> tuple[I64, I32, list[frozenset[str]]]:
+    """The plain objects, the shape of each (an index), and the shapes: property names.
+
+    A shape is all an object's match needs, so the objects of a snapshot read before the
+    interfaces are known (a leak hunt's earlier snapshots) are matched later, shape by shape
+    (:func:`best_interfaces`), in the other snapshot's strings.
+    """
+    nodes = plain_objects(snapshot)
+    shape_of = np.empty(len(nodes), dtype=np.int32)
     names, bounds = _properties(snapshot, nodes)
     strings = snapshot.strings
-    shapes: dict[frozenset[int], int] = {}
+    index_of: dict[frozenset[int], int] = {}
+    shapes: list[frozenset[str]] = []
     for i in range(len(nodes)):
         shape = frozenset(names[bounds[i] : bounds[i + 1]])
-        best = shapes.get(shape)
-        if best is None:
-            have = {strings[index] for index in shape}
-            best = next((k for k, props in wanted if props <= have), -1)
-            shapes[shape] = best
-        matched[i] = best
-    return nodes, matched, [i.name for i in interfaces]
+        found = index_of.get(shape)
+        if found is None:
+            found = index_of[shape] = len(shapes)
+            shapes.append(frozenset(strings[index] for index in shape))
+        shape_of[i] = found
+    return nodes, shape_of, shapes
+
+
+def best_interfaces(shapes: Sequence[frozenset[str]], interfaces: Sequence[Interface]) -> list[int]:
+    """Per shape, the interface DevTools names it by (an index in ``interfaces``, -1: none):
+    of those whose properties it all has, the one with the most, then the more common."""
+    ranked = sorted(range(len(interfaces)), key=lambda k: (-len(interfaces[k].properties), k))
+    wanted = [(k, frozenset(interfaces[k].properties)) for k in ranked]
+    return [next((k for k, props in wanted if props <= have), -1) for have in shapes]
 
 
 def interfaces_to_json(interfaces: Sequence[Interface]) -> list[dict[str, object]]:

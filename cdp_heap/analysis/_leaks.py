@@ -41,12 +41,12 @@ from ._compare import (
 from ._dominated import MarkedTree
 from ._duplicates import DuplicatedString, duplicated_strings
 from ._errors import SnapshotsOutOfOrder
-from ._graph import Dominators, ShortestPaths, dominators, essential_edges, shortest_paths
+from ._graph import Dominators, ShortestPaths
 from ._growth import GrowingCollection, GrowthTracker
-from ._interfaces import Interface, infer_interfaces
 from ._routes import UNREACHABLE, Naming, RetainerStep, Route, describe, group_routes
-from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph, load_graph, load_nodes
-from ._view import HeapView
+from ._sieve import load_comparison_graph
+from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
+from ._view import HeapView, resolve_shapes
 
 I64 = npt.NDArray[np.int64]
 
@@ -90,7 +90,7 @@ class LeakGroup:
     #: Objects no path from a root reaches (held only by weak references).
     unreachable: int = 0
     holds: tuple[HeldValues, ...] = ()
-    #: The class key the objects were matched by (DevTools' with ``devtools``, else the name).
+    #: DevTools' class key the objects were matched by.
     key: str = ""
 
     def to_json(self) -> dict[str, object]:
@@ -147,25 +147,25 @@ def find_leaks(
     routes: int = 5,
     collections: int = 10,
     duplicates: int = 5,
-    devtools: bool = False,
+    raw: bool = False,
 ) -> LeakReport:
     """Analyse snapshots of one session (at least 3), oldest first.
 
-    ``top`` groups get their retainer routes (at most ``routes`` each) and a path; the
-    report lists up to ``collections`` growing collections and ``duplicates`` strings. With
-    ``retained`` (the dominator tree of the last snapshot: the slow part on huge heaps) the
-    groups get retained sizes, are ranked by them, and leaked primitives are folded under
-    the object that holds them. With ``devtools``, classes, sizes and retainer rules are
-    DevTools' (:class:`HeapView`: class keys, owned sizes, essential edges), at about twice
-    the time and 1.5 times the memory (every snapshot is read as a whole graph). Raises
-    :class:`IncomparableSnapshots` if two consecutive snapshots do not share an id space,
-    :class:`SnapshotsOutOfOrder` if they are not oldest first, ``ValueError`` for fewer than
-    three.
+    Classes, sizes and retainer rules are DevTools' (:class:`HeapView`: class keys, owned
+    sizes, essential edges), as ``summary`` and ``diff`` show them; ``raw`` keeps DevTools'
+    class keys but uses V8's own self sizes and the plain dominator rule. ``top`` groups get
+    their retainer routes (at most ``routes`` each) and a path; the report lists up to
+    ``collections`` growing collections and ``duplicates`` strings. With ``retained`` (the
+    dominator tree of the last snapshot: the slow part on huge heaps) the groups get
+    retained sizes, are ranked by them, and leaked primitives are folded under the object
+    that holds them. Raises :class:`IncomparableSnapshots` if two consecutive snapshots do
+    not share an id space, :class:`SnapshotsOutOfOrder` if they are not oldest first,
+    ``ValueError`` for fewer than three.
     """
     if len(paths) < MIN_SNAPSHOTS:
         raise ValueError(f"find_leaks needs at least {MIN_SNAPSHOTS} snapshots, oldest first")
     tracker = GrowthTracker()
-    leak_set = _scan(paths, tracker, devtools=devtools)
+    leak_set = _scan(paths, tracker, raw=raw)
     last = leak_set.last
     paths_info, doms = _graph(leak_set, retained=retained)
     holder = _fold_primitives(leak_set, doms)
@@ -186,8 +186,8 @@ class _LeakSet:
     """What :func:`_scan` leaves: the last snapshot and its leaked objects."""
 
     last: HeapSnapshot
-    #: DevTools' reading of ``last``, with ``devtools``.
-    view: HeapView | None
+    #: DevTools' reading of ``last``.
+    view: HeapView
     #: Ordinals (in ``last``) and class numbers of the leaked objects.
     nodes: I64
     classes: I32
@@ -202,87 +202,77 @@ class _LeakSet:
     comparison: Comparison
 
 
-def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, devtools: bool) -> _LeakSet:
-    """Read the snapshots oldest first, narrowing the leak set; only the last stays a graph.
+def _scan(paths: Sequence[str | Path], tracker: GrowthTracker, *, raw: bool) -> _LeakSet:
+    """Read the snapshots oldest first, then narrow the leak set; only the last is a graph.
 
-    Only two object tables are alive at a time besides the first (kept for the comparison):
-    the previous one, to match the snapshot being read against it. With ``devtools`` the
-    last snapshot is read first for its plain-object interfaces alone, which name every
-    snapshot's objects (as DevTools' Comparison uses the target's), and dropped: it is read
-    again at the end, so that one graph is in memory at a time (one more parse; holding it
-    would make the peak two graphs).
+    DevTools names plain objects by the interfaces of the *target*, here the last snapshot,
+    which is read last (its graph is the peak of the run). So the earlier snapshots are
+    read before the interfaces are known (:func:`_read_earlier`: only the edges their class
+    keys need), each plain object's shape a class of its own, and named once the last one
+    is read (:func:`resolve_shapes`, a step per class): one parse per file, one graph in
+    memory at a time, and the earlier snapshots are small object tables meanwhile.
     """
-    interfaces = _interfaces_of(paths[-1]) if devtools else None
-    view: HeapView | None = None
+    earlier: list[tuple[ObjectTable, list[frozenset[str]]]] = []
+    for path in paths[:-1]:
+        table, shapes = _read_earlier(path, tracker, raw=raw)
+        if earlier:  # before the last, biggest read: refused early
+            _refuse_if_out_of_order(earlier[-1][0], table)
+        earlier.append((table, shapes))
+    view = HeapView(load_devtools_graph(paths[-1]), raw=raw)
+    # The essential edges are the last rule that reads the edge names: drop them before
+    # the tables are matched and the graph work starts (both are peaks of the run).
+    view.release_edge_names()
+    last = view.snapshot
+    tables = [resolve_shapes(table, shapes, view.interfaces) for table, shapes in earlier]
+    del earlier
+    tables.append(view.objects())
+    _refuse_if_out_of_order(tables[-2], tables[-1])
     numbering = ClassNumbering()
-    first = _read_table(paths[0], tracker, interfaces)
+    first = tables[0]
     first_classes = numbering.of(first)[first.class_ids]
     counts = [np.bincount(first_classes)]
     previous, previous_classes = first, first_classes
     # The leak set so far: ids and classes of the objects allocated between snapshots 1 and
     # 2 that are in every snapshot since (None before snapshot 2).
     leaked: tuple[npt.NDArray[np.uint32], I32] | None = None
-    last: HeapSnapshot | None = None
-    for index in range(1, len(paths)):
-        if index < len(paths) - 1:
-            table = _read_table(paths[index], tracker, interfaces)
-        elif interfaces is not None:
-            view = HeapView(load_devtools_graph(paths[index]), interfaces=interfaces)
-            last = view.snapshot
-            table = view.objects()
-        else:
-            # V8's class names, not DevTools' location keys: the leak set is matched by
-            # name across snapshots read without their locations (see docs/analysis.md).
-            last = load_graph(paths[index], locations=False)
-            table = last.objects()
+    for index in range(1, len(tables)):
+        table = tables[index]
+        tables[index] = first  # only the first and the previous stay
         classes = numbering.of(table)[table.class_ids]
         counts.append(np.bincount(classes))
-        _refuse_if_out_of_order(previous, table)
         rows = _survivors(previous, previous_classes, table, classes, leaked)
         leaked = (table.ids[rows], classes[rows])
         previous, previous_classes = table, classes
-    assert last is not None and leaked is not None
+    assert leaked is not None
     k = len(numbering.names)
     per_snapshot = np.stack([np.pad(c, (0, k - len(c))) for c in counts], axis=1)
-    counted = view.counted if view is not None else last.counted()
     return _LeakSet(
         last=last,
         view=view,
-        nodes=np.flatnonzero(counted)[rows],
+        nodes=np.flatnonzero(view.counted)[rows],
         classes=previous_classes[rows],
         names=numbering.shown,
         keys=numbering.names,
-        self_size=view.self_size if view is not None else last.self_size,
-        naming=(
-            Naming(view.class_ids, view.class_names)
-            if view is not None
-            else Naming.of_snapshot(last)
-        ),
+        self_size=view.self_size,
+        naming=Naming(view.class_ids, view.class_names),
         per_snapshot=per_snapshot,
         comparison=compare(first, previous, check=False),
     )
 
 
-def _interfaces_of(path: str | Path) -> list[Interface]:
-    """DevTools' plain-object interfaces of a snapshot (its graph is dropped on return)."""
-    return infer_interfaces(load_devtools_graph(path))
+def _read_earlier(
+    path: str | Path, tracker: GrowthTracker, *, raw: bool
+) -> tuple[ObjectTable, list[frozenset[str]]]:
+    """An earlier snapshot's objects, DevTools' class keys with plain objects by shape.
 
-
-def _read_table(
-    path: str | Path, tracker: GrowthTracker, interfaces: list[Interface] | None
-) -> ObjectTable:
-    """An earlier snapshot's objects; its nodes live only as long as the growth count needs.
-
-    With ``interfaces`` (DevTools' rules) the whole graph is read, for the owned sizes and
-    the plain objects' names.
+    Only the edges the keys and owned sizes need are read (:func:`load_comparison_graph`);
+    the growth count reads the few edges it needs back from the file.
     """
-    if interfaces is None:
-        nodes = load_nodes(path)
-        tracker.observe(nodes)
-        return nodes.objects()
-    snapshot = load_devtools_graph(path)
+    snapshot = load_comparison_graph(path, file_edges=True)
     tracker.observe(snapshot)
-    return HeapView(snapshot, interfaces=interfaces).objects()
+    snapshot.file_first_edge = snapshot.first_edge  # read back: not needed any more
+    view = HeapView(snapshot, raw=raw, defer_interfaces=True)
+    return view.objects(), view.shapes
 
 
 def _survivors(
@@ -328,13 +318,7 @@ def _newest_id(table: ObjectTable) -> int:
 def _graph(leak_set: _LeakSet, *, retained: bool) -> tuple[ShortestPaths, Dominators | None]:
     """Shortest paths and (with ``retained``) dominators of the last snapshot: the peak."""
     view = leak_set.view
-    if view is not None:
-        return view.shortest_paths(), view.dominators() if retained else None
-    last = leak_set.last
-    essential = essential_edges(last)
-    paths_info = shortest_paths(last, essential)
-    doms = dominators(last, essential, paths_info) if retained else None
-    return paths_info, doms
+    return view.shortest_paths(), view.dominators() if retained else None
 
 
 def _rank(

@@ -20,11 +20,12 @@ string filter needs the nodes first.
 
 from __future__ import annotations
 
-import bisect
 import json
 import re
 import warnings
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -32,7 +33,10 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from ._columns import UINT32_MAX, Columns, Keep, sieve_columns, split_columns
 from ._errors import SnapshotFormatError
+from ._fileindex import WHITESPACE, FileIndex
+from ._strings import decode_strings_tail, edge_name_masks, kept_texts
 
 U32 = npt.NDArray[np.uint32]
 
@@ -41,13 +45,14 @@ U32 = npt.NDArray[np.uint32]
 #: from the heap instead of being fresh pages the kernel must zero (see there). 64 KiB blocks
 #: read as fast (measured), so the per-block Python work is not what costs.
 BLOCK_SIZE = 256 * 1024
+#: Blocks of a numeric array parsed ahead of the one being stored
+#: (:meth:`_Reader._read_uint_array`).
+_IN_FLIGHT = 2
 
-_WS = b" \t\r\n"
 _STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
 _SCALAR_END = re.compile(rb"[,}]")
 #: Flat arrays of integers in V8's format, skipped fast when not wanted.
 _NUMERIC_ARRAYS = frozenset({"edges", "samples", "locations", "trace_function_infos"})
-_UINT32_MAX = 2**32 - 1
 
 #: Chooses, once the nodes are known, which string indices to keep (others become ""): gets
 #: the nodes' type and name columns and the node type names.
@@ -57,12 +62,8 @@ StringFilter = Callable[[npt.NDArray[Any], npt.NDArray[Any], list[str]], npt.NDA
 #: columns; returns a function that gets a block of whole edge records (rows x fields,
 #: int64) and the index of its first edge and answers which rows to keep, or None to keep
 #: every edge.
-EdgeSieve = Callable[
-    [dict[str, Any], dict[str, npt.NDArray[Any]]],
-    "Callable[[npt.NDArray[np.int64], int], npt.NDArray[np.bool_]] | None",
-]
-#: The column of a sieved edge table holding each kept edge's index in the file.
-EDGE_ROW = "_row"
+EdgeSieve = Callable[[dict[str, Any], dict[str, npt.NDArray[Any]]], "Keep | None"]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @attrs.frozen(eq=False)
@@ -133,63 +134,6 @@ def read_snapshot(
         return reader.read(size)
 
 
-@attrs.define(eq=False)
-class FileIndex:
-    """Byte ranges of the blocks the reader parsed, to fetch single values again later.
-
-    A graph analysis drops the edge names, node names and most strings (they are a third of
-    the memory) and reads back the few it prints: one block each, a few milliseconds.
-    """
-
-    path: str
-    #: Per array key: (start, end, index of the first value) of each parsed block.
-    blocks: dict[str, list[tuple[int, int, int]]] = attrs.field(factory=dict)
-
-    def numbers(self, key: str, positions: list[int]) -> list[int]:
-        """The values at ``positions`` of the flat integer array ``key``."""
-        return self._fetch(key, positions, _parse_block_numbers)
-
-    def strings(self, indices: list[int]) -> list[str]:
-        """The strings at ``indices`` of the ``strings`` array."""
-        return self._fetch("strings", indices, _parse_block_strings)
-
-    def _fetch(self, key: str, positions: list[int], parse: Callable[[bytes], Any]) -> list[Any]:
-        blocks = self.blocks.get(key, [])
-        firsts = [first for _, _, first in blocks]
-        found: dict[int, Any] = {}
-        # Positions grouped by block first: a retainer-route report asks for thousands.
-        wanted: dict[int, list[int]] = {}
-        for p in positions:
-            wanted.setdefault(bisect.bisect_right(firsts, p) - 1, []).append(p)
-        with open(self.path, "rb") as file:
-            for block in sorted(wanted):
-                if block < 0:
-                    continue
-                start, end, first = blocks[block]
-                file.seek(start)
-                values = parse(file.read(end - start))
-                for p in wanted[block]:
-                    if first <= p < first + len(values):
-                        value = values[p - first]
-                        found[p] = value if isinstance(value, str) else int(value)
-        missing = [p for p in positions if p not in found]
-        if missing:
-            raise SnapshotFormatError(f"{self.path}: changed since it was read ({key})")
-        return [found[p] for p in positions]
-
-
-def _parse_block_numbers(text: bytes) -> npt.NDArray[np.int64]:
-    # A numpy array, not a list: a list of a block's ~2M ints would be ~70 MB.
-    values: npt.NDArray[np.int64] = np.fromstring(text.strip(_WS), dtype=np.int64, sep=",")
-    return values
-
-
-def _parse_block_strings(segment: bytes) -> list[str]:
-    core = segment.strip(_WS).strip(b",").strip(_WS)
-    items: list[str] = json.loads(b"[" + core + b"]") if core else []
-    return items
-
-
 class _Reader:
     """One pass over the file; a buffer of bytes and a position in it."""
 
@@ -205,7 +149,6 @@ class _Reader:
     ) -> None:
         self._file = file
         self._edge_sieve = edge_sieve
-        self._after_array: Callable[[], None] | None = None
         self.keep_edge_names = False
         self._name = name
         self._columns = columns
@@ -238,7 +181,7 @@ class _Reader:
         """The next non-whitespace byte (not consumed), or -1 at the end of the file."""
         while True:
             buf, pos, n = self._buf, self._pos, len(self._buf)
-            while pos < n and buf[pos] in _WS:
+            while pos < n and buf[pos] in WHITESPACE:
                 pos += 1
             self._pos = pos
             if pos < n:
@@ -340,6 +283,16 @@ class _Reader:
         self._expect(b"[", f"at the start of {key!r}")
         blocks = self._index.blocks.setdefault(key, [])
         filled = 0
+        for start, text in self._array_blocks(lambda: f"truncated: file ends inside {key!r}"):
+            count = text.count(b",")
+            if count or text.strip(WHITESPACE):
+                blocks.append((start, start + len(text), filled))
+                filled += count + 1
+
+    def _array_blocks(self, truncated: Callable[[], str]) -> Iterator[tuple[int, bytes]]:
+        """The blocks of a flat array of numbers, up to and past its ``]``: each ends at a
+        comma (a whole number of values), with its offset in the file. ``truncated`` says
+        what the error is when the file ends before the ``]``."""
         while True:
             buf = self._buf
             close = buf.find(b"]", self._pos)
@@ -349,14 +302,12 @@ class _Reader:
                 cut = buf.rfind(b",", self._pos)
                 if cut < 0:
                     if not self._fill():
-                        raise self._error(f"truncated: file ends inside {key!r}")
+                        raise self._error(truncated())
                     continue
                 next_pos, done = cut + 1, False
-            count = buf.count(b",", self._pos, cut)
-            if count or buf[self._pos : cut].strip(_WS):
-                blocks.append((self._offset + self._pos, self._offset + cut, filled))
-                filled += count + 1
-            del buf
+            text = buf[self._pos : cut]
+            del buf  # the buffer can be replaced while the caller has the block
+            yield self._offset + self._pos, text
             self._pos = next_pos
             if done:
                 return
@@ -492,51 +443,59 @@ class _Reader:
 
         With wanted columns for ``key`` (and a known length), the values go straight into
         one array per wanted field instead, stored in ``self._fields["columns"]``.
+
+        Blocks are parsed in a second thread (``np.fromstring`` releases the GIL) while this
+        one reads the next block and stores the last: at most :data:`_IN_FLIGHT` blocks
+        ahead, and handled strictly in file order, so every error is the one a block-by-
+        block reading would raise first.
         """
         self._expect(b"[", f"at the start of {key!r}")
-        self._after_array = None
-        splitter = self._splitter(key, expected)
-        out = np.empty(expected if expected is not None and splitter is None else 0, np.uint32)
+        columns = self._columns_for(key, expected)
+        out = np.empty(expected if expected is not None and columns is None else 0, np.uint32)
         chunks: list[U32] = []
         blocks = self._index.blocks.setdefault(key, [])
         filled = 0
-        while True:
-            buf = self._buf
-            close = buf.find(b"]", self._pos)
-            if close >= 0:
-                cut, next_pos, done = close, close + 1, True
-            else:
-                cut = buf.rfind(b",", self._pos)
-                if cut < 0:
-                    if not self._fill():
-                        raise self._error(
-                            f"truncated: file ends inside {key!r} after {filled} numbers"
-                            + (f" of {expected}" if expected is not None else "")
-                        )
-                    continue
-                next_pos, done = cut + 1, False
-            values = self._parse_numbers(buf[self._pos : cut], key)
-            del buf  # the buffer can be replaced while these values are stored
+        pending: deque[tuple[int, int, Future[npt.NDArray[np.int64]]]] = deque()
+
+        def handle(start: int, length: int, values: npt.NDArray[np.int64]) -> None:
+            nonlocal filled
             if len(values):
-                blocks.append((self._offset + self._pos, self._offset + cut, filled))
-            self._pos = next_pos
+                blocks.append((start, start + length, filled))
             if expected is not None:
                 if filled + len(values) > expected:
                     raise self._error(
                         f"not a valid snapshot: {key!r} has more numbers than the "
                         f"{expected} that snapshot.meta announces"
                     )
-                if splitter is not None:
-                    splitter(filled, values)
+                if columns is not None:
+                    columns.store(filled, values)
                 else:
                     out[filled : filled + len(values)] = values
             else:
                 chunks.append(values.astype(np.uint32))
             filled += len(values)
-            if done:
-                break
-            if not self._eof and len(self._buf) - self._pos < self._block_size:
-                self._fill()
+
+        def drain(keep: int = 0) -> None:
+            while len(pending) > keep:
+                start, length, future = pending.popleft()
+                handle(start, length, future.result())
+
+        def truncated() -> str:
+            drain()  # the blocks before the end: their errors come first, and their count
+            of = f" of {expected}" if expected is not None else ""
+            return f"truncated: file ends inside {key!r} after {filled} numbers{of}"
+
+        with ThreadPoolExecutor(max_workers=1) as parser:
+            try:
+                for start, text in self._array_blocks(truncated):
+                    pending.append(
+                        (start, len(text), parser.submit(self._parse_numbers, text, key))
+                    )
+                    drain(keep=_IN_FLIGHT)
+                drain()
+            finally:
+                for _, _, future in pending:
+                    future.cancel()
         if expected is None:
             return np.concatenate(chunks) if chunks else out
         if filled != expected:
@@ -544,14 +503,13 @@ class _Reader:
                 f"not a valid snapshot: {key!r} has {filled} numbers, "
                 f"snapshot.meta announces {expected}"
             )
-        if self._after_array is not None:
-            self._after_array()
+        if columns is not None:
+            self._fields.setdefault("columns", {})[key] = columns.finish()
         return out
 
-    def _splitter(
-        self, key: str, expected: int | None
-    ) -> Callable[[int, npt.NDArray[np.int64]], None] | None:
-        """A function storing a block of ``key``'s values into per-field column arrays."""
+    def _columns_for(self, key: str, expected: int | None) -> Columns | None:
+        """Where a block of ``key``'s values goes: per-field columns (sieved, for edges
+        with an edge sieve), or None for the flat array."""
         wanted = self._columns.get(key)
         snapshot = self._fields.get("snapshot")
         if not wanted or expected is None or not isinstance(snapshot, dict):
@@ -563,88 +521,19 @@ class _Reader:
         # Optional fields the file lacks (``detachedness`` before V8 9) are left out; the
         # snapshot checks that the required ones are in the meta before it uses them.
         wanted = {name: dtype for name, dtype in wanted.items() if name in fields}
-        if not wanted:
+        if not wanted or expected % len(fields):
             return None
-        width = len(fields)
-        if expected % width:
-            return None
+        rows = expected // len(fields)
         if key == "edges" and self._edge_sieve is not None:
             nodes = self._fields.get("columns", {}).get("nodes")
             keep = self._edge_sieve(snapshot, nodes) if nodes is not None else None
             if keep is not None:
-                return self._sieve(wanted, fields, expected // width, keep)
-        rows = expected // width
-        columns = {name: np.empty(rows, dtype=dtype) for name, dtype in wanted.items()}
-        self._fields.setdefault("columns", {})[key] = columns
-        targets = [
-            (name, fields.index(name), column, int(np.iinfo(column.dtype).max))
-            for name, column in columns.items()
-        ]
-
-        def store(start: int, values: npt.NDArray[np.int64]) -> None:
-            for name, field, column, limit in targets:
-                skip = (field - start) % width  # first value of this field in the block
-                picked = values[skip::width]
-                if limit < _UINT32_MAX and len(picked) and int(picked.max()) > limit:
-                    raise self._error(f"not a valid snapshot: {key!r} {name!r} out of range")
-                row = (start + skip) // width
-                column[row : row + len(picked)] = picked
-
-        return store
-
-    def _sieve(
-        self,
-        wanted: dict[str, npt.DTypeLike],
-        fields: list[str],
-        rows: int,
-        keep: Callable[[npt.NDArray[np.int64], int], npt.NDArray[np.bool_]],
-    ) -> Callable[[int, npt.NDArray[np.int64]], None]:
-        """Like :meth:`_splitter` for the edges, keeping only the rows ``keep`` selects.
-
-        Blocks are cut anywhere; the values of a record cut in two wait for the next block.
-        The columns are allocated for every edge but filled from the front with the kept
-        ones only: the kernel backs only the pages written, and one big mapping never
-        fragments the heap the way a list of small pieces does (measured: the pieces kept
-        the whole diff's peak where it was).
-        """
-        width = len(fields)
-        targets = [
-            (name, fields.index(name), np.empty(rows, dtype)) for name, dtype in wanted.items()
-        ]
-        sources = np.empty(rows, dtype=np.uint32)
-        carry: list[npt.NDArray[np.int64]] = [np.empty(0, dtype=np.int64)]
-        kept = [0]
-        self._fields["edge_total"] = rows
-
-        def store(start: int, values: npt.NDArray[np.int64]) -> None:
-            data = np.concatenate([carry[0], values]) if len(carry[0]) else values
-            first = (start - len(carry[0])) // width
-            whole = len(data) - len(data) % width
-            carry[0] = data[whole:].copy()
-            records = data[:whole].reshape(-1, width)
-            if not len(records):
-                return
-            picked = np.flatnonzero(keep(records, first))
-            at, count = kept[0], len(picked)
-            for name, field, column in targets:
-                limit = int(np.iinfo(column.dtype).max)
-                if limit < _UINT32_MAX and int(records[:, field].max()) > limit:
-                    raise self._error(f"not a valid snapshot: 'edges' {name!r} out of range")
-                column[at : at + count] = records[picked, field]
-            sources[at : at + count] = picked + first
-            kept[0] += count
-
-        def join() -> None:
-            count = kept[0]
-            columns = {name: column[:count] for name, _, column in targets}
-            columns[EDGE_ROW] = sources[:count]
-            self._fields.setdefault("columns", {})["edges"] = columns
-
-        self._after_array = join
-        return store
+                self._fields["edge_total"] = rows
+                return sieve_columns(wanted, fields, rows, keep, self._error)
+        return split_columns(key, wanted, fields, rows, self._error)
 
     def _parse_numbers(self, text: bytes, key: str) -> npt.NDArray[np.int64]:
-        stripped = text.strip(_WS)
+        stripped = text.strip(WHITESPACE)
         if not stripped:
             return np.empty(0, dtype=np.int64)
         count = stripped.count(b",") + 1
@@ -657,7 +546,8 @@ class _Reader:
             values = np.empty(0, dtype=np.int64)
         if len(values) != count:
             raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
-        if len(values) and (values.min() < 0 or values.max() > _UINT32_MAX):
+        # One pass for both bounds: a negative number viewed as uint64 is above 2**63.
+        if len(values) and int(values.view(np.uint64).max()) > UINT32_MAX:
             raise self._error(f"not a valid snapshot: {key!r} holds numbers out of range")
         result: npt.NDArray[np.int64] = values
         return result
@@ -665,7 +555,7 @@ class _Reader:
     def _read_strings(self) -> list[str]:
         """Decode the ``strings`` array one block (cut at a newline) at a time."""
         self._expect(b"[", "at the start of 'strings'")
-        keep = self._string_keep_mask()
+        keep, candidates = self._string_keep_mask()
         self._fields["string_kept"] = keep
         blocks = self._index.blocks.setdefault("strings", [])
         strings: list[str] = []
@@ -678,27 +568,22 @@ class _Reader:
                 cut = len(self._buf)
                 buf = self._buf
             segment = buf[self._pos : cut]
-            core = segment.strip(_WS).strip(b",").strip(_WS)
+            core = segment.strip(WHITESPACE).strip(b",").strip(WHITESPACE)
             start = self._offset + self._pos
             try:
                 items = json.loads(b"[" + core + b"]") if core else []
                 end = None
                 blocks.append((start, start + len(segment), len(strings)))
             except ValueError:
-                lead = len(segment) - len(segment.lstrip(_WS + b","))
-                items, end = self._decode_strings_tail(segment[lead:])
+                lead = len(segment) - len(segment.lstrip(WHITESPACE + b","))
+                items, end = decode_strings_tail(segment[lead:], eof=self._eof, error=self._error)
                 end += lead
                 blocks.append((start + lead, start + end - 1, len(strings)))  # without "]"
             # map(type) runs in C: 5x faster than a generator over the strings.
             if not set(map(type, items)) <= {str}:
                 raise self._error("not a heap snapshot: 'strings' holds something else")
             if keep is not None:
-                # Only the kept strings are touched; the others share one "" object.
-                wanted = np.flatnonzero(keep[len(strings) : len(strings) + len(items)])
-                kept = [""] * len(items)
-                for i in wanted.tolist():
-                    kept[i] = items[i]
-                items = kept
+                items = kept_texts(items, len(strings), keep, candidates)
             strings.extend(items)
             if end is not None:
                 self._pos += end
@@ -707,71 +592,37 @@ class _Reader:
             if not self._fill() and self._pos >= len(self._buf):
                 raise self._error("truncated: file ends inside 'strings'")
 
-    def _with_edge_names(
-        self, meta: dict[str, Any], keep: npt.NDArray[np.bool_]
-    ) -> npt.NDArray[np.bool_] | None:
-        """``keep`` and the names of the edges (element and hidden edges hold indices)."""
-        if not self.keep_edge_names:
-            return keep
-        edges = self._fields.get("columns", {}).get("edges", {})
-        fields = meta.get("edge_fields") or []
-        tables = meta.get("edge_types") or []
-        if "type" not in edges or "name_or_index" not in edges or "type" not in fields:
-            return None  # keep every string
-        types = tables[fields.index("type")] if len(tables) > fields.index("type") else []
-        if not isinstance(types, list):
-            return None
-        named = np.ones(len(edges["type"]), dtype=bool)
-        for code, name in enumerate(types):
-            if name in ("element", "hidden"):
-                named &= edges["type"] != code
-        used = edges["name_or_index"][named]
-        size = max(len(keep), int(used.max()) + 1 if len(used) else 0)
-        if size > len(keep):
-            keep = np.concatenate([keep, np.zeros(size - len(keep), dtype=bool)])
-        keep[used] = True
-        return keep
-
-    def _decode_strings_tail(self, segment: bytes) -> tuple[list[str], int]:
-        """Decode a segment holding the end of the array; the offset just past its ']'."""
-        try:
-            text = segment.decode("utf-8")
-        except UnicodeDecodeError:
-            raise self._error("not a heap snapshot: 'strings' is not UTF-8") from None
-        try:
-            items, end = json.JSONDecoder().raw_decode("[" + text)
-        except ValueError:
-            if self._eof:
-                raise self._error("truncated: file ends inside 'strings'") from None
-            raise self._error("not a heap snapshot: 'strings' is not a JSON array") from None
-        consumed = len(text[: end - 1].encode("utf-8"))
-        return list(items), consumed
-
-    def _string_keep_mask(self) -> npt.NDArray[np.bool_] | None:
+    def _string_keep_mask(self) -> tuple[BoolArray | None, BoolArray | None]:
+        """The strings to keep (None: all), and those to keep by their text (None: none)."""
         snapshot = self._fields.get("snapshot")
         if self._string_filter is None or not isinstance(snapshot, dict):
-            return None
+            return None, None
         meta = snapshot.get("meta")
         if not isinstance(meta, dict):
-            return None
+            return None, None
         fields = meta.get("node_fields") or []
         tables = meta.get("node_types") or []
         if not isinstance(fields, list) or "type" not in fields or "name" not in fields:
-            return None
+            return None, None
         if not tables or not isinstance(tables[0], list):
-            return None
+            return None, None
         node_types = [str(t) for t in tables[fields.index("type")]]
         columns = self._fields.get("columns", {}).get("nodes", {})
         if "type" in columns and "name" in columns:
             keep = self._string_filter(columns["type"], columns["name"], node_types)
-            return self._with_edge_names(meta, keep)
+            if not self.keep_edge_names:
+                return keep, None
+            edges = self._fields.get("columns", {}).get("edges", {})
+            masks = edge_name_masks(meta, edges, keep)
+            return masks if masks is not None else (None, None)
         nodes = self._fields.get("nodes")
         if nodes is None or len(nodes) % len(fields):
-            return None
+            return None, None
         view = nodes.reshape(-1, len(fields))
-        return self._string_filter(
+        keep = self._string_filter(
             view[:, fields.index("type")], view[:, fields.index("name")], node_types
         )
+        return keep, None
 
 
 def _int_field(snapshot: dict[str, Any], key: str, default: int) -> int:

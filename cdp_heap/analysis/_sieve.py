@@ -34,15 +34,17 @@ import numpy.typing as npt
 from ._devtools import string_index, type_mask
 from ._errors import SnapshotFormatError
 from ._reader import read_snapshot
-from ._snapshot import I64, HeapSnapshot, graph_columns
+from ._snapshot import HeapSnapshot, graph_columns
 
 BoolArray = npt.NDArray[np.bool_]
 
 
-def load_comparison_graph(path: str | Path) -> HeapSnapshot:
+def load_comparison_graph(path: str | Path, *, file_edges: bool = False) -> HeapSnapshot:
     """The nodes, and the edges and strings DevTools' class keys and shallow sizes need.
 
     The result is *partial* (``HeapSnapshot.partial``): no distances or dominators.
+    ``file_edges`` keeps where each node's edges are in the file
+    (``HeapSnapshot.file_first_edge``, 8 bytes a node), to read some back (growth).
     """
     sieve = _ComparisonSieve(str(path))
     raw = read_snapshot(
@@ -50,8 +52,12 @@ def load_comparison_graph(path: str | Path) -> HeapSnapshot:
     )
     snapshot = HeapSnapshot(raw, str(path))
     if snapshot.partial:
+        if not file_edges:
+            snapshot.file_first_edge = snapshot.first_edge
         snapshot.direct_owners = sieve.owners
         _drop_other_properties(snapshot)
+        if not file_edges:
+            snapshot.file_first_edge = snapshot.first_edge  # the new one
     return snapshot
 
 
@@ -158,12 +164,12 @@ def _drop_other_properties(snapshot: HeapSnapshot) -> None:
     keep = (internal[sources] & internal[to]) | (sources == snapshot.root)
     keep |= native[sources] & native[to]
     keep |= plain[sources] & type_mask(snapshot.edge_type, snapshot.edge_types, "property")
-    kept: I64 = np.flatnonzero(keep)
-    snapshot.edge_type = snapshot.edge_type[kept]
-    snapshot.edge_to = snapshot.edge_to[kept]
+    # Masks, not an index array: that would be 8 bytes a candidate edge, at the peak of diff.
+    snapshot.edge_type = snapshot.edge_type[keep]
+    snapshot.edge_to = snapshot.edge_to[keep]
     if snapshot.edge_name is not None:
-        snapshot.edge_name = snapshot.edge_name[kept]
+        snapshot.edge_name = snapshot.edge_name[keep]
     snapshot.first_edge[0] = 0
     np.cumsum(
-        np.bincount(sources[kept], minlength=snapshot.node_count), out=snapshot.first_edge[1:]
+        np.bincount(sources[keep], minlength=snapshot.node_count), out=snapshot.first_edge[1:]
     )

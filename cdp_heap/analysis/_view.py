@@ -30,10 +30,17 @@ from ._devtools import (
     devtools_self_sizes,
 )
 from ._graph import Dominators, ShortestPaths, dominators, shortest_paths
-from ._interfaces import Interface, infer_interfaces, match_interfaces
+from ._interfaces import (
+    Interface,
+    best_interfaces,
+    infer_interfaces,
+    match_interfaces,
+    plain_shapes,
+)
 from ._reader import U32
 from ._sieve import load_comparison_graph
 from ._snapshot import HeapSnapshot, ObjectTable, load_devtools_graph
+from ._tree import preorder_intervals
 
 
 @attrs.frozen
@@ -79,6 +86,9 @@ class HeapView:
     shortcuts only from the root), for comparing with memlab or older DevTools.
     ``interfaces``: the plain-object interfaces to name objects by (DevTools uses the
     target's for both snapshots of a comparison); by default those of this snapshot.
+    ``defer_interfaces``: the interfaces are not known yet (they are another snapshot's,
+    read later): each plain objects' shape is a class of its own, named by a placeholder
+    that :func:`resolve_shapes` replaces in the object table once they are (``shapes``).
     """
 
     def __init__(
@@ -87,12 +97,20 @@ class HeapView:
         *,
         raw: bool = False,
         interfaces: Sequence[Interface] | None = None,
+        defer_interfaces: bool = False,
     ) -> None:
         self.snapshot = snapshot
         self.raw = raw
         self.self_size: U32 = snapshot.self_size.copy() if raw else devtools_self_sizes(snapshot)
-        self.interfaces = list(infer_interfaces(snapshot) if interfaces is None else interfaces)
-        plain, plain_class, names = match_interfaces(snapshot, self.interfaces)
+        #: With ``defer_interfaces``: the property names of each plain-object shape.
+        self.shapes: list[frozenset[str]] = []
+        if defer_interfaces:
+            self.interfaces: list[Interface] = []
+            plain, plain_class, self.shapes = plain_shapes(snapshot)
+            names = [_shape_placeholder(i) for i in range(len(self.shapes))]
+        else:
+            self.interfaces = list(infer_interfaces(snapshot) if interfaces is None else interfaces)
+            plain, plain_class, names = match_interfaces(snapshot, self.interfaces)
         self.detached = detached_nodes(snapshot)
         self.class_ids, self.class_keys, self.class_names = devtools_classes(
             snapshot.node_type,
@@ -109,6 +127,7 @@ class HeapView:
         #: The nodes DevTools lists: a shallow size above 0 (after the owned internals moved).
         self.counted: npt.NDArray[np.bool_] = self.self_size > 0
         self._distance: I32 | None = None
+        self._names_released = False
         self._essential: npt.NDArray[np.bool_] | None = None
         self._paths: ShortestPaths | None = None
         self._dominators: Dominators | None = None
@@ -117,6 +136,8 @@ class HeapView:
     def distance(self) -> I32:
         self._need_whole_graph()
         if self._distance is None:
+            if self._names_released:
+                raise ValueError("distances need the edge names: ask before releasing them")
             self._distance = devtools_distances(self.snapshot)
         return self._distance
 
@@ -126,6 +147,16 @@ class HeapView:
         if self._essential is None:
             self._essential = devtools_essential_edges(self.snapshot, raw=self.raw)
         return self._essential
+
+    def release_edge_names(self, *, distances: bool = False) -> None:
+        """Apply the rules that read edge names (the essential edges, and the distances
+        with ``distances``), then let the snapshot drop them (:meth:`HeapSnapshot.
+        drop_edge_names`): the dominator tree is the peak, and needs no names."""
+        self.essential_edges()
+        if distances:
+            _ = self.distance
+        self._names_released = True
+        self.snapshot.drop_edge_names()
 
     def _need_whole_graph(self) -> None:
         if self.snapshot.partial:
@@ -268,8 +299,8 @@ def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
 def _intervals(doms: Dominators) -> tuple[I32, I32]:
     """Each node's preorder interval ``[tin, tout)`` in the dominator tree.
 
-    Two passes over ``doms.order`` (dominators first) with Python ints on memoryviews: the
-    subtree sizes bottom-up, then each child's start after its earlier siblings' subtrees.
+    In numbers (positions in ``doms.order``, dominators first) the tree is a parent array
+    with every parent before its children: :func:`._tree.preorder_intervals`' numpy passes.
     int32 throughout (heaps have fewer than 2**31 nodes): these are N-sized arrays.
     """
     order = doms.order
@@ -278,26 +309,13 @@ def _intervals(doms: Dominators) -> tuple[I32, I32]:
     number[order] = np.arange(n, dtype=np.int32)
     parent = number[doms.idom[order]]
     del number
-    size = np.ones(n, dtype=np.int32)
-    sizes, parents = size.data, parent.data
-    for k in range(n - 1, 0, -1):
-        sizes[parents[k]] += sizes[k]
-    start = np.zeros(n, dtype=np.int32)
-    free = np.ones(n, dtype=np.int32)
-    starts, frees = start.data, free.data
-    for k in range(1, n):
-        p = parents[k]
-        here = frees[p]
-        starts[k] = here
-        frees[p] = here + sizes[k]
-        frees[k] = here + 1
-    del free, parent
+    start, stop = preorder_intervals(parent, doms.blocks)
+    del parent
     tin = np.empty(n, dtype=np.int32)
     tin[order] = start
-    start += size
-    del size
+    del start
     tout = np.empty(n, dtype=np.int32)
-    tout[order] = start
+    tout[order] = stop
     return tin, tout
 
 
@@ -329,3 +347,35 @@ def view_objects(view: HeapView, *, retained: bool = False) -> ObjectTable:
     if retained:
         table = attrs.evolve(table, class_retained=view.class_retained())
     return table
+
+
+def _shape_placeholder(shape: int) -> str:
+    # NUL never occurs in a class name DevTools shows; the closing one keeps "1" and "12" apart.
+    return f"\0shape {shape}\0"
+
+
+def resolve_shapes(
+    table: ObjectTable, shapes: Sequence[frozenset[str]], interfaces: Sequence[Interface]
+) -> ObjectTable:
+    """``table`` (of a view with ``defer_interfaces``) with its plain-object shapes named by
+    ``interfaces``: the class keys and names DevTools gives them (``Object`` for none).
+
+    Python runs once per class; shapes that match one interface become one class key (a
+    comparison matches classes by key).
+    """
+    best = best_interfaces(shapes, interfaces)
+    final = [interfaces[k].name if k >= 0 else "Object" for k in best]
+
+    def named(text: str) -> str:
+        if text.endswith("\0"):
+            start = text.rfind("\0", 0, len(text) - 1)
+            shape = int(text[start + 1 : -1].removeprefix("shape "))
+            return text[:start] + final[shape]
+        return text
+
+    shown = table.display_names or table.class_names
+    return attrs.evolve(
+        table,
+        class_names=[named(key) for key in table.class_names],
+        display_names=[named(name) for name in shown],
+    )

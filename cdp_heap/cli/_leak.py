@@ -41,6 +41,14 @@ later snapshot: they survived a whole further round of the workload. The report 
     from every snapshot to the next (matched by object id), with the path that holds them;
   - the strings stored many times over in the last snapshot.
 
+Classes, sizes and retained sizes are Chrome DevTools' (as 'summary' and 'diff' show
+them): constructors keyed by where they are defined (two of one name from different
+scripts are two classes), plain objects by their properties ({a, b}, with the last
+snapshot's names for all), internal arrays owned by one object counted in it, and the
+edges from system objects into the program's not retaining (DevTools' rule). --raw-sizes
+uses V8's own self sizes and the plain dominator rule (weak edges never retain, shortcuts
+only from the root), which memlab and older DevTools show.
+
 --fail-on-growth N makes the command exit 1 when the leak set of any class has more than N
 objects: run it in CI against a test instance of your service. --files analyses existing
 snapshots instead: at least three of one session, oldest first; the order is checked
@@ -58,6 +66,7 @@ examples:
       --fail-on-growth 1000 --html leak-report.html -o snapshots/
   cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --top 5
   cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --sort count --routes 10
+  cdp-heap leak --files s1.heapsnapshot s2.heapsnapshot s3.heapsnapshot --raw-sizes
   cdp-heap leak --files s*.heapsnapshot --json | jq '.groups[0].routes'
 
 exit status: 0 done (and no class grew past --fail-on-growth), 1 a class grew past
@@ -150,12 +159,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
-        "--devtools",
+        "--raw-sizes",
         action="store_true",
-        help="DevTools' classes, sizes and retainer rules, as summary and diff show them "
-        "(class keys, plain objects by their properties, owned sizes); about twice the "
-        "time and 1.5x the memory: every snapshot is read as a whole graph",
+        help="V8's own self sizes and the plain dominator rule (memlab's, older DevTools'); "
+        "the classes stay DevTools'",
     )
+    # Deprecated: DevTools' rules were 'leak --devtools' before they became the default.
+    # Accepted and ignored, so that scripts written then still run.
+    parser.add_argument("--devtools", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--no-retained",
         action="store_true",
@@ -246,7 +257,7 @@ async def _report(paths: list[Path], args: argparse.Namespace, *, temporary: boo
         retained=not args.no_retained,
         sort=args.sort,
         routes=args.routes,
-        devtools=args.devtools,
+        raw=args.raw_sizes,
     )
     if temporary:
         # The snapshots are removed when the command ends: do not list paths that will

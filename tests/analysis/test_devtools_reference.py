@@ -27,6 +27,7 @@ from cdp_heap.analysis import (
     SUMMARY_SORT_KEYS,
     HeapView,
     compare_files,
+    find_leaks,
     load_comparison_graph,
     load_snapshot,
     load_view,
@@ -431,3 +432,102 @@ def test_diff_raw_sizes_are_v8s_sizes_of_the_new_and_deleted(
     }
     assert all(r["retained_size"] >= 0 for r in rows)
     assert max(r["retained_size"] for r in rows) > 0
+
+
+@pytest.fixture(scope="module")
+def leak_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three snapshots of apps/leak_devtools.js (one process, oldest first)."""
+    directory = tmp_path_factory.mktemp("leak")
+    subprocess.run(
+        ["node", str(APPS / "leak_devtools.js"), str(directory)], check=True, timeout=120
+    )
+    return [directory / f"s{i}.heapsnapshot" for i in (1, 2, 3)]
+
+
+#: The app's leaked classes (every object of them in the last snapshot is leaked), and how
+#: many of each it makes.
+LEAKED = {"Leaked": 300, "{payload, extra}": 200, "Twin": 40}
+
+
+@pytest.mark.chromium
+def test_leak_classes_and_retained_sizes_equal_devtools(
+    worker: Path, leak_files: list[Path]
+) -> None:
+    """leak's class keys, counts, shallow and retained sizes are DevTools': for a class all
+    of whose objects leaked, the group is DevTools' Summary row of the last snapshot, and
+    its count DevTools' # New from the first to the second."""
+    s1, s2, s3 = leak_files
+    last = run_worker(worker, s3)
+    grown = run_worker(worker, s2, s1)
+    report = find_leaks(leak_files, top=len(LEAKED) + 20)
+    groups = {group.key: group for group in report.groups}
+    for name, count in LEAKED.items():
+        keys = [key for key, row in last.summary.items() if row.name == name]
+        assert len(keys) == (2 if name == "Twin" else 1)
+        for key in keys:
+            row, group = last.summary[key], groups[key]
+            assert group.name == name and group.counts == (0, group.count, group.count)
+            assert (group.count, group.self_size, group.retained_size) == (
+                row.count,
+                row.self_size,
+                row.retained_size,
+            )
+            # V8 keeps a literal's boilerplate object: one {payload, extra} more.
+            assert group.count == grown.comparison[key].new >= count
+    # Every leaked class is one of DevTools' (its key and name), and Leaked's owned arrays
+    # are in its self size: DevTools' rule, not V8's.
+    assert all(last.summary[g.key].name == g.name for g in report.groups)
+    assert "(array)" not in {g.name for g in report.groups}
+    leaked = next(g for g in report.groups if g.name == "Leaked")
+    assert [route.count for route in leaked.routes] == [300]
+    assert {h.name: h.count for h in leaked.holds} == {"(string)": 300}
+
+
+def test_leak_raw_sizes_are_v8s_own(
+    leak_files: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--raw-sizes: the same classes (DevTools' keys), V8's self sizes and the plain
+    dominator rule: each group is the --raw-sizes Summary row of its class."""
+    devtools = {g.key: g for g in find_leaks(leak_files).groups}
+    raw = {g.key: g for g in find_leaks(leak_files, raw=True).groups}
+    summary = {row.key: row for row in load_view(leak_files[-1], raw=True).summary()}
+    leaked = next(key for key, g in raw.items() if g.name == "Leaked")
+    assert (raw[leaked].count, raw[leaked].self_size, raw[leaked].retained_size) == (
+        summary[leaked].count,
+        summary[leaked].self_size,
+        summary[leaked].retained_size,
+    )
+    assert raw[leaked].self_size < devtools[leaked].self_size  # the arrays are not moved
+    # DevTools' WeakMap rule: a key alone retains its value (the table's half does not),
+    # so the 100 WeakValues count in Leaked's retained size; with the plain rule they don't.
+    weak_values = next(g for g in devtools.values() if g.name == "WeakValue")
+    with_rule, without = devtools[leaked].retained_size, raw[leaked].retained_size
+    assert with_rule is not None and without is not None
+    assert with_rule - without == weak_values.self_size
+    # The CLI: --raw-sizes, and --devtools (the old opt-in) still accepted, ignored.
+    argv = ["leak", "--files", *map(str, leak_files), "--json"]
+    for extra, expected in (([], devtools), (["--raw-sizes"], raw), (["--devtools"], devtools)):
+        assert main(argv + extra) == 0
+        document = json.loads(capsys.readouterr().out)
+        got = {g["key"]: (g["count"], g["self_size"]) for g in document["groups"]}
+        assert got[leaked] == (expected[leaked].count, expected[leaked].self_size)
+    assert "--devtools" not in build_parser().format_help()
+
+
+def test_leak_of_earlier_snapshots_keys_equal_devtools_with_the_last_interfaces(
+    leak_files: list[Path],
+) -> None:
+    """The earlier snapshots are read before the last one's interfaces are known (plain
+    objects by shape, named later): the keys equal reading them with those interfaces."""
+    from cdp_heap.analysis._view import resolve_shapes  # the step under test
+
+    interfaces = load_view(leak_files[-1]).interfaces
+    for path in leak_files[:-1]:
+        deferred = HeapView(load_comparison_graph(path), defer_interfaces=True)
+        mine = resolve_shapes(deferred.objects(), deferred.shapes, interfaces)
+        theirs = HeapView(load_snapshot(path), interfaces=interfaces).objects()
+        assert np.array_equal(mine.ids, theirs.ids)
+        keys = np.array(mine.class_names, dtype=object)[mine.class_ids]
+        assert list(keys) == list(np.array(theirs.class_names, dtype=object)[theirs.class_ids])
+        shown = np.array(mine.display_names, dtype=object)[mine.class_ids]
+        assert "{payload, extra}" in set(shown) or path == leak_files[0]

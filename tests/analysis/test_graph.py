@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdp_heap.analysis import dominators, load_snapshot, shortest_paths
+from cdp_heap.analysis._graph import range_owners
 from tests.analysis.builder import Node, write
 
 
@@ -119,3 +121,19 @@ def _under(u: int, v: int, idom: dict[int, int]) -> bool:
         if u == 0:
             return False
         u = idom[u]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=6), min_size=1, max_size=40),
+    st.data(),
+)
+def test_range_owners_equal_a_search_per_entry(counts: list[int], data: st.DataObject) -> None:
+    """The owner of each entry of a range, by a repeat, equals a binary search per entry."""
+    first = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=first[1:])
+    total = int(first[-1])
+    start = data.draw(st.integers(min_value=0, max_value=total))
+    stop = data.draw(st.integers(min_value=start, max_value=total))
+    expected = np.searchsorted(first, np.arange(start, stop), side="right") - 1
+    assert range_owners(first, start, stop).tolist() == expected.tolist()

@@ -187,24 +187,25 @@ def test_nodes_only_read_can_read_edges_back(hunt: Hunt) -> None:
 
 
 def test_devtools_rules_keep_the_routes_and_key_the_classes(hunt: Hunt) -> None:
-    report = find_leaks(hunt("held"), devtools=True)
+    report = find_leaks(hunt("held"))
     holder = group(report, "Holder")
     # DevTools keys a class by its constructor's location: script id, line, column, name.
     assert re.fullmatch(r"\d+,\d+,\d+,Holder", holder.key)
     assert holder.count == 400
     assert {h.name: h.count for h in holder.holds} == {"(number)": 400, "(string)": 400}
     assert [route.count for route in holder.routes] == [400]
-    routes = find_leaks(hunt("routes"), devtools=True)
+    routes = find_leaks(hunt("routes"))
     assert [route.count for route in group(routes, "Leaky").routes] == [300, 200, 100]
 
 
 def test_two_classes_of_one_name_are_two_rows_with_devtools_keys(hunt: Hunt) -> None:
     files = hunt("twins")
-    by_name = [g for g in find_leaks(files).groups if g.name == "Twin"]
-    assert [(g.count, g.key) for g in by_name] == [(60, "Twin")]
-    keyed = [g for g in find_leaks(files, devtools=True).groups if g.name == "Twin"]
+    # The default and --raw-sizes: DevTools' class keys either way (raw changes sizes only).
+    for raw in (False, True):
+        keyed = [g for g in find_leaks(files, raw=raw).groups if g.name == "Twin"]
+        assert sorted(g.count for g in keyed) == [30, 30]
     assert sorted(g.count for g in keyed) == [30, 30]
     assert len({g.key for g in keyed}) == 2
     assert all(re.fullmatch(r"\d+,\d+,\d+,Twin", g.key) for g in keyed)
-    text = leak_text(find_leaks(files, devtools=True))
+    text = leak_text(find_leaks(files))
     assert all(f"Twin [{g.key}]" in text for g in keyed)

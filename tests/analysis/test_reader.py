@@ -94,6 +94,14 @@ BAD_INPUTS = {
         "other than numbers",
     ),
     "trailing data": (build([Node("synthetic", "", 1, 0)]) + "{}", "after the end"),
+    "negative number": (
+        build([Node("synthetic", "", 1, 0)]).replace('"nodes":[9', '"nodes":[-9'),
+        "out of range",
+    ),
+    "number above uint32": (
+        build([Node("synthetic", "", 1, 0)]).replace('"nodes":[9', '"nodes":[4294967296'),
+        "out of range",
+    ),
 }
 
 
@@ -123,3 +131,24 @@ def test_last_byte_missing_is_reported(pair: Pair, tmp_path: Path) -> None:
     path.write_bytes(pair.base.read_bytes().rstrip()[:-1])
     with pytest.raises(SnapshotFormatError, match="truncated"):
         load_snapshot(path)
+
+
+def test_a_bad_block_before_the_cut_is_the_error(pair: Pair, tmp_path: Path) -> None:
+    """Blocks are parsed ahead in a thread, yet handled in file order: a non-number early
+    in ``nodes`` is the error even when the file is also cut later in the same array, and
+    a cut alone counts every number before it."""
+    text = pair.base.read_text(encoding="utf-8")
+    start = text.index('"nodes":[') + len('"nodes":[')
+    stop = text.index("]", start)
+    numbers = text[start:stop].split(",")
+    assert len(numbers) > 200
+    cut_at = len(numbers) - 20
+    bad = list(numbers)
+    bad[5] = "x"
+    path = tmp_path / "bad.heapsnapshot"
+    path.write_text(text[:start] + ",".join(bad[:cut_at]) + ",", encoding="utf-8")
+    with pytest.raises(SnapshotFormatError, match="something other than numbers"):
+        read_snapshot(path, block_size=64)
+    path.write_text(text[:start] + ",".join(numbers[:cut_at]) + ",", encoding="utf-8")
+    with pytest.raises(SnapshotFormatError, match=f"after {cut_at} numbers"):
+        read_snapshot(path, block_size=64)

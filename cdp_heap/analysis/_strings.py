@@ -1,0 +1,115 @@
+"""Which strings of a snapshot the reader keeps, and decoding the end of the string array.
+
+Most of a heap's strings are the contents of string nodes and the names of V8's own slots;
+an analysis reads a fraction of them. The reader asks a *string filter* which string
+indices to keep (by the nodes that are named by them), adds the names edges are read by
+(:func:`edge_name_masks`), and decides the rest by their text (:func:`internal_name_wanted`)
+as each block is decoded (:func:`kept_texts`). The others read as ``""`` and are read back
+from the file when shown (:class:`._fileindex.FileIndex`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import SnapshotFormatError
+
+BoolArray = npt.NDArray[np.bool_]
+
+#: The part of an internal edge's name that names half of a WeakMap entry.
+WEAKMAP_MARK = " pair in WeakMap (table @"
+#: Internal edge names a DevTools rule compares with.
+_RULE_NAMES = frozenset({"sloppy_function_map"})
+#: Above any descriptor-array slot (V8: at most 1020 descriptors, 3 slots each, 2 more).
+_DESCRIPTOR_SLOTS = 4096
+_LEADING_NUMBER = re.compile(r"\s*\+?(\d+)")
+
+
+def internal_name_wanted(text: str) -> bool:
+    """Whether DevTools' rules read an internal edge named ``text``: half of a WeakMap
+    entry, a name a rule looks for, or a number that could be a descriptor slot (the
+    distance rule parses those)."""
+    if text.isascii() and text.isdigit():  # the usual case, without a regex
+        return len(text) <= len(str(_DESCRIPTOR_SLOTS)) and int(text) < _DESCRIPTOR_SLOTS
+    if WEAKMAP_MARK in text or text in _RULE_NAMES:
+        return True
+    number = _LEADING_NUMBER.match(text)  # what parseInt reads
+    return number is not None and int(number.group(1)) < _DESCRIPTOR_SLOTS
+
+
+def edge_name_masks(
+    meta: dict[str, Any], edges: dict[str, npt.NDArray[Any]], keep: BoolArray
+) -> tuple[BoolArray, BoolArray] | None:
+    """``keep`` with the names of the edges read (``edges``: their split columns) added,
+    and the *candidates*: strings named only by internal edges, kept by their text.
+
+    Element and hidden edges hold indices, not names. Internal edges are V8's own slots:
+    most of their names are numbers (an elements store's slots, 400 k strings on a 120 MB
+    heap) that no rule reads. None: keep every string (the columns are not there).
+    """
+    fields = meta.get("edge_fields") or []
+    tables = meta.get("edge_types") or []
+    if "type" not in edges or "name_or_index" not in edges or "type" not in fields:
+        return None
+    types = tables[fields.index("type")] if len(tables) > fields.index("type") else []
+    if not isinstance(types, list):
+        return None
+    named = np.ones(len(edges["type"]), dtype=bool)
+    internal = np.zeros(len(edges["type"]), dtype=bool)
+    for code, name in enumerate(types):
+        if name in ("element", "hidden"):
+            named &= edges["type"] != code
+        elif name == "internal":
+            internal |= edges["type"] == code
+    used = edges["name_or_index"][named & ~internal]
+    maybe = edges["name_or_index"][internal]
+    size = max(len(keep), *(int(u.max()) + 1 for u in (used, maybe) if len(u)))
+    if size > len(keep):
+        keep = np.concatenate([keep, np.zeros(size - len(keep), dtype=bool)])
+    keep[used] = True
+    candidates = np.zeros(size, dtype=bool)
+    candidates[maybe] = True
+    candidates &= ~keep
+    return keep, candidates
+
+
+def kept_texts(
+    items: list[str], first: int, keep: BoolArray, candidates: BoolArray | None
+) -> list[str]:
+    """A decoded block of strings (the first is string ``first``) with the ones not kept
+    as ``""``; candidates whose text is wanted are kept, and marked in ``keep``."""
+    here = slice(first, first + len(items))
+    # Only the kept strings are touched; the others share one "" object.
+    kept = [""] * len(items)
+    for i in np.flatnonzero(keep[here]).tolist():
+        kept[i] = items[i]
+    if candidates is not None:
+        for i in np.flatnonzero(candidates[here]).tolist():
+            if internal_name_wanted(items[i]):
+                kept[i] = items[i]
+                keep[first + i] = True
+    return kept
+
+
+def decode_strings_tail(
+    segment: bytes, *, eof: bool, error: Callable[[str], SnapshotFormatError]
+) -> tuple[list[str], int]:
+    """Decode a segment holding the end of the array; the offset just past its ']'."""
+    try:
+        text = segment.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error("not a heap snapshot: 'strings' is not UTF-8") from None
+    try:
+        items, end = json.JSONDecoder().raw_decode("[" + text)
+    except ValueError:
+        if eof:
+            raise error("truncated: file ends inside 'strings'") from None
+        raise error("not a heap snapshot: 'strings' is not a JSON array") from None
+    consumed = len(text[: end - 1].encode("utf-8"))
+    return list(items), consumed
