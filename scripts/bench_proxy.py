@@ -3,7 +3,7 @@
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
                                   [--peers cdp-heap,socat,inspector-proxy,vscode-cdp-proxy]
-                                  [--no-snapshot]
+                                  [--trip-rounds 2] [--no-snapshot]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
 front of it ``cdp-heap proxy`` (a separate process, so that its CPU and memory are its own)
@@ -24,7 +24,8 @@ Install them with ``apt-get install socat`` and ``PUPPETEER_SKIP_DOWNLOAD=1 npm 
 a missing one is reported as not installed. It measures, for each:
 
 - ``Runtime.evaluate 1+1`` round trips with 1, 20 and 50 concurrent clients (each sends
-  CALLS commands back to back): p50, p99 and the total round trips per second;
+  CALLS commands back to back): p50, p99 and the total round trips per second, over
+  TRIP_ROUNDS passes that each start with another contender (latencies pooled);
 - the same with one more client that has ``Debugger`` enabled (every evaluate then also
   sends ``Debugger.scriptParsed``): the evaluating client's p50, and the difference to the
   case without it;
