@@ -15,7 +15,12 @@ def register(subparsers: Any) -> None:
         "targets",
         help="list inspectable targets",
         description="List the targets an inspector offers (its /json/list).",
-        epilog=TARGET_HELP + "\n\nexample:\n  cdp-heap targets --port 9229 --json",
+        epilog=TARGET_HELP
+        + "\n\nexamples:\n"
+        + "  cdp-heap targets                         # the Node inspector on 127.0.0.1:9229\n"
+        + "  cdp-heap targets --port 9222 --json      # a Chrome's tabs and workers, as JSON\n"
+        + "  cdp-heap targets --pid 4242              # activate a running Node's inspector\n"
+        + "  cdp-heap targets --port 9222 --target 'localhost:3000'   # the tab with that URL",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_arguments(parser)
