@@ -89,10 +89,10 @@ class WebSocket:
         self._parser = FrameParser(masked=server, max_message_size=max_message_size)
         self._received = received  # parsed by the first get_message()
         self._events: deque[str | bytes | Oversized | Ping | Pong | Close] = deque()
-        #: Frames not yet written, in order; the first may be partly written already.
+        #: Frames not yet written, in order. Only the first may be partly written already,
+        #: and it is then a memoryview of its unwritten end (frames are bytes otherwise).
         self._unsent: deque[bytes | memoryview] = deque()
         self._unsent_bytes = 0
-        self._head_started = False
         #: Held while frames are being written by :meth:`flush` (by the writer task, or by
         #: the reader answering a close): meanwhile nothing is written at once.
         self._flushing = trio.StrictFIFOLock()
@@ -172,7 +172,8 @@ class WebSocket:
 
     def discard_unsent(self) -> None:
         """Drop the frames not yet begun (a frame half written must be finished)."""
-        head = self._unsent[0] if self._unsent and self._head_started else None
+        started = self._unsent and isinstance(self._unsent[0], memoryview)
+        head = self._unsent[0] if started else None
         self._unsent.clear()
         self._unsent_bytes = 0
         if head is not None:
@@ -194,7 +195,6 @@ class WebSocket:
             # The socket's buffer is full: the rest waits for flush() (a frame cut short
             # comes back as a memoryview of its end).
             rest = unsent_part(rest, sent)
-            self._head_started = bool(rest) and isinstance(rest[0], memoryview)
         for frame in rest:
             self._unsent.append(frame)
             self._unsent_bytes += len(frame)
@@ -225,7 +225,6 @@ class WebSocket:
                     batch.append(frame)
                     size += len(frame)
                 self._unsent_bytes -= size
-                self._head_started = False
                 # What follows must go after this batch, even if this write is cancelled
                 # half way: the rest of a cut batch is lost, so the connection is too.
                 try:
