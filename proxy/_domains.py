@@ -10,7 +10,7 @@ told (:mod:`cdp_heap_proxy._replay`). No I/O, no trio: the router asks, this mod
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from cdp_heap._wire import Event
 
@@ -22,6 +22,21 @@ DomainKey: TypeAlias = tuple[str | None, str]  # (sessionId, domain)
 #: Enabled by the proxy when its upstream session opens, and never disabled upstream.
 KEPT_ENABLED = "HeapProfiler"
 _KEPT: DomainKey = (None, KEPT_ENABLED)
+
+_Key = TypeVar("_Key")
+
+
+def release_enabler(enablers: dict[_Key, set[ClientId]], key: _Key, client: ClientId) -> bool:
+    """``client`` no longer enables ``key``: whether it was the last one (``key`` is then
+    dropped from ``enablers``); ``False`` also if it never enabled it."""
+    holders = enablers.get(key)
+    if holders is None or client not in holders:
+        return False
+    holders.discard(client)
+    if holders:
+        return False
+    del enablers[key]
+    return True
 
 
 class DomainTable:
@@ -55,14 +70,7 @@ class DomainTable:
     def disable(self, client: ClientId, key: DomainKey) -> bool:
         """``client`` disables ``key``; whether to forward the ``disable`` upstream (it was
         the last enabler, and the domain is not the one the proxy keeps enabled)."""
-        enablers = self._enablers.get(key)
-        if enablers is None or client not in enablers:
-            return False
-        enablers.discard(client)
-        if enablers:
-            return False
-        del self._enablers[key]
-        if key == _KEPT:
+        if not release_enabler(self._enablers, key, client) or key == _KEPT:
             return False
         self.forget(key)
         return True
@@ -70,18 +78,7 @@ class DomainTable:
     def release(self, client: ClientId, keys: Iterable[DomainKey]) -> list[DomainKey]:
         """``client`` left; the domains to disable upstream because it was their last
         enabler."""
-        disable: list[DomainKey] = []
-        for key in keys:
-            enablers = self._enablers.get(key)
-            if enablers is None:
-                continue
-            enablers.discard(client)
-            if not enablers:
-                del self._enablers[key]
-                if key != _KEPT:
-                    self.forget(key)
-                    disable.append(key)
-        return disable
+        return [key for key in keys if self.disable(client, key)]
 
     def drop_session(self, session_id: str) -> list[tuple[DomainKey, set[ClientId]]]:
         """A child session detached: forget its domains; returns who had enabled what."""

@@ -48,7 +48,7 @@ from cdp_heap._protocol import SNAPSHOT_METHODS
 from cdp_heap._wire import Command, Event, encode
 
 from ._actions import ClientId
-from ._domains import KEPT_ENABLED
+from ._domains import KEPT_ENABLED, release_enabler
 
 # The pause requests are the top level's: one list of what makes a client hold a pause.
 from ._ownership import ACTIVITIES, BREAKPOINT_SETTERS, PAUSE_REQUESTS, STARTS, STOPS
@@ -180,14 +180,7 @@ class WorkerSessions:
     def _disable(worker: _Worker, client: ClientId, domain: str) -> bool:
         """``client`` disables ``domain`` in ``worker``: whether the worker is sent it (it
         was the last enabler, and the domain is not the one the proxy keeps enabled)."""
-        enablers = worker.enablers.get(domain)
-        if enablers is None or client not in enablers:
-            return False
-        enablers.discard(client)
-        if enablers:
-            return False
-        del worker.enablers[domain]
-        if domain == KEPT_ENABLED:
+        if not release_enabler(worker.enablers, domain, client) or domain == KEPT_ENABLED:
             return False
         if domain == "Debugger":
             worker.debugger_disabled()
