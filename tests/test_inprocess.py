@@ -133,7 +133,16 @@ async def test_in_process_and_streamed_snapshots_of_one_session_compare(
     reason="running the target as nobody (setpriv) and chowning its file need root",
 )
 def test_a_target_that_may_not_write_the_directory_streams(tmp_path: Path) -> None:
-    target = started(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+    # nobody must be able to read the app: the checkout may sit in a directory only root
+    # may enter (a clone into `mktemp -d`, mode 0700), so it runs a copy.
+    with tempfile.TemporaryDirectory(dir="/tmp") as readable:
+        os.chmod(readable, 0o755)
+        app = Path(shutil.copy(LEAKY_APP, readable))
+        os.chmod(app, 0o644)
+        nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        target = start_inspected(
+            [*nobody, "node", "--inspect=127.0.0.1:0", str(app), *LEAKY[1:]], ready=b" ready"
+        )
     try:
         # pytest's tmp_path is root's, mode 0700: nobody may not even search it.
         line = snapshot_json("--url", target.ws_url, "-o", str(tmp_path / "n.heapsnapshot"))
