@@ -13,11 +13,15 @@ collected script, so the cache asks: :data:`PROBE_METHOD` fails with :data:`SCRI
 for a script V8 no longer has. Before a late client's replay, and whenever the cache has
 doubled since the last probe, every cached script is probed and the collected ones are
 dropped. The router sends the probes and holds the late client's ``enable`` until they are
-answered. No I/O, no trio.
+answered. At most :data:`PROBES_IN_FLIGHT` are unanswered at a time: thousands sent at once
+would queue every other client's commands behind them, and a burst of thousands of
+pipelined commands now and then crashes Node 20's inspector (SIGSEGV in
+``MainThreadSessionState::Dispatch``; decision D31). No I/O, no trio.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 from cdp_heap._wire import ErrorResponse, Event, JSONObject, Response
@@ -38,6 +42,8 @@ MIN_PROBE_AT = 1_000
 PROBE_METHOD = "Debugger.searchInContent"
 PROBE_QUERY = "\u0000cdp-heap-proxy: is this script still there?"
 SCRIPT_GONE = "No script for id"
+#: Most probes unanswered at once; each answer lets the next one go.
+PROBES_IN_FLIGHT = 32
 
 
 def probe_params(script_id: str) -> JSONObject:
@@ -53,7 +59,11 @@ class ReplayCache:
         # script id -> (execution context id, text of its scriptParsed/scriptFailedToParse).
         self._scripts: dict[str, tuple[int | None, str]] = {}
         self._paused: str | None = None
-        self._probing: set[str] = set()
+        # Probes sent and not yet answered. A script can be probed again before the first
+        # answer is in (a late client came): that answer may predate what it must know.
+        self._unanswered = 0
+        self._to_probe: deque[str] = deque()  # to send, in cache order
+        self._queued: set[str] = set()  # what _to_probe holds
         self._probe_at = MIN_PROBE_AT
 
     def observe(self, event: Event, text: str) -> None:
@@ -106,31 +116,50 @@ class ReplayCache:
             self._contexts.clear()
         elif domain == "Debugger":
             self._scripts.clear()
+            self._to_probe.clear()
+            self._queued.clear()
             self._paused = None
 
     # -- probing for collected scripts -------------------------------------------------------
 
     def start_probe(self) -> list[str]:
-        """The cached scripts to probe now (none already being probed)."""
-        fresh = [script_id for script_id in self._scripts if script_id not in self._probing]
-        self._probing.update(fresh)
-        return fresh
+        """Probe every cached script from now on (also one whose probe is out: its answer
+        may predate the caller's question): the first probes to send now; the rest go out
+        as :meth:`probe_answered` makes room."""
+        fresh = [script_id for script_id in self._scripts if script_id not in self._queued]
+        self._queued.update(fresh)
+        self._to_probe.extend(fresh)
+        return self._next_probes()
 
-    def probe_answered(self, script_id: str, reply: Response | ErrorResponse) -> None:
-        """The probe of ``script_id`` was answered: a collected script is dropped."""
-        self._probing.discard(script_id)
+    def probe_answered(self, script_id: str, reply: Response | ErrorResponse) -> list[str]:
+        """A probe of ``script_id`` was answered: a collected script is dropped. Returns
+        the probes to send next."""
+        self._unanswered -= 1
         if isinstance(reply, ErrorResponse) and reply.message.startswith(SCRIPT_GONE):
             self._scripts.pop(script_id, None)
-        if not self._probing:
+        following = self._next_probes()
+        if not self.probing:
             self._probe_at = max(MIN_PROBE_AT, 2 * len(self._scripts))
+        return following
+
+    def _next_probes(self) -> list[str]:
+        following: list[str] = []
+        while self._to_probe and self._unanswered < PROBES_IN_FLIGHT:
+            script_id = self._to_probe.popleft()
+            self._queued.discard(script_id)
+            if script_id in self._scripts:  # not dropped meanwhile
+                self._unanswered += 1
+                following.append(script_id)
+        return following
 
     @property
     def probing(self) -> bool:
-        return bool(self._probing)
+        """Whether probes are unanswered or still to be sent."""
+        return bool(self._unanswered or self._to_probe)
 
     def needs_probe(self) -> bool:
         """Whether the cache has grown enough since the last probe to probe it again."""
-        return not self._probing and len(self._scripts) > self._probe_at
+        return not self.probing and len(self._scripts) > self._probe_at
 
     @property
     def scripts(self) -> int:

@@ -409,8 +409,11 @@ class Router:
 
     def _probe_scripts(self) -> list[Action]:
         """Ask V8 which cached scripts it still has (the answers drop the collected)."""
+        return self._send_probes(self._domains.replay.start_probe())
+
+    def _send_probes(self, script_ids: list[str]) -> list[Action]:
         actions: list[Action] = []
-        for script_id in self._domains.replay.start_probe():
+        for script_id in script_ids:
             probe = Command(0, PROBE_METHOD, probe_params(script_id))
             upstream_id, action = self._send_upstream(None, probe)
             self._probes[upstream_id] = script_id
@@ -511,7 +514,7 @@ class Router:
         actions: list[Action] = []
         script_id = self._probes.pop(command.id, None)
         if script_id is not None:
-            self._domains.replay.probe_answered(script_id, reply)
+            actions += self._send_probes(self._domains.replay.probe_answered(script_id, reply))
             if not self._probes:
                 actions += self._release_enables()
         if command.id == self._in_flight:

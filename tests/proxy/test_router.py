@@ -7,7 +7,7 @@ from typing import Any
 
 from cdp_heap._wire import Command, decode
 from cdp_heap_proxy._policy import MethodPolicy
-from cdp_heap_proxy._replay import MIN_PROBE_AT
+from cdp_heap_proxy._replay import MIN_PROBE_AT, PROBES_IN_FLIGHT
 from cdp_heap_proxy._router import (
     Action,
     Audit,
@@ -214,10 +214,12 @@ def test_late_debugger_enable_replays_only_scripts_v8_still_has() -> None:
     h.received(a)
     b, c = h.connect(), h.connect()
     h.send(b, 1, "Debugger.enable")
-    h.send(c, 1, "Debugger.enable")  # while b's probes are out: no second round
+    # While b's probes are out: every script is asked again, as their answers may say what
+    # was true before c asked.
+    h.send(c, 1, "Debugger.enable")
     probes = [p for p in h.upstream if p.method == "Debugger.searchInContent"]
-    assert sorted(p.params["scriptId"] for p in probes) == ["1", "2", "3", "4"]
-    assert h.router.statistics().script_probes_in_flight == 4
+    assert sorted(p.params["scriptId"] for p in probes) == ["1", "1", "2", "2", "3", "3", "4", "4"]
+    assert h.router.statistics().script_probes_in_flight == 8
     h.leave(c)  # a held client that leaves is simply dropped
     h.event("Debugger.scriptParsed", scriptId="5", url="5.js")  # parsed meanwhile: replayed
     for probe in probes:
@@ -236,21 +238,27 @@ def test_late_debugger_enable_replays_only_scripts_v8_still_has() -> None:
     assert (stats.replay_cache_scripts, stats.script_probes_in_flight) == (3, 0)
 
 
-def test_replay_cache_is_probed_as_it_grows() -> None:
+def test_replay_cache_is_probed_as_it_grows_a_window_at_a_time() -> None:
     h = Harness()
     a = h.connect()
     h.send(a, 1, "Debugger.enable")
     h.reply(h.take_upstream("Debugger.enable").id)
     for script in range(1, MIN_PROBE_AT + 2):
         h.event("Debugger.scriptParsed", scriptId=str(script))
-    probes = [p for p in h.upstream if p.method == "Debugger.searchInContent"]
-    assert len(probes) == MIN_PROBE_AT + 1  # once, when it passed MIN_PROBE_AT
-    for probe in probes:  # all but ten were collected
-        alive = int(probe.params["scriptId"]) <= 10
-        if alive:
+    probed: list[str] = []
+    while probes := [p for p in h.upstream if p.method == "Debugger.searchInContent"]:
+        # Never more than the window unanswered: each answer lets the next probe go.
+        assert len(probes) <= PROBES_IN_FLIGHT
+        assert h.router.statistics().script_probes_in_flight == len(probes)
+        probe = probes[0]
+        h.upstream.remove(probe)
+        probed.append(probe.params["scriptId"])
+        if int(probe.params["scriptId"]) <= 10:  # all but ten were collected
             h.reply(probe.id, result=[])
         else:
             h.error(probe.id, f"No script for id: {probe.params['scriptId']}")
+    # Once each, when the cache passed MIN_PROBE_AT.
+    assert sorted(probed, key=int) == [str(i) for i in range(1, MIN_PROBE_AT + 2)]
     assert h.router.statistics().replay_cache_scripts == 10
     assert len(h.received(a)) == MIN_PROBE_AT + 2  # a got every event and its reply
 
