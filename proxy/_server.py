@@ -248,8 +248,9 @@ class Proxy:
                     self._audit_client(client, self._clients[client], event, method=method)
                 case _:
                     assert_never(action)
-        for client in dict.fromkeys(overflowed):
-            self._cut_off(client)
+        if overflowed:
+            for client in dict.fromkeys(overflowed):
+                self._cut_off(client)
         if self._waiters:  # the command's upstream report, shutdown, tests
             self._wake_waiters()
 
