@@ -231,6 +231,8 @@ class FrameParser:
         masked = self._masked
         while True:
             if self._opcode < 0:
+                if pos == end:
+                    break
                 # The common case, inlined: a whole unfragmented text frame, its length in 7
                 # or 16 bits, all of it read, no message in progress (a few slices, no calls
                 # but the unmasking; anything else takes the general path below).

@@ -58,6 +58,19 @@ def test_bench_proxy_compares_direct_and_proxied() -> None:
     assert "direct" in header and "cdp-heap" in header, done.stdout
     for peer in ("socat", "inspector-proxy", "vscode-cdp-proxy"):
         assert peer in header or f"{peer}: not installed" in done.stdout, done.stdout
+    assert "relay CPU per round trip" in done.stdout and "load average" in done.stdout
+
+
+def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:
+    args = ("--heap-mb", "1", "--calls", "20", "--only", "latency", "--peers", "cdp-heap")
+    done = bench("bench_proxy.py", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.strip().partition("  ")[0]: line for line in done.stdout.splitlines()}
+    assert "evaluate 1+1, 1 client(s), p50" in rows, done.stdout
+    cpu = rows["relay CPU per round trip"].split()
+    assert cpu[-1] == "us" and int(cpu[-2]) > 0, done.stdout
+    assert "1 client p50: minus direct" in rows
+    assert "20 client(s)" not in done.stdout and "snapshot" not in done.stdout
 
 
 def test_bench_profiling_times_every_way() -> None:
