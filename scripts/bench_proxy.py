@@ -16,7 +16,11 @@ and each peer that is installed (each its own process):
   connection per client;
 - ``vscode-cdp-proxy`` (npm): a Node library for message-level CDP proxies; started here
   as its README's demo does (every message decoded and re-encoded, one upstream session
-  per client).
+  per client);
+- ``trio-relay``, only when named in ``--peers``: ``scripts/bench_support/trio_relay.py``,
+  a byte relay driven the way the proxy drives its sockets (trio, ``wait_readable``, one
+  ``recv_into``, ``TCP_QUICKACK``, ``send``) that parses nothing: the floor of the proxy's
+  design (docs/decisions.md D30).
 
 None of the peers multiplexes several clients onto one session; ``cdp-heap proxy`` does.
 Install them with ``apt-get install socat`` and ``PUPPETEER_SKIP_DOWNLOAD=1 npm install
@@ -79,6 +83,9 @@ sys.path.insert(0, str(ROOT))
 import cdp_heap  # noqa: E402
 
 PEERS = ("cdp-heap", "socat", "inspector-proxy", "vscode-cdp-proxy")
+#: Measured only when asked for (``--peers``): the floor of the proxy's own design.
+EXTRA_PEERS = ("trio-relay",)
+TRIO_RELAY = Path(__file__).resolve().parent / "bench_support" / "trio_relay.py"
 MEASURE_TIMEOUT = 300  # seconds for one contender's measure
 T = TypeVar("T")
 DEFAULT_NPM_PREFIX = Path.home() / ".cache" / "cdp-heap-bench" / "npm"
@@ -435,6 +442,15 @@ def start_peers(
                 url = targets[0].web_socket_debugger_url
                 assert url is not None
                 started.append(Contender(name, url, proc))
+            elif name == "trio-relay":
+                proc, match = start(
+                    [sys.executable, str(TRIO_RELAY), "0", str(node_port)],
+                    rb"trio-relay listening on 127\.0\.0\.1:(\d+)",
+                    cpus=cpus,
+                )
+                # A byte relay like socat: the target's URL with the relay's port.
+                url = f"ws://127.0.0.1:{int(match.group(1))}{path}"
+                started.append(Contender(name, url, proc))
             elif name == "socat":
                 if shutil.which("socat") is None:
                     print("socat: not installed (apt-get install socat)")
@@ -480,7 +496,7 @@ def start_peers(
                 # Its HTTP server answers any GET with one webSocketDebuggerUrl, .../ws.
                 started.append(Contender(name, f"ws://127.0.0.1:{int(match.group(1))}/ws", proc))
             else:
-                raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
+                raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS + EXTRA_PEERS)})")
         except StartFailed as exc:
             print(f"{name}: does not run here: {exc}")
     return started
@@ -634,6 +650,8 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
         )
     if "socat" in names:
         print("socat: a byte-level relay, the floor of any relay hop on this machine")
+    if "trio-relay" in names:
+        print("trio-relay: a byte-level trio relay, the floor of the proxy's own design")
     print(
         "devtools-proxy (PyPI 0.1.0): does not run here (its aiohttp 2.2 does not import on "
         "Python 3.11)"
@@ -708,7 +726,8 @@ def main() -> None:
         "--peers",
         default=",".join(PEERS),
         help=f"comma-separated relays to measure beside direct (default: all found: "
-        f"{','.join(PEERS)})",
+        f"{','.join(PEERS)}; also trio-relay, a bare trio byte relay: the floor of the "
+        "proxy's design)",
     )
     parser.add_argument(
         "--npm-prefix",
@@ -731,8 +750,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
-    if unknown := [p for p in wanted if p not in PEERS]:
-        parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {', '.join(PEERS)})")
+    if unknown := [p for p in wanted if p not in PEERS + EXTRA_PEERS]:
+        known = ", ".join(PEERS + EXTRA_PEERS)
+        parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {known})")
     target_cpus = client_cpus = None
     if args.pin:
         # The target alone on the first CPU; the relays and the clients share the others.
