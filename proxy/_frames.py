@@ -13,7 +13,9 @@ grows) and a message over ``max_message_size`` is dropped as it arrives, keeping
 first characters (to answer the command's id). Anything a peer must not send — reserved
 bits or opcodes, an unmasked client frame, a fragmented or long control frame, a
 continuation with no message, invalid UTF-8 — raises :class:`ProtocolError` with the close
-code to send.
+code to send; messages complete before the error in the same bytes are returned first
+(:attr:`FrameParser.error`). A whole small text frame, what nearly every CDP message is, is
+parsed inline without the general path's calls (docs/decisions.md D30).
 """
 
 from __future__ import annotations

@@ -5,9 +5,11 @@ wsproto on the trio stream. After them a :class:`WebSocket` speaks frames itself
 (:mod:`cdp_heap_proxy._frames`) over a :class:`~cdp_heap_proxy._sockets.Transport`:
 
 - reading: one read of the socket per pass of the run loop, every message parsed from it
-  handed out in turn; a message over the size limit costs no more memory than the limit and
-  comes out as :class:`~cdp_heap_proxy._frames.Oversized` (the caller answers it with a CDP
-  error on a connection that stays open);
+  handed out in turn (when the read ends in a protocol error, the messages before it
+  first, then the connection is failed with the error's close code); a message over the
+  size limit costs no more memory than the limit and comes out as
+  :class:`~cdp_heap_proxy._frames.Oversized` (the caller answers it with a CDP error on a
+  connection that stays open);
 - writing: :meth:`WebSocket.send_nowait` writes into the socket at once, from whichever task
   has the message (the upstream reader writes a reply straight to its client, a client's
   task its command straight upstream), and keeps what the socket does not take, in order,
