@@ -13,7 +13,9 @@ grows) and a message over ``max_message_size`` is dropped as it arrives, keeping
 first characters (to answer the command's id). Anything a peer must not send — reserved
 bits or opcodes, an unmasked client frame, a fragmented or long control frame, a
 continuation with no message, invalid UTF-8 — raises :class:`ProtocolError` with the close
-code to send.
+code to send; messages complete before the error in the same bytes are returned first
+(:attr:`FrameParser.error`). A whole small text frame, what nearly every CDP message is, is
+parsed inline without the general path's calls (docs/decisions.md D30).
 """
 
 from __future__ import annotations
@@ -140,6 +142,22 @@ def encode_frames(opcode: int, payloads: list[bytes], *, masked: bool) -> list[b
     return [_header(opcode, len(payload), None) + payload for payload in payloads]
 
 
+def encode_text(payload: bytes, *, masked: bool) -> bytes:
+    """One unfragmented text frame of ``payload``: :func:`encode_frames` for the one message
+    that most writes carry, without the lists."""
+    n = len(payload)
+    if masked:
+        mask = _masks.getrandbits(32).to_bytes(4, "little")
+        if n < 126:
+            return bytes((0x81, 0x80 | n)) + mask + _xor(payload, mask)
+        return _header(OP_TEXT, n, mask) + _xor(payload, mask)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 1 << 16:
+        return bytes((0x81, 126, n >> 8, n & 0xFF)) + payload
+    return _header(OP_TEXT, n, None) + payload
+
+
 def encode_close(code: int | None, reason: str, *, masked: bool) -> bytes:
     """A close frame; ``code`` ``None``: one with no status (the answer to such a one)."""
     payload = b""
@@ -182,18 +200,67 @@ class FrameParser:
         self._parts: list[bytes] = []
         self._size = 0
         self._prefix: str | None = None  # set once the message is over the limit
+        #: The protocol error found after messages that :meth:`events` returned first.
+        self.error: ProtocolError | None = None
 
     def feed(self, data: bytes) -> None:
-        self._buffer = self._buffer + data if self._buffer else data
+        if self.error is None:
+            self._buffer = self._buffer + data if self._buffer else data
 
     def events(self) -> list[Received]:
-        """Everything complete in what was fed; raises :class:`ProtocolError`."""
+        """Everything complete in what was fed; raises :class:`ProtocolError`.
+
+        When the error comes after complete messages in the same bytes, those messages
+        are returned first and the error is kept in :attr:`error`: the next call raises it
+        (the caller delivers what the peer sent before it broke the protocol, then closes).
+        """
+        if self.error is not None:
+            raise self.error
         events: list[Received] = []
+        try:
+            self._parse(events)
+        except ProtocolError as exc:
+            self._buffer = b""
+            if not events:
+                raise
+            self.error = exc
+        return events
+
+    def _parse(self, events: list[Received]) -> None:
         buffer = self._buffer
         pos = 0
         end = len(buffer)
+        masked = self._masked
         while True:
             if self._opcode < 0:
+                if pos == end:
+                    break
+                # The common case, inlined: a whole unfragmented text frame, its length in 7
+                # or 16 bits, all of it read, no message in progress (a few slices, no calls
+                # but the unmasking; anything else takes the general path below).
+                if self._message_opcode is None and end - pos >= 2 and buffer[pos] == 0x81:
+                    second = buffer[pos + 1]
+                    length = second & 0x7F
+                    start = pos + (6 if masked else 2)
+                    if length == 126 and end - pos >= 4:
+                        length = buffer[pos + 2] << 8 | buffer[pos + 3]
+                        start += 2
+                    elif length >= 126:
+                        length = -1
+                    stop = start + length
+                    if (second >> 7) == masked and 0 <= length <= self._max and stop <= end:
+                        if masked:
+                            payload = _xor(buffer[start:stop], buffer[start - 4 : start])
+                        else:
+                            payload = buffer[start:stop]
+                        try:
+                            events.append(payload.decode())
+                        except UnicodeDecodeError:
+                            raise ProtocolError(
+                                CLOSE_INVALID_DATA, "text message is not UTF-8"
+                            ) from None
+                        pos = stop
+                        continue
                 header = self._parse_header(buffer, pos, end)
                 if header == 0:
                     break
@@ -208,7 +275,6 @@ class FrameParser:
             if event is not None:
                 events.append(event)
         self._buffer = buffer[pos:] if pos < end else b""
-        return events
 
     def _parse_header(self, buffer: bytes, pos: int, end: int) -> int:
         """Read a frame header at ``pos``: its length, or 0 if it is not all there yet."""

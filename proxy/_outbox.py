@@ -161,7 +161,8 @@ class FrameOutbox:
             self.close_now(CLOSE_TOO_SLOW, _too_slow(queued + len(text), self._limit))
             return False
         self._ws.send_nowait([text])  # wakes the writer if the socket did not take it all
-        self._peak = max(self._peak, self._ws.unsent_bytes)
+        if self._ws.unsent_bytes > self._peak:
+            self._peak = self._ws.unsent_bytes
         return True
 
     def close_after_flush(self, code: int, reason: str) -> None:

@@ -128,7 +128,11 @@ class Proxy:
         #: Connections whose task still runs (a forgotten client may still be flushing).
         self._open_connections = 0
         self._disconnects: deque[dict[str, Any]] = deque(maxlen=20)
-        self._changed = trio.lowlevel.ParkingLot()
+        #: What :meth:`wait_until` waits for: each predicate is checked after every routed
+        #: message, by the task that routed it, and only a waiter whose predicate holds is
+        #: woken (waking every waiter to check its own was two task switches per round trip
+        #: for the command's ``_report_upstream``, D30).
+        self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
         #: Why the proxy is stopping, once :meth:`shut_down` began.
         self.stopping: str | None = None
 
@@ -150,9 +154,29 @@ class Proxy:
         }
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        """Wait until ``predicate()`` is true; it is checked after every routed message."""
+        """Wait until ``predicate()`` is true; it is checked after every routed message
+        (without waking this task until it holds; if it raises, this task is woken to raise
+        it)."""
         while not predicate():
-            await self._changed.park()
+            waiter = (predicate, trio.Event())
+            self._waiters.append(waiter)
+            try:
+                await waiter[1].wait()
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wake_waiters(self) -> None:
+        """Wake the :meth:`wait_until` callers whose predicate holds now."""
+        for waiter in list(self._waiters):
+            predicate, event = waiter
+            try:
+                done = predicate()
+            except Exception:
+                done = True  # its own task raises it
+            if done:
+                self._waiters.remove(waiter)
+                event.set()
 
     def unavailable(self) -> str | None:
         """Why a new client would be refused (stopping, no target), or ``None``."""
@@ -224,10 +248,11 @@ class Proxy:
                     self._audit_client(client, self._clients[client], event, method=method)
                 case _:
                     assert_never(action)
-        for client in dict.fromkeys(overflowed):
-            self._cut_off(client)
-        if len(self._changed):  # tests and shutdown wait here; usually no one does
-            self._changed.unpark_all()
+        if overflowed:
+            for client in dict.fromkeys(overflowed):
+                self._cut_off(client)
+        if self._waiters:  # the command's upstream report, shutdown, tests
+            self._wake_waiters()
 
     def _cut_off(self, client: ClientId) -> None:
         """A client overflowed its outbox: the router forgets it now; its send gets a grace

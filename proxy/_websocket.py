@@ -5,9 +5,11 @@ wsproto on the trio stream. After them a :class:`WebSocket` speaks frames itself
 (:mod:`cdp_heap_proxy._frames`) over a :class:`~cdp_heap_proxy._sockets.Transport`:
 
 - reading: one read of the socket per pass of the run loop, every message parsed from it
-  handed out in turn; a message over the size limit costs no more memory than the limit and
-  comes out as :class:`~cdp_heap_proxy._frames.Oversized` (the caller answers it with a CDP
-  error on a connection that stays open);
+  handed out in turn (when the read ends in a protocol error, the messages before it
+  first, then the connection is failed with the error's close code); a message over the
+  size limit costs no more memory than the limit and comes out as
+  :class:`~cdp_heap_proxy._frames.Oversized` (the caller answers it with a CDP error on a
+  connection that stays open);
 - writing: :meth:`WebSocket.send_nowait` writes into the socket at once, from whichever task
   has the message (the upstream reader writes a reply straight to its client, a client's
   task its command straight upstream), and keeps what the socket does not take, in order,
@@ -43,6 +45,7 @@ from ._frames import (
     ProtocolError,
     encode_close,
     encode_frames,
+    encode_text,
 )
 from ._sockets import Transport, TransportBroken, unsent_part
 
@@ -112,13 +115,15 @@ class WebSocket:
         while True:
             while events:
                 event = events.popleft()
-                if isinstance(event, str | bytes | Oversized):
+                if type(event) is str or isinstance(event, bytes | Oversized):
                     return event
                 if isinstance(event, Ping):
                     self._write_nowait(encode_frames(OP_PONG, [event.payload], masked=self._masked))
                 elif isinstance(event, Close):
                     await self._peer_closing(event)
                 # A Pong needs nothing.
+            if self._parser.error is not None:  # after the messages read before it
+                await self._fail(self._parser.error.code, self._parser.error.reason)
             data = self._received or await self._transport.receive()
             self._received = b""
             if not data:
@@ -157,6 +162,9 @@ class WebSocket:
         them (the reader sees the end). ``now=False`` leaves them all to :meth:`flush`
         (which writes everything that waits in one system call)."""
         if self._close_sent:
+            return
+        if len(texts) == 1:
+            self._write_one_nowait(encode_text(texts[0].encode(), masked=self._masked), now)
             return
         frames = encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked)
         self._write_nowait(frames, now=now)
@@ -200,6 +208,25 @@ class WebSocket:
             self._unsent_bytes += len(frame)
         if rest:
             self._writer.unpark_all()
+
+    def _write_one_nowait(self, frame: bytes, now: bool) -> None:
+        """:meth:`_write_nowait` of one frame (what a routed message is)."""
+        if self._broken:
+            return
+        if now and not self._unsent and not self._flushing.locked():
+            try:
+                sent = self._transport.try_send([frame])
+            except TransportBroken:
+                self._broken = True
+                return
+            if sent == len(frame):
+                return
+            rest: bytes | memoryview = memoryview(frame)[sent:] if sent else frame
+        else:
+            rest = frame
+        self._unsent.append(rest)
+        self._unsent_bytes += len(rest)
+        self._writer.unpark_all()
 
     async def wait_unsent(self) -> None:
         """Wait until frames are left unsent (or :meth:`wake_writer` is called)."""

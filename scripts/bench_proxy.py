@@ -3,7 +3,7 @@
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
                                   [--peers cdp-heap,socat,inspector-proxy,vscode-cdp-proxy]
-                                  [--trip-rounds 2] [--no-snapshot]
+                                  [--trip-rounds 2] [--no-snapshot] [--only latency]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
 front of it ``cdp-heap proxy`` (a separate process, so that its CPU and memory are its own)
@@ -16,7 +16,11 @@ and each peer that is installed (each its own process):
   connection per client;
 - ``vscode-cdp-proxy`` (npm): a Node library for message-level CDP proxies; started here
   as its README's demo does (every message decoded and re-encoded, one upstream session
-  per client).
+  per client);
+- ``trio-relay``, only when named in ``--peers``: ``scripts/bench_support/trio_relay.py``,
+  a byte relay driven the way the proxy drives its sockets (trio, ``wait_readable``, one
+  ``recv_into``, ``TCP_QUICKACK``, ``send``) that parses nothing: the floor of the proxy's
+  design (docs/decisions.md D30).
 
 None of the peers multiplexes several clients onto one session; ``cdp-heap proxy`` does.
 Install them with ``apt-get install socat`` and ``PUPPETEER_SKIP_DOWNLOAD=1 npm install
@@ -25,7 +29,9 @@ a missing one is reported as not installed. It measures, for each:
 
 - ``Runtime.evaluate 1+1`` round trips with 1, 20 and 50 concurrent clients (each sends
   CALLS commands back to back): p50, p99 and the total round trips per second, over
-  TRIP_ROUNDS passes that each start with another contender (latencies pooled);
+  TRIP_ROUNDS passes that each start with another contender (latencies pooled), and the
+  relay's CPU time per round trip (user + system, from ``/proc``: each thread's
+  ``schedstat``, to the nanosecond; far steadier than wall time on a shared machine);
 - the same with one more client that has ``Debugger`` enabled (every evaluate then also
   sends ``Debugger.scriptParsed``): the evaluating client's p50, and the difference to the
   case without it;
@@ -37,6 +43,10 @@ a missing one is reported as not installed. It measures, for each:
 
 devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2 uses
 ``asyncio.async``), so it has no column.
+
+``--only latency`` runs the 1-client rows alone (a few seconds: a quick check of a change
+to the proxy's hot path; give it ``--calls 2000`` or more for a CPU figure within a few
+percent).
 
 ``--pin`` puts the target on one CPU and the relays and the clients on the others, so that
 a relay cannot take CPU from the target: what remains is the relay's own delay.
@@ -73,6 +83,9 @@ sys.path.insert(0, str(ROOT))
 import cdp_heap  # noqa: E402
 
 PEERS = ("cdp-heap", "socat", "inspector-proxy", "vscode-cdp-proxy")
+#: Measured only when asked for (``--peers``): the floor of the proxy's own design.
+EXTRA_PEERS = ("trio-relay",)
+TRIO_RELAY = Path(__file__).resolve().parent / "bench_support" / "trio_relay.py"
 MEASURE_TIMEOUT = 300  # seconds for one contender's measure
 T = TypeVar("T")
 DEFAULT_NPM_PREFIX = Path.home() / ".cache" / "cdp-heap-bench" / "npm"
@@ -204,6 +217,22 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def run_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its live descendants so far, to the nanosecond (each
+    thread's ``schedstat``), plus what reaped children used (``/proc/PID/stat``, in clock
+    ticks: socat's per-client processes exit with their clients). ``cpu_seconds`` counts
+    in clock ticks (10 ms), too coarse for a few hundred round trips."""
+    total = 0.0
+    for p in tree(pid):
+        for task in Path(f"/proc/{p}/task").glob("*/schedstat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):  # it exited meanwhile
+                total += int(task.read_text().split()[0]) / 1e9
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+            total += sum(int(f) for f in fields[13:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
     async with cdp_heap.open_cdp(url) as conn:
         started = time.perf_counter()
@@ -211,23 +240,40 @@ async def snapshot_seconds(url: str, path: Path) -> tuple[float, int]:
         return time.perf_counter() - started, saved.size
 
 
-async def round_trips(url: str, clients: int, calls: int) -> tuple[list[float], float]:
-    """Every client's round-trip times, and the total round trips per second."""
+@dataclass
+class Trips:
+    """One pass of round trips: every client's round-trip times, the total round trips per
+    second, and the relay's CPU seconds meanwhile (``None``: direct)."""
+
+    latencies: list[float]
+    rate: float
+    cpu: float | None = None
+
+
+async def round_trips(url: str, clients: int, calls: int, pid: int | None = None) -> Trips:
+    """``clients`` clients on ``url`` each make ``calls`` round trips, all at once; the CPU
+    of the relay ``pid`` is counted from when all are connected until the last is done."""
     latencies: list[float] = []
     ready = trio.Event()
-    connected = 0
+    connected = finished = 0
+    cpu = [0.0, 0.0]
 
     async def one_client() -> None:
-        nonlocal connected
+        nonlocal connected, finished
         async with cdp_heap.open_cdp(url) as conn:
             connected += 1
             if connected == clients:
+                if pid is not None:
+                    cpu[0] = run_seconds(pid)
                 ready.set()
             await ready.wait()  # all connected before the clock starts
             for _ in range(calls):
                 started = time.perf_counter()
                 await conn.send("Runtime.evaluate", {"expression": "1+1"})
                 latencies.append(time.perf_counter() - started)
+            finished += 1
+            if finished == clients and pid is not None:
+                cpu[1] = run_seconds(pid)  # before the clients' goodbyes
 
     started = 0.0
 
@@ -240,14 +286,15 @@ async def round_trips(url: str, clients: int, calls: int) -> tuple[list[float], 
         nursery.start_soon(clock)
         for _ in range(clients):
             nursery.start_soon(one_client)
-    return latencies, len(latencies) / (time.perf_counter() - started)
+    rate = len(latencies) / (time.perf_counter() - started)
+    return Trips(latencies, rate, None if pid is None else cpu[1] - cpu[0])
 
 
 async def with_debugger(url: str, calls: int) -> list[float]:
     """One client's round trips while another client on ``url`` has Debugger enabled."""
     async with cdp_heap.open_cdp(url) as debugger:
         await debugger.send("Debugger.enable", {})
-        latencies, _ = await round_trips(url, 1, calls)
+        latencies = (await round_trips(url, 1, calls)).latencies
         await debugger.send("Debugger.disable", {})
     return latencies
 
@@ -314,6 +361,8 @@ class Table:
         if isinstance(value, str):
             return f"n/a {self.mark(value)}"
         unit = {"ms": " ms", "ms-": " ms", "rate": "/s", "mb": " MB", "s": " s", "x": "x"}
+        if kind == "us":
+            return f"{value * 1e6:.0f} us"
         if kind in ("ms", "ms-"):
             return f"{value * 1000:.2f}{unit[kind]}"
         if kind == "rate":
@@ -393,6 +442,15 @@ def start_peers(
                 url = targets[0].web_socket_debugger_url
                 assert url is not None
                 started.append(Contender(name, url, proc))
+            elif name == "trio-relay":
+                proc, match = start(
+                    [sys.executable, str(TRIO_RELAY), "0", str(node_port)],
+                    rb"trio-relay listening on 127\.0\.0\.1:(\d+)",
+                    cpus=cpus,
+                )
+                # A byte relay like socat: the target's URL with the relay's port.
+                url = f"ws://127.0.0.1:{int(match.group(1))}{path}"
+                started.append(Contender(name, url, proc))
             elif name == "socat":
                 if shutil.which("socat") is None:
                     print("socat: not installed (apt-get install socat)")
@@ -438,45 +496,52 @@ def start_peers(
                 # Its HTTP server answers any GET with one webSocketDebuggerUrl, .../ws.
                 started.append(Contender(name, f"ws://127.0.0.1:{int(match.group(1))}/ws", proc))
             else:
-                raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS)})")
+                raise SystemExit(f"unknown peer {name!r} (known: {', '.join(PEERS + EXTRA_PEERS)})")
         except StartFailed as exc:
             print(f"{name}: does not run here: {exc}")
     return started
 
 
+def print_load(at_start: float) -> None:
+    """What else the machine was doing (the numbers mean little on a busy one)."""
+    now = os.getloadavg()[0]
+    print(f"load average (1 min) at the start: {at_start:.2f}, at the end: {now:.2f}")
+
+
 async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
+    load_at_start = os.getloadavg()[0]  # what else the machine was doing
     names = [c.name for c in contenders]
     table = Table(names)
     peers = contenders[1:]
     # Round trips first: a fresh target and relays, nothing else running.
     plain: dict[str, float | str] = {}
-    for clients in (1, 20, 50):
+    for clients in (1,) if args.only == "latency" else (1, 20, 50):
         results: dict[str, tuple[list[float], float] | str] = {}
         # Several passes, each starting with another contender, so that the machine's drift
         # (and whoever runs first on a warm or cold cache) hits all alike; each contender's
         # latencies are pooled and its rate is all its round trips over all its time.
         seconds: dict[str, float] = {}
+        cpu: dict[str, float] = {}
         for turn in range(args.trip_rounds):
             shift = turn % len(contenders)
             for c in contenders[shift:] + contenders[:shift]:
                 if isinstance(results.get(c.name), str):
                     continue  # it failed on an earlier pass
 
-                async def measure(
-                    c: Contender = c, clients: int = clients
-                ) -> tuple[list[float], float]:
-                    return await round_trips(c.url, clients, args.calls)
+                async def measure(c: Contender = c, clients: int = clients) -> Trips:
+                    pid = None if c.proc is None else c.proc.pid
+                    return await round_trips(c.url, clients, args.calls, pid)
 
                 result = await attempt(c, measure)
-                earlier = results.get(c.name)
-                if isinstance(result, str) or earlier is None:
+                if isinstance(result, str):
                     results[c.name] = result
-                    if not isinstance(result, str):
-                        seconds[c.name] = len(result[0]) / result[1]
                     continue
+                if result.cpu is not None:
+                    cpu[c.name] = cpu.get(c.name, 0.0) + result.cpu
+                earlier = results.get(c.name)
+                seconds[c.name] = seconds.get(c.name, 0.0) + len(result.latencies) / result.rate
                 assert not isinstance(earlier, str)
-                seconds[c.name] += len(result[0]) / result[1]
-                pooled = earlier[0] + result[0]
+                pooled = (earlier[0] if earlier else []) + result.latencies
                 results[c.name] = (pooled, len(pooled) / seconds[c.name])
         for label, q in (("p50", 0.50), ("p99", 0.99)):
             values: dict[str, float | str] = {
@@ -487,6 +552,15 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
             table.add(f"evaluate 1+1, {clients} client(s), {label}", values, "ms")
         rates = {n: r if isinstance(r, str) else r[1] for n, r in results.items()}
         table.add(f"evaluate 1+1, {clients} client(s), round trips/s", rates, "rate")
+        table.add(
+            "  relay CPU per round trip",
+            {
+                n: used / len(r[0])
+                for n, used in cpu.items()
+                if not isinstance(r := results[n], str) and r[0]
+            },
+            "us",
+        )
     table.add(
         "  1 client p50: minus direct",
         {
@@ -496,6 +570,10 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
         },
         "ms-",
     )
+    if args.only == "latency":
+        table.print()
+        print_load(load_at_start)
+        return
     beside: dict[str, float | str] = {}
     for c in contenders:
 
@@ -562,6 +640,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
     }
     table.add("peak RSS (VmHWM) at the end", end, "mb")
     table.print()
+    print_load(load_at_start)
     if not args.no_snapshot:
         print(rounds)
     if others := [p.name for p in peers if p.name != "cdp-heap"]:
@@ -571,6 +650,8 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
         )
     if "socat" in names:
         print("socat: a byte-level relay, the floor of any relay hop on this machine")
+    if "trio-relay" in names:
+        print("trio-relay: a byte-level trio relay, the floor of the proxy's own design")
     print(
         "devtools-proxy (PyPI 0.1.0): does not run here (its aiohttp 2.2 does not import on "
         "Python 3.11)"
@@ -645,7 +726,8 @@ def main() -> None:
         "--peers",
         default=",".join(PEERS),
         help=f"comma-separated relays to measure beside direct (default: all found: "
-        f"{','.join(PEERS)})",
+        f"{','.join(PEERS)}; also trio-relay, a bare trio byte relay: the floor of the "
+        "proxy's design)",
     )
     parser.add_argument(
         "--npm-prefix",
@@ -654,6 +736,13 @@ def main() -> None:
     )
     parser.add_argument("--no-snapshot", action="store_true", help="skip the snapshot rows")
     parser.add_argument(
+        "--only",
+        choices=["latency"],
+        help="latency: only the 1-client round trips (p50, p99, rate, the relay's CPU per "
+        "round trip, the p50 minus direct's), a quick check of one change; "
+        "e.g. --only latency --calls 2000 --trip-rounds 4",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="run the target on one CPU and the relays and clients on the others, to tell "
@@ -661,8 +750,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
-    if unknown := [p for p in wanted if p not in PEERS]:
-        parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {', '.join(PEERS)})")
+    if unknown := [p for p in wanted if p not in PEERS + EXTRA_PEERS]:
+        known = ", ".join(PEERS + EXTRA_PEERS)
+        parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {known})")
     target_cpus = client_cpus = None
     if args.pin:
         # The target alone on the first CPU; the relays and the clients share the others.

@@ -58,6 +58,21 @@ def test_bench_proxy_compares_direct_and_proxied() -> None:
     assert "direct" in header and "cdp-heap" in header, done.stdout
     for peer in ("socat", "inspector-proxy", "vscode-cdp-proxy"):
         assert peer in header or f"{peer}: not installed" in done.stdout, done.stdout
+    assert "relay CPU per round trip" in done.stdout and "load average" in done.stdout
+
+
+def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:
+    peers = ("--peers", "cdp-heap,trio-relay")  # trio-relay: the bare relay, on request
+    done = bench("bench_proxy.py", "--heap-mb", "1", "--calls", "20", "--only", "latency", *peers)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {line.strip().partition("  ")[0]: line for line in done.stdout.splitlines()}
+    assert "evaluate 1+1, 1 client(s), p50" in rows, done.stdout
+    header = done.stdout.partition("measure ")[2].partition("\n")[0].split()
+    assert [h for h in header if h not in ("vs", "direct")] == ["cdp-heap", "trio-relay"]
+    cpu = rows["relay CPU per round trip"].split()  # one figure per relay
+    assert cpu[-4:] == [cpu[-4], "us", cpu[-2], "us"] and int(cpu[-4]) > 0 < int(cpu[-2])
+    assert "1 client p50: minus direct" in rows
+    assert "20 client(s)" not in done.stdout and "snapshot" not in done.stdout
 
 
 def test_bench_profiling_times_every_way() -> None:

@@ -42,6 +42,7 @@ from cdp_heap_proxy._frames import (
     _xor,
     encode_close,
     encode_frames,
+    encode_text,
 )
 
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -139,10 +140,14 @@ def splits(draw: st.DrawFn, data: bytes) -> list[bytes]:
 
 
 def parse(parser: FrameParser, reads: Iterable[bytes]) -> list[Received]:
+    """Everything parsed from ``reads``; a protocol error found after complete messages
+    is raised by the next ``events()`` (as the WebSocket asks after delivering them)."""
     events: list[Received] = []
     for read in reads:
         parser.feed(read)
         events += parser.events()
+    if parser.error is not None:
+        parser.events()
     return events
 
 
@@ -280,6 +285,23 @@ def test_one_call_gives_one_frame_per_payload(payloads: list[bytes], masked: boo
         assert wsproto_read(encoded, client=not masked) == [payload]
     pings = encode_frames(OP_PING, [p[:125] for p in payloads], masked=masked)
     assert wsproto_read(b"".join(pings), client=not masked) == [Ping(p[:125]) for p in payloads]
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("masked", [True, False])
+def test_encode_text_is_encode_frames_of_one_text(size: int, masked: bool) -> None:
+    """The one-message encoder writes what the general one does (the same header, a mask
+    when masked), which wsproto and the proxy's parser read back."""
+    text = ("é" * size)[: size // 2] + "x" * (size - 2 * (size // 2))
+    payload = text.encode()
+    encoded = encode_text(payload, masked=masked)
+    general = encode_frames(OP_TEXT, [payload], masked=masked)[0]
+    header = 2 + (2 if len(payload) >= 126 else 0) + (6 if len(payload) >= 1 << 16 else 0)
+    assert encoded[:header] == general[:header]  # the same header; masks differ
+    assert len(encoded) == len(general)
+    assert wsproto_read(encoded, client=not masked) == [text]
+    parser = FrameParser(masked=masked, max_message_size=BIG)
+    assert parse(parser, [encoded]) == [text]
 
 
 def close_reasons() -> st.SearchStrategy[str]:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from cdp_heap_proxy._sockets import SocketTransport, unsent_part
-from cdp_heap_proxy._websocket import WebSocket, WebSocketClosed
+from cdp_heap_proxy._websocket import Oversized, WebSocket, WebSocketClosed
 
 SMALL_BUFFER = 4096
 
@@ -347,6 +347,86 @@ async def test_messages_read_from_a_real_socket_with_a_pong_answered() -> None:
         assert await ws.get_message() == big
         assert await ws.get_message() == b"\x00"
         nursery.cancel_scope.cancel()
+    ws.close_transport()
+    theirs.close()
+
+
+# -- the read path: what one read can hold ------------------------------------------------
+
+
+async def test_several_messages_in_one_read_each_delivered_in_order() -> None:
+    ours, theirs = tcp_pair()
+    ws = websocket(ours)
+    client = FrameProtocol(client=True, extensions=[])
+    texts = [f'{{"id":{i},"method":"Runtime.evaluate"}}' for i in range(20)] + ["é" * 200]
+    theirs.sendall(b"".join(bytes(client.send_data(t)) for t in texts))
+    assert [await ws.get_message() for _ in texts] == texts
+    ws.close_transport()
+    theirs.close()
+
+
+async def test_frames_cut_anywhere_across_reads() -> None:
+    """Headers and payloads split between reads, a 16-bit length too: every cut."""
+    ours, theirs = tcp_pair()
+    ws = websocket(ours)
+    client = FrameProtocol(client=True, extensions=[])
+    texts = ["short", "x" * 200, "y" * 70_000]
+    data = b"".join(bytes(client.send_data(t)) for t in texts)
+    for cut in (1, 2, 3, 5, 6, 7, 8, 9, 10, 13, len(data) - 1):
+        theirs.sendall(data[:cut])
+        got: list[str | bytes | Oversized] = []
+        async with trio.open_nursery() as nursery:
+
+            async def read(got: list[str | bytes | Oversized] = got) -> None:
+                for _ in texts:
+                    got.append(await ws.get_message())
+
+            nursery.start_soon(read)
+            await trio.testing.wait_all_tasks_blocked()  # it has read the first piece alone
+            theirs.sendall(data[cut:])
+        assert got == texts, cut
+    ws.close_transport()
+    theirs.close()
+
+
+async def test_a_message_then_the_end_in_one_read() -> None:
+    ours, theirs = tcp_pair()
+    ws = websocket(ours)
+    client = FrameProtocol(client=True, extensions=[])
+    theirs.sendall(bytes(client.send_data("last words")))
+    theirs.shutdown(socket.SHUT_WR)
+    assert await ws.get_message() == "last words"
+    with pytest.raises(WebSocketClosed) as caught:
+        await ws.get_message()
+    assert caught.value.code == 1006
+    ws.close_transport()
+    theirs.close()
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        (b"\x81\x02ok", 1002),  # not masked: a client must mask
+        (b"\xc1\x80\0\0\0\0", 1002),  # a reserved bit
+        (b"\x81\x81\0\0\0\0\xff", 1007),  # not UTF-8 (the inlined path)
+    ],
+)
+async def test_a_message_then_a_protocol_error_in_one_read(bad: bytes, code: int) -> None:
+    """What came before the error is delivered, then the connection is failed with its code
+    (it used to be lost with the read)."""
+    ours, theirs = tcp_pair()
+    ws = websocket(ours)
+    client = FrameProtocol(client=True, extensions=[])
+    peer = Peer(theirs)
+    theirs.sendall(bytes(client.send_data("first")) + bytes(client.send_data("second")) + bad)
+    assert await ws.get_message() == "first"
+    assert await ws.get_message() == "second"
+    with pytest.raises(WebSocketClosed) as caught:
+        await ws.get_message()  # no more bytes come: it must not wait for them
+    assert caught.value.code == code
+    frames = await peer.frames()
+    assert frames[0][0] == Opcode.CLOSE
+    assert frames[0][1][0] == code  # type: ignore[index]  # wsproto: (code, reason)
     ws.close_transport()
     theirs.close()
 

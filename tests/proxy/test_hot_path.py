@@ -1,0 +1,86 @@
+"""What the proxy does per message, with a real Node behind it: no task is woken that has
+nothing to do (docs/decisions.md D30)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import trio
+
+import cdp_heap
+from tests.targets import Target
+
+from .helpers import proxy_in_front
+
+IDLE = "setInterval(() => {}, 1000)"
+
+
+class StepCounter(trio.abc.Instrument):
+    """How many times each task ran a step."""
+
+    def __init__(self) -> None:
+        self.steps: dict[trio.lowlevel.Task, int] = {}
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps[task] = self.steps.get(task, 0) + 1
+
+
+async def test_a_waiter_is_not_woken_per_message_only_when_its_predicate_holds(
+    node: Callable[..., Target],
+) -> None:
+    target = node(script=IDLE)
+    with trio.fail_after(30):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            counter = StepCounter()
+            waiter: list[trio.lowlevel.Task] = []
+            done = trio.Event()
+
+            async def wait_for_no_target() -> None:
+                waiter.append(trio.lowlevel.current_task())
+                await proxy.wait_until(lambda: not proxy.router.upstream_connected)
+                done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait_for_no_target)
+                async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                    await trio.testing.wait_all_tasks_blocked()
+                    trio.lowlevel.add_instrument(counter)
+                    try:
+                        for _ in range(50):
+                            await conn.send("Runtime.evaluate", {"expression": "1+1"})
+                    finally:
+                        trio.lowlevel.remove_instrument(counter)
+                    # It never ran while 100 messages were routed (it used to run for each).
+                    assert counter.steps.get(waiter[0], 0) == 0
+                    assert not done.is_set()
+                nursery.cancel_scope.cancel()
+
+
+async def test_a_predicate_that_raises_raises_in_the_waiting_task(
+    node: Callable[..., Target],
+) -> None:
+    target = node(script=IDLE)
+    with trio.fail_after(30):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            armed = False
+
+            def broken() -> bool:
+                if armed:
+                    raise LookupError("no such statistic")
+                return False
+
+            async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                async with trio.open_nursery() as nursery:
+
+                    async def wait() -> None:
+                        with pytest.raises(LookupError, match="no such statistic"):
+                            await proxy.wait_until(broken)
+
+                    nursery.start_soon(wait)
+                    await trio.testing.wait_all_tasks_blocked()
+                    armed = True
+                    # The routing goes on; the waiter gets the error.
+                    assert (await conn.send("Runtime.evaluate", {"expression": "6*7"}))["result"][
+                        "value"
+                    ] == 42
