@@ -247,17 +247,19 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     reaches each array/hidden node: a node has one owner exactly when the two agree. Only
     nodes whose labels changed propagate again, so the passes touch the internals only.
     """
+    if snapshot.owned_self_size is not None:
+        return snapshot.owned_self_size
     sizes: U32 = snapshot.self_size.copy()
     if not _has_user_roots(snapshot):
         return sizes
     internal = type_mask(snapshot.node_type, snapshot.node_types, "array", "hidden")
-    n = snapshot.node_count
     strong = ~type_mask(snapshot.edge_type, snapshot.edge_types, "weak")
-    if snapshot.direct_owners is not None:
+    sieved = snapshot.direct_owners is not None
+    if snapshot.direct_owners is not None:  # (mypy narrows this, not ``sieved``)
         # Read with the first step done while streaming (:mod:`._sieve`); the kept edges
-        # hold every edge between internals, which is all the fixpoint follows. Updated in
-        # place: the fixpoint's labels are its own fixed point, so a second view of the
-        # snapshot runs it again to the same result.
+        # hold every edge between internals, which is all the fixpoint follows. Those
+        # labels are the graph's only copy of that step, so they are replaced below by the
+        # result, which a second view of the snapshot gets.
         low, high = snapshot.direct_owners
     else:
         low, high = direct_owners(snapshot, internal, strong)
@@ -280,9 +282,17 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
     keep &= owner != snapshot.root
     nodes = np.flatnonzero(owned)[keep]
     owner = owner[keep]
-    moved_size = np.bincount(owner, weights=sizes[nodes], minlength=n)
-    sizes[nodes] = 0
-    sizes += np.rint(moved_size).astype(np.uint32)
+    moved = sizes[nodes]
+    sizes[nodes] = 0  # owners are never owned (their labels come from non-internals)
+    # In place, in integers: a bincount would be two N-sized float64 temporaries.
+    np.add.at(sizes, owner, moved)
+    if sieved:
+        # Two N-sized labels freed before the class keys are built (the diff's peak); the
+        # result is shared by every view of the snapshot, so it is made read-only.
+        del low, high, owned, owner, nodes, moved
+        snapshot.direct_owners = None
+        sizes.flags.writeable = False
+        snapshot.owned_self_size = sizes
     return sizes
 
 

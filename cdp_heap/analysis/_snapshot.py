@@ -33,6 +33,8 @@ from ._reader import U32, RawSnapshot, read_snapshot
 
 I64 = npt.NDArray[np.int64]
 
+#: Nodes per step of :meth:`HeapSnapshot._keep_sieved_edges`.
+_SEARCH_STEP = 1 << 18
 _REQUIRED_NODE_FIELDS = ("type", "name", "id", "self_size", "edge_count")
 _REQUIRED_EDGE_FIELDS = ("type", "name_or_index", "to_node")
 
@@ -68,8 +70,11 @@ class HeapSnapshot:
     ``node_types`` / ``edge_types`` from the meta.
     """
 
-    def __init__(self, raw: RawSnapshot, path: str) -> None:
+    def __init__(self, raw: RawSnapshot, path: str, *, file_offsets: bool = True) -> None:
+        """``file_offsets=False``: for a sieved graph, do not keep where each node's edges
+        are in the file (``file_first_edge`` is then ``first_edge``; 8 bytes a node)."""
         self.path = path
+        self._file_offsets = file_offsets
         self.file_size = raw.size
         self.strings = raw.strings
         self._index = raw.index
@@ -118,6 +123,9 @@ class HeapSnapshot:
         #: With a sieved graph: the owners of internals by direct edges, per node the
         #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
         self.direct_owners: tuple[I32, I32] | None = None
+        #: With a sieved graph, once :func:`._devtools.devtools_self_sizes` has run: its
+        #: result (read-only), which replaces ``direct_owners`` (half their size).
+        self.owned_self_size: U32 | None = None
         # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge
         # counts may not have been read: the zeros are calloc'ed pages that stay untouched.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
@@ -176,7 +184,16 @@ class HeapSnapshot:
                 f"but the file has {total} edges"
             )
         # The kept edges of node n start where its first edge in the file would be among them.
-        self.first_edge = np.searchsorted(rows, self.file_first_edge)
+        # A range of nodes at a time, in place when the file's offsets are not kept: a
+        # second N-sized int64 array was the top of the diff's peak.
+        file_first = self.file_first_edge
+        kept = file_first if not self._file_offsets else np.empty_like(file_first)
+        for start in range(0, len(kept), _SEARCH_STEP):
+            part = slice(start, start + _SEARCH_STEP)
+            kept[part] = np.searchsorted(rows, file_first[part])
+        self.first_edge = kept
+        if not self._file_offsets:
+            self.file_first_edge = kept
         self.partial = True
 
     def _read_locations(self, raw: RawSnapshot) -> None:

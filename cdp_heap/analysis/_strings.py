@@ -6,6 +6,10 @@ indices to keep (by the nodes that are named by them), adds the names edges are 
 (:func:`edge_name_masks`), and decides the rest by their text (:func:`internal_name_wanted`)
 as each block is decoded (:func:`kept_texts`). The others read as ``""`` and are read back
 from the file when shown (:class:`._fileindex.FileIndex`).
+
+A rule that must know a string's index before the strings are read (the string array is the
+file's last part) gets a guess from a byte scan of the file's tail
+(:func:`guess_string_index`), which the caller checks once the strings are read.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -113,3 +118,68 @@ def decode_strings_tail(
         raise error("not a heap snapshot: 'strings' is not a JSON array") from None
     consumed = len(text[: end - 1].encode("utf-8"))
     return list(items), consumed
+
+
+#: Bytes read at a time by :func:`guess_string_index`.
+_SCAN_BLOCK = 1 << 20
+#: The top-level key of the string array (an element ``"strings"`` is followed by ``,``/``]``,
+#: and inside a string a quote is escaped, so only the key matches).
+_STRINGS_KEY = re.compile(rb'"strings"[ \t\r\n]*:[ \t\r\n]*\[')
+#: Longest match of :data:`_STRINGS_KEY` this scan handles across two blocks.
+_KEY_OVERLAP = 64
+
+
+def guess_string_index(path: str | Path, text: str) -> int | None:
+    """The index of the first string ``text`` by a byte scan, before the reader gets there.
+
+    V8 writes the string array last and one string per line, so the index is the number of
+    newlines between the array's ``[`` and the line that is ``"text"``: a backward search
+    for the key, then a forward count, one block at a time (bytes only, no decoding; on a
+    120 MB snapshot the array is 10 MB). It is a *guess*: another writer may put two strings
+    on a line or escape a character V8 does not, so the caller must check it against the
+    strings as read. None when the scan finds nothing (or the file cannot be read: the
+    reader then says why).
+    """
+    line = b"\n" + json.dumps(text, ensure_ascii=False).encode("utf-8")
+    element = re.compile(re.escape(line) + rb"[ \t\r]*[,\]\n]")
+    try:
+        with open(path, "rb") as file:
+            start = _strings_start(file)
+            if start is None:
+                return None
+            file.seek(start)
+            newlines = 0
+            carry = b""
+            while True:
+                data = file.read(_SCAN_BLOCK)
+                block = carry + data
+                found = element.search(block)
+                if found is not None:
+                    # The match starts at the newline before the element: one more.
+                    return newlines + block.count(b"\n", 0, found.start()) + 1
+                if not data:
+                    return None
+                # Keep the tail that could start a match; count the newlines before it.
+                cut = max(0, len(block) - len(line) - 8)
+                newlines += block.count(b"\n", 0, cut)
+                carry = block[cut:]
+    except OSError:
+        return None
+
+
+def _strings_start(file: BinaryIO) -> int | None:
+    """The file offset just past the ``[`` of the string array (the last such key)."""
+    end = file.seek(0, 2)
+    while end > 0:
+        start = max(0, end - _SCAN_BLOCK)
+        file.seek(start)
+        block = file.read(end - start + _KEY_OVERLAP)
+        # A byte search, not the regex over the block: the array is ~10 % of the file.
+        at = block.rfind(b'"strings"')
+        while at >= 0:
+            key = _STRINGS_KEY.match(block, at)
+            if key is not None:
+                return start + key.end()
+            at = block.rfind(b'"strings"', 0, at)
+        end = start
+    return None
