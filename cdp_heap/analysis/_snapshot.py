@@ -219,8 +219,13 @@ class HeapSnapshot:
         last = np.ones(len(nodes), dtype=bool)
         last[:-1] = nodes[1:] != nodes[:-1]
         self.location_node = nodes[last]
-        columns = [fields.index(f) for f in wanted[1:]]
-        self.location = np.ascontiguousarray(records[order[last]][:, columns])
+        rows = order[last]
+        del order, last
+        # A column at a time: a fancy index of whole rows, then of columns, was 0.4 s for
+        # the 3.6 M records of a 1 GB snapshot; this is a tenth of that.
+        self.location = np.empty((len(rows), 3), dtype=np.uint32)
+        for column, name in enumerate(wanted[1:]):
+            self.location[:, column] = records[:, fields.index(name)][rows]
 
     @property
     def class_ids(self) -> I32:
