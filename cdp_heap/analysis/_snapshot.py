@@ -130,7 +130,10 @@ class HeapSnapshot:
         # counts may not have been read: the zeros are calloc'ed pages that stay untouched.
         self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded or "edge_count" in raw.columns.get("nodes", {}):
-            np.cumsum(node_column("edge_count"), out=self.first_edge[1:])
+            # Copied, then summed in place in int64: a cumulative sum of the uint32 column
+            # into an int64 ``out`` casts through buffers, 7x slower (0.4 s at 14 M nodes).
+            self.first_edge[1:] = node_column("edge_count")
+            np.cumsum(self.first_edge[1:], out=self.first_edge[1:])
         #: Where each node's edges are in the file: ``first_edge`` but for a sieved graph
         #: read with ``file_edges`` (its ``first_edge`` counts the kept edges only).
         self.file_first_edge: I64 = self.first_edge
