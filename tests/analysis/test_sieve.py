@@ -9,10 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cdp_heap.analysis import HeapView, load_comparison_graph, load_snapshot
 from cdp_heap.analysis import _sieve as sieve_module
-from cdp_heap.analysis._strings import guess_string_index
+from cdp_heap.analysis._strings import (
+    guess_string_index,
+    internal_name_wanted,
+    internal_names_wanted,
+)
 from tests.analysis.builder import Node, build
 
 
@@ -110,3 +116,26 @@ def test_no_guess_keeps_every_objects_properties_while_reading(
     reads = _reads(monkeypatch)
     _same_objects(path)
     assert reads == [None]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(min_value=0, max_value=99999).map(str),
+            st.integers(min_value=0, max_value=5000).map(lambda v: str(v).zfill(5)),
+            st.text(alphabet="0123456789٣ +x", max_size=6),
+            st.sampled_from(
+                [
+                    "sloppy_function_map",
+                    "1 / part of key (a @1) -> value (b @2) pair in WeakMap (table @3)",
+                    "",
+                ]
+            ),
+            st.text(max_size=8),
+        ),
+        max_size=60,
+    )
+)
+def test_internal_names_wanted_equal_the_function(texts: list[str]) -> None:
+    assert internal_names_wanted(texts) == [internal_name_wanted(t) for t in texts]
