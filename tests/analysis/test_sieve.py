@@ -1,7 +1,8 @@
 """The sieved graph of diff's table (`load_comparison_graph`) and its early guess of the
 index of the string ``Object`` (which objects are plain), on hand-built snapshots: the
 guess right, wrong (a file not laid out as V8 writes it) and absent give the objects of
-the whole graph. DevTools' own numbers for real heaps: test_devtools_reference.py."""
+the whole graph; and the reader's batch test of internal edge names against the one-name
+function. DevTools' own numbers for real heaps: test_devtools_reference.py."""
 
 from __future__ import annotations
 
