@@ -29,6 +29,8 @@ the graph.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Iterator
 
@@ -194,11 +196,17 @@ def _ephemeron_names(snapshot: HeapSnapshot) -> dict[int, tuple[str, int]]:
     A substring test (C speed) picks the candidates; only those see the regex.
     """
     found: dict[int, tuple[str, int]] = {}
-    for index, text in enumerate(snapshot.strings):
-        if _EPHEMERON_MARK in text:
-            match = _EPHEMERON.match(text)
-            if match:
-                found[index] = (match.group("part"), int(match.group("table")))
+    strings = snapshot.strings
+    # The substring test in a C loop (map): a Python loop over 7 M strings took 1 s.
+    marked = np.fromiter(
+        map(operator.contains, strings, itertools.repeat(_EPHEMERON_MARK)),
+        dtype=bool,
+        count=len(strings),
+    )
+    for index in np.flatnonzero(marked).tolist():
+        match = _EPHEMERON.match(strings[index])
+        if match:
+            found[index] = (match.group("part"), int(match.group("table")))
     return found
 
 
