@@ -425,13 +425,18 @@ def _hard_nodes(
     leads to ``c``: then every path to ``v`` passes ``c``, and ``c`` is its dominator.
     """
     n = len(idom)
-    # head: where a node's chain of single-retainer ancestors ends (pointer jumping).
-    head = np.where(idom >= 0, idom, np.arange(n, dtype=np.int32))
+    # head: where a node's chain of single-retainer ancestors ends (pointer jumping). The
+    # last step's copy, equal to ``head``, is dropped: it stayed alive through the loop
+    # below, 4 bytes a node at the peak of a whole analysis. (``np.take`` into a reused
+    # buffer would cast the indices to int64: 8 bytes a node.)
+    head = np.arange(n, dtype=np.int32)
+    np.copyto(head, idom, where=idom >= 0)
     while True:
-        nxt = head[head]
-        if np.array_equal(nxt, head):
+        jumped = head[head]
+        if np.array_equal(jumped, head):
             break
-        head = nxt
+        head = jumped
+    del jumped
     hard = np.zeros(n, dtype=bool)
     total = len(pred_src)
     for start in range(0, total, _CHUNK):
