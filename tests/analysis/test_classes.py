@@ -3,10 +3,13 @@ against the plain version (a lexsort of the rows) and a dict over tuples."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdp_heap.analysis import _classes
 from cdp_heap.analysis._classes import _location_groups_by_rows, location_groups
 
 
@@ -25,10 +28,13 @@ def located(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(located())
-def test_location_groups_equal_the_plain_version(case: tuple[np.ndarray, np.ndarray]) -> None:
+@given(located(), st.sampled_from([1, 7, 1 << 18]))
+def test_location_groups_equal_the_plain_version(
+    case: tuple[np.ndarray, np.ndarray], chunk: int
+) -> None:
     location, classes = case
-    rows, group = location_groups(location, classes)
+    with mock.patch.object(_classes, "_GROUP_CHUNK", chunk):  # several chunks, or one
+        rows, group = location_groups(location, classes)
     plain_rows, plain_group = _location_groups_by_rows(location, classes)
     assert np.array_equal(rows, plain_rows)
     assert np.array_equal(group, plain_group)
