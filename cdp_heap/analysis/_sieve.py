@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ._devtools import string_index, type_mask
+from ._devtools import OwnerLabels, string_index, type_mask
 from ._errors import SnapshotFormatError
 from ._reader import read_snapshot
 from ._snapshot import HeapSnapshot, graph_columns
@@ -83,7 +83,7 @@ class _ComparisonSieve:
         #: edge columns: one mapping, only the written pages resident).
         self._names: npt.NDArray[np.uint32] = np.empty(0, dtype=np.uint32)
         self._name_count = 0
-        self.owners: tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]] | None = None
+        self.owners: OwnerLabels | None = None
 
     def edges(
         self, snapshot: dict[str, Any], nodes: dict[str, npt.NDArray[Any]]
@@ -114,9 +114,7 @@ class _ComparisonSieve:
             obj &= nodes["name"] == self._plain_name  # the plain objects
         prop = edge_types.index("property") if "property" in edge_types else -1
         weak = edge_types.index("weak") if "weak" in edge_types else -1
-        low = np.full(n, n, dtype=np.int32)
-        high = np.full(n, -1, dtype=np.int32)
-        self.owners = (low, high)
+        labels = self.owners = OwnerLabels.empty(internal)
         type_field, name_field, to_field = fields
         limit = n * nf
         self._names = np.empty(int(first_edge[-1]), dtype=np.uint32)
@@ -144,8 +142,7 @@ class _ComparisonSieve:
             into = internal[target]
             from_internal = internal[source]
             direct = np.flatnonzero(into & ~from_internal & (records[:, type_field] != weak))
-            np.minimum.at(low, target[direct], source[direct].astype(np.int32))
-            np.maximum.at(high, target[direct], source[direct].astype(np.int32))
+            labels.add(target[direct], source[direct].astype(np.int32))
             mask: BoolArray = (into & from_internal) | (source == root) | properties
             mask |= native[source] & native[target]
             return mask

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -30,6 +30,9 @@ from ._columns import EDGE_ROW
 from ._errors import SnapshotFormatError
 from ._fileindex import FileIndex
 from ._reader import U32, RawSnapshot, read_snapshot
+
+if TYPE_CHECKING:  # _devtools imports this module
+    from ._devtools import OwnerLabels
 
 I64 = npt.NDArray[np.int64]
 
@@ -120,9 +123,9 @@ class HeapSnapshot:
         self.edges_loaded = raw.edges is not None
         #: Only the edges some rules need were kept (see :mod:`._sieve`): no dominators.
         self.partial = False
-        #: With a sieved graph: the owners of internals by direct edges, per node the
-        #: smallest and largest (see :func:`._devtools.direct_owners`), found while reading.
-        self.direct_owners: tuple[I32, I32] | None = None
+        #: With a sieved graph: the owners of internals by direct edges, per internal the
+        #: smallest and largest (:class:`._devtools.OwnerLabels`), found while reading.
+        self.direct_owners: OwnerLabels | None = None
         #: With a sieved graph, once :func:`._devtools.devtools_self_sizes` has run: its
         #: result (read-only), which replaces ``direct_owners`` (half their size).
         self.owned_self_size: U32 | None = None
