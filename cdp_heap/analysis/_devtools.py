@@ -340,9 +340,7 @@ class OwnerLabels:
         np.maximum.at(self.high, at, owners)
 
 
-def direct_owners(
-    snapshot: HeapSnapshot, internal: BoolArray, strong: BoolArray
-) -> OwnerLabels:
+def direct_owners(snapshot: HeapSnapshot, internal: BoolArray, strong: BoolArray) -> OwnerLabels:
     """The fixpoint's first step: per internal the smallest and the largest non-internal
     node with a strong edge to it."""
     labels = OwnerLabels.empty(internal)
