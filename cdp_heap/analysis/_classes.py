@@ -137,15 +137,66 @@ def devtools_classes(
     if len(location_node) and "object" in node_types:
         is_object = snapshot_types[location_node] == node_types.index("object")
         nodes = location_node[is_object]
-        rows = np.column_stack([location[is_object].astype(np.int64), class_ids[nodes]])
-        order = np.lexsort(rows.T[::-1])
-        rows = rows[order]
-        fresh = np.ones(len(rows), dtype=bool)
-        fresh[1:] = np.any(rows[1:] != rows[:-1], axis=1)
-        group = np.cumsum(fresh) - 1
+        rows, group = location_groups(location[is_object], class_ids[nodes])
         first = len(keys)
-        for script, line, column, cls in rows[fresh].tolist():
+        for script, line, column, cls in rows.tolist():
             keys.append(f"{script},{line},{column},{class_names[cls]}")
             key_names.append(class_names[cls])
-        class_ids[nodes[order]] = (first + group).astype(np.int32)
+        group += first
+        class_ids[nodes] = group
     return class_ids, keys, key_names
+
+
+def location_groups(location: U32, classes: I32) -> tuple[npt.NDArray[np.int64], I32]:
+    """The distinct ``(script, line, column, class)`` of located objects, sorted, and per
+    object the index of its own among them.
+
+    ``location`` has a row ``(script, line, column)`` per object, ``classes`` its class.
+    The four fields are one int64 key when their ranges multiply below 2**63 (always, in
+    practice: ~100 scripts, lines and columns below 10**5), made a chunk of objects at a
+    time: the distinct keys of each chunk, then of those (a few thousand), then each
+    object's by a binary search. Only the int32 result is object-sized: a four-key
+    ``lexsort`` of int64 rows was 4x slower and ~250 MB at the 3.6 M located objects of a
+    1 GB snapshot. Otherwise :func:`_location_groups_by_rows`.
+    """
+    if not len(classes):
+        return np.zeros((0, 4), dtype=np.int64), np.zeros(0, dtype=np.int32)
+    columns = [location[:, i] for i in range(3)] + [classes]
+    radices = [int(c.max()) + 1 for c in columns]
+    if int(np.prod(radices, dtype=object)) >= 2**63 or min(int(c.min()) for c in columns) < 0:
+        return _location_groups_by_rows(location, classes)
+
+    def keys(part: slice) -> npt.NDArray[np.int64]:
+        key = columns[0][part].astype(np.int64)
+        for column, radix in zip(columns[1:], radices[1:], strict=True):
+            key *= radix
+            key += column[part]
+        return key
+
+    parts = [slice(a, a + _GROUP_CHUNK) for a in range(0, len(classes), _GROUP_CHUNK)]
+    distinct = np.unique(np.concatenate([np.unique(keys(part)) for part in parts]))
+    group = np.empty(len(classes), dtype=np.int32)
+    for part in parts:
+        group[part] = np.searchsorted(distinct, keys(part))
+    rows = np.empty((len(distinct), 4), dtype=np.int64)
+    for field in (3, 2, 1):  # the key's digits, last first
+        rows[:, field] = distinct % radices[field]
+        distinct //= radices[field]
+    rows[:, 0] = distinct
+    return rows, group
+
+
+#: Located objects per step of :func:`location_groups`.
+_GROUP_CHUNK = 1 << 18
+
+
+def _location_groups_by_rows(location: U32, classes: I32) -> tuple[npt.NDArray[np.int64], I32]:
+    """:func:`location_groups` for any values: a lexsort of the rows (the plain version)."""
+    rows = np.column_stack([location.astype(np.int64), classes])
+    order = np.lexsort(rows.T[::-1])
+    rows = rows[order]
+    fresh = np.ones(len(rows), dtype=bool)
+    fresh[1:] = np.any(rows[1:] != rows[:-1], axis=1)
+    group = np.empty(len(rows), dtype=np.int32)
+    group[order] = np.cumsum(fresh) - 1
+    return rows[fresh], group

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdp_heap.analysis import dominators, load_snapshot, shortest_paths
-from cdp_heap.analysis._graph import range_owners
+from cdp_heap.analysis import _graph, dominators, load_snapshot, shortest_paths
+from cdp_heap.analysis._graph import chain_ends, range_owners
 from tests.analysis.builder import Node, write
 
 
@@ -106,7 +107,11 @@ def test_property_dominators_match_the_definition(tmp_path: Path, data: st.DataO
         for i in range(n)
     ]
     snapshot = load_snapshot(write(tmp_path / "g.heapsnapshot", nodes))
-    doms = dominators(snapshot)
+    # Chunks of 2 or 3 entries run every chunked step (the retainer lists, the pointer
+    # jumping in place) across chunk boundaries; the default is one chunk here.
+    chunk = data.draw(st.sampled_from([2, 3, _graph._CHUNK]))
+    with mock.patch.object(_graph, "_CHUNK", chunk):
+        doms = dominators(snapshot)
     expected = naive_dominators(n, {k: list(v) for k, v in adj.items()})
     assert {v: int(doms.idom[v]) for v in range(n)} == expected
     for v in range(n):  # retained size: own size plus the sizes of the dominated subtree
@@ -137,3 +142,21 @@ def test_range_owners_equal_a_search_per_entry(counts: list[int], data: st.DataO
     stop = data.draw(st.integers(min_value=start, max_value=total))
     expected = np.searchsorted(first, np.arange(start, stop), side="right") - 1
     assert range_owners(first, start, stop).tolist() == expected.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_chain_ends_equal_following_each_chain(data: st.DataObject) -> None:
+    """The in-place pointer jumping against walking every chain to its end."""
+    n = data.draw(st.integers(1, 60))
+    # Long chains (each node to one of the few before it) or any smaller node.
+    reach_back = data.draw(st.sampled_from([1, 2, n]))
+    head = [0] + [data.draw(st.integers(max(0, v - reach_back), v)) for v in range(1, n)]
+    chunk = data.draw(st.sampled_from([1, 2, 3, 7, None]))
+    expected = []
+    for v in range(n):
+        while head[v] != v:
+            v = head[v]
+        expected.append(v)
+    got = chain_ends(np.array(head, dtype=np.int32), chunk)
+    assert got.tolist() == expected

@@ -1,0 +1,45 @@
+"""The grouping of located objects into DevTools' class keys (``_classes.location_groups``)
+against the plain version (a lexsort of the rows) and a dict over tuples."""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdp_heap.analysis import _classes
+from cdp_heap.analysis._classes import _location_groups_by_rows, location_groups
+
+
+@st.composite
+def located(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray]:
+    n = draw(st.integers(min_value=0, max_value=200))
+    # Small ranges (the one-key path) or the whole uint32 range (its product overflows:
+    # the rows path); few distinct values so that groups repeat.
+    top = draw(st.sampled_from([3, 50, 2**32 - 1]))
+    values = st.integers(min_value=0, max_value=top)
+    pool = draw(st.lists(st.tuples(values, values, values), min_size=1, max_size=8))
+    picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))
+    classes = draw(st.lists(st.integers(0, 5 if top < 50 else 2**31 - 1), min_size=n, max_size=n))
+    location = np.array([pool[p] for p in picks], dtype=np.uint32).reshape(n, 3)
+    return location, np.array(classes, dtype=np.int32)
+
+
+@settings(max_examples=300, deadline=None)
+@given(located(), st.sampled_from([1, 7, 1 << 18]))
+def test_location_groups_equal_the_plain_version(
+    case: tuple[np.ndarray, np.ndarray], chunk: int
+) -> None:
+    location, classes = case
+    with mock.patch.object(_classes, "_GROUP_CHUNK", chunk):  # several chunks, or one
+        rows, group = location_groups(location, classes)
+    plain_rows, plain_group = _location_groups_by_rows(location, classes)
+    assert np.array_equal(rows, plain_rows)
+    assert np.array_equal(group, plain_group)
+    # And what they mean: the sorted distinct tuples, each object at its own.
+    tuples = [(*map(int, loc), int(c)) for loc, c in zip(location, classes, strict=True)]
+    distinct = sorted(set(tuples))
+    assert [tuple(r) for r in rows.tolist()] == distinct
+    assert [distinct[g] for g in group.tolist()] == tuples
