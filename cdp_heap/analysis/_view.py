@@ -248,6 +248,29 @@ class HeapView:
             display_names=self.class_names,
         )
 
+    def take_objects(self) -> ObjectTable:
+        """:meth:`objects`, releasing the view and its snapshot as the table is made, a
+        column at a time, so that the graph and the table are never both in memory (the
+        view is unusable after; a comparison's last use of it)."""
+        mask, ids = self.counted, self.snapshot.node_id
+        sizes, classes = self.self_size, self.class_ids
+        self.snapshot.release()
+        self._distance = self._essential = self._paths = self._dominators = None
+        self.counted = self.detached = mask[:0].copy()
+        self.self_size, self.class_ids = sizes[:0].copy(), classes[:0].copy()
+        class_ids = classes[mask]
+        del classes
+        self_sizes = sizes[mask]
+        del sizes
+        return ObjectTable(
+            path=self.snapshot.path,
+            ids=ids[mask],
+            self_sizes=self_sizes,
+            class_ids=class_ids,
+            class_names=self.class_keys,
+            display_names=self.class_names,
+        )
+
     def classes_matching(self, name: str) -> list[int]:
         """Class ids whose key or name is ``name``."""
         return [
@@ -343,9 +366,12 @@ def load_objects(
 
 
 def view_objects(view: HeapView, *, retained: bool = False) -> ObjectTable:
-    table = view.objects()
-    if retained:
-        table = attrs.evolve(table, class_retained=view.class_retained())
+    """:meth:`HeapView.take_objects`, with each class's retained size if ``retained``
+    (computed first, before the table exists). ``view`` is used up."""
+    class_retained = view.class_retained() if retained else None
+    table = view.take_objects()
+    if class_retained is not None:
+        table = attrs.evolve(table, class_retained=class_retained)
     return table
 
 
