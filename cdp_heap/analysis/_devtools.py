@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from ._graph import node_chunks, out_edges, sorted_unique
 from ._reader import U32
-from ._snapshot import I64, HeapSnapshot
+from ._snapshot import I64, HeapSnapshot, edge_sources
 from ._strings import WEAKMAP_MARK
 
 I32 = npt.NDArray[np.int32]
@@ -159,7 +159,7 @@ def weakmap_table_edges(snapshot: HeapSnapshot) -> BoolArray:
     """The WeakMap table's half of each entry: internal edges named like an ephemeron whose
     source is the table named in the name (DevTools keeps only the key's half)."""
     edges, _, tables = ephemeron_edges(snapshot)
-    sources = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+    sources = edge_sources(snapshot.first_edge, edges)
     hit = snapshot.node_id[sources].astype(np.int64) == tables
     mask = np.zeros(snapshot.edge_count, dtype=bool)
     mask[edges[hit]] = True
@@ -279,7 +279,7 @@ def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
         targets = snapshot.edge_to[edges].astype(np.int64)
         into = internal[targets]
         edges, targets = edges[into], targets[into]
-        starts = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+        starts = edge_sources(snapshot.first_edge, edges)
         # Both ends are internals: their rows in the labels.
         to, of = labels.rows(targets), labels.rows(starts)
         before_low, before_high = low[to], high[to]
@@ -402,7 +402,7 @@ def devtools_distances(snapshot: HeapSnapshot) -> I32:
         order = np.argsort(part, kind="stable")
         grouped = part[order]
         pair = np.flatnonzero(grouped[1:] == grouped[:-1])
-        sources = np.searchsorted(snapshot.first_edge, halves, side="right") - 1
+        sources = edge_sources(snapshot.first_edge, halves)
         partner_source[order[pair]] = sources[order[pair + 1]]
         partner_source[order[pair + 1]] = sources[order[pair]]
     is_half = np.zeros(snapshot.edge_count, dtype=bool)

@@ -28,7 +28,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from ._snapshot import I64, HeapSnapshot
+from ._snapshot import I64, EdgeOffsets, HeapSnapshot
 from ._tree import subtree_sums
 
 I32 = npt.NDArray[np.int32]
@@ -138,7 +138,7 @@ def shortest_paths(snapshot: HeapSnapshot, essential: BoolArray | None = None) -
     return ShortestPaths(distance, parent_edge, order, levels)
 
 
-def out_edges(first_edge: I64, nodes: I64) -> I64:
+def out_edges(first_edge: EdgeOffsets, nodes: I64) -> I64:
     """All edge indices of ``nodes``, node by node, without a Python loop."""
     starts = first_edge[nodes]
     counts = first_edge[nodes + 1] - starts
@@ -150,7 +150,7 @@ def out_edges(first_edge: I64, nodes: I64) -> I64:
     return edges
 
 
-def node_chunks(first_edge: I64, nodes: I64, edges: int = 1 << 18) -> list[I64]:
+def node_chunks(first_edge: EdgeOffsets, nodes: I64, edges: int = 1 << 18) -> list[I64]:
     """``nodes`` (sorted) cut into runs of about ``edges`` edges each (at least one node)."""
     counts = np.cumsum(first_edge[nodes + 1] - first_edge[nodes])
     if not len(counts) or int(counts[-1]) <= edges:
@@ -190,7 +190,7 @@ def _visit(
 _NO_POSITION = np.iinfo(np.int32).max
 
 
-def range_owners(first: I64, start: int, stop: int) -> I64:
+def range_owners(first: EdgeOffsets, start: int, stop: int) -> I64:
     """The owner of each entry ``start`` ... ``stop - 1`` of a CSR array whose rows start at
     ``first`` (an edge's source, a retainer's node): two binary searches and a repeat, where
     a search per entry costs ``log2 N`` steps each."""

@@ -33,7 +33,7 @@ from ._compare import partners
 from ._fileindex import FileIndex
 from ._graph import Dominators, ShortestPaths
 from ._routes import Naming, RetainerStep, describe
-from ._snapshot import HeapSnapshot
+from ._snapshot import EdgeOffsets, HeapSnapshot
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -115,7 +115,7 @@ class GrowthTracker:
         some kept (:func:`._sieve.load_comparison_graph`): they are read back from the file."""
         objects = np.flatnonzero(_node_mask(snapshot, "object") & (snapshot.self_size > 0))
         ids = snapshot.node_id[objects]
-        first = snapshot.file_first_edge[objects]
+        first = snapshot.file_first_edge[objects].astype(np.int64)  # int64 read from a file
         edges = snapshot.file_first_edge[objects + 1] - first
         arrays = np.isin(snapshot.class_ids[objects], _class_codes(snapshot, ("Array",)))
         hashed = objects[np.isin(snapshot.class_ids[objects], _class_codes(snapshot, _HASHED))]
@@ -266,7 +266,7 @@ def _read_table_slots(snapshot: HeapSnapshot, hashed: I64) -> I64:
     return slots
 
 
-def _table_slots(first_edge: I64, table: int) -> int:
+def _table_slots(first_edge: EdgeOffsets, table: int) -> int:
     """A hash table's references but its map: the entries' keys and values that are objects."""
     return max(0, int(first_edge[table + 1] - first_edge[table]) - 1)
 
@@ -307,7 +307,7 @@ def _class_codes(snapshot: HeapSnapshot, names: Sequence[str]) -> list[int]:
     return [i for i, name in enumerate(snapshot.class_names) if name in names]
 
 
-def _out_edges(first_edge: I64, nodes: I64) -> I64:
+def _out_edges(first_edge: EdgeOffsets, nodes: I64) -> I64:
     """All edge indices of ``nodes``, node by node."""
     starts = first_edge[nodes]
     lengths = first_edge[nodes + 1] - starts

@@ -13,6 +13,7 @@ import attrs
 import numpy as np
 
 from ._devtools import NO_DISTANCE, type_mask
+from ._snapshot import edge_sources
 from ._view import HeapView, ObjectSummary
 
 
@@ -65,7 +66,7 @@ def _expand(
         return Retainer(view.object_summary(node), edge, kind, ())
     snapshot = view.snapshot
     edges = np.flatnonzero(snapshot.edge_to == node)
-    sources = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+    sources = edge_sources(snapshot.first_edge, edges)
     shown = ~type_mask(snapshot.edge_type[edges], snapshot.edge_types, "weak", "invisible")
     shown &= sources != snapshot.root
     edges, sources = edges[shown], sources[shown]

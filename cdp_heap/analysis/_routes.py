@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from ._graph import ShortestPaths
 from ._snapshot import HeapSnapshot
+from ._snapshot import edge_sources as sources_of_edges
 
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
@@ -211,7 +212,7 @@ def _shape(snapshot: HeapSnapshot, edges: I64, label_of: dict[int, str], naming:
 
 def edge_sources(snapshot: HeapSnapshot, edges: I64) -> I64:
     """The node each edge leaves from (a binary search in ``first_edge``)."""
-    sources: I64 = np.searchsorted(snapshot.first_edge, edges, side="right") - 1
+    sources: I64 = sources_of_edges(snapshot.first_edge, edges)
     return sources
 
 

@@ -35,6 +35,11 @@ if TYPE_CHECKING:  # _devtools imports this module
     from ._devtools import OwnerLabels
 
 I64 = npt.NDArray[np.int64]
+#: Edge offsets (``HeapSnapshot.first_edge``): int64 in a whole graph; int32 in a sieved one
+#: whenever its kept edges number below 2**31 (:func:`empty_edge_offsets`; 4 bytes a node
+#: instead of 8). Arithmetic with int64 arrays promotes to int64; a binary search in it
+#: goes through :func:`edge_sources`, which does not cast the offsets.
+EdgeOffsets = npt.NDArray[np.int64] | npt.NDArray[np.int32]
 
 #: Nodes per step of :meth:`HeapSnapshot._keep_sieved_edges`.
 _SEARCH_STEP = 1 << 18
@@ -129,9 +134,20 @@ class HeapSnapshot:
         #: With a sieved graph, once :func:`._devtools.devtools_self_sizes` has run: its
         #: result (read-only), which replaces ``direct_owners`` (half their size).
         self.owned_self_size: U32 | None = None
+        #: A sieved graph's edge counts until :meth:`_keep_sieved_edges` sums them.
+        self._edge_counts: U32 | None = None
+        split = raw.columns.get("edges")
+        if split is not None and EDGE_ROW in split and not self._file_offsets:
+            # Sieved, the file's offsets not kept: no N-sized int64 array (see below).
+            self._edge_counts = node_column("edge_count")
+            # Taken out of ``raw``: freed once summed, not when the caller drops ``raw``.
+            raw.columns["nodes"].pop("edge_count", None)
+            self.first_edge: EdgeOffsets = np.zeros(1, dtype=np.int64)
+            self.file_first_edge: EdgeOffsets = self.first_edge
+            return
         # Without edges (read_snapshot(with_edges=False)) no node has any, and the edge
         # counts may not have been read: the zeros are calloc'ed pages that stay untouched.
-        self.first_edge: I64 = np.zeros(self.node_count + 1, dtype=np.int64)
+        self.first_edge = np.zeros(self.node_count + 1, dtype=np.int64)
         if self.edges_loaded or "edge_count" in raw.columns.get("nodes", {}):
             # Copied, then summed in place in int64: a cumulative sum of the uint32 column
             # into an int64 ``out`` casts through buffers, 7x slower (0.4 s at 14 M nodes).
@@ -139,7 +155,7 @@ class HeapSnapshot:
             np.cumsum(self.first_edge[1:], out=self.first_edge[1:])
         #: Where each node's edges are in the file: ``first_edge`` but for a sieved graph
         #: read with ``file_edges`` (its ``first_edge`` counts the kept edges only).
-        self.file_first_edge: I64 = self.first_edge
+        self.file_first_edge = self.first_edge
 
     def _read_edges(self, raw: RawSnapshot) -> None:
         """The edge columns, checked against the nodes; ``edge_to`` becomes ordinals."""
@@ -182,23 +198,37 @@ class HeapSnapshot:
         """Only some edges were kept (a reader's edge sieve): ``first_edge`` counts those.
 
         ``rows`` are the kept edges' indices in the file; the file's edge count is checked
-        against the nodes' as for a whole graph.
+        against the nodes' as for a whole graph. The file's offsets are summed a range of
+        nodes at a time and kept (int64) only with ``file_offsets``; the kept offsets are
+        :func:`empty_edge_offsets` (int32 unless 2**31 edges were kept).
         """
-        if int(self.first_edge[-1]) != total:
+        counts = self._edge_counts
+        self._edge_counts = None
+        file_first = self.file_first_edge if self._file_offsets else None
+        kept = empty_edge_offsets(self.node_count + 1, len(rows))
+        kept[0] = 0
+        offset = 0  # the file's first edge of the range's first node
+        part: EdgeOffsets = np.empty(0, dtype=np.int64)
+        for start in range(0, self.node_count, _SEARCH_STEP):
+            stop = min(start + _SEARCH_STEP, self.node_count)
+            if file_first is not None:
+                part = file_first[start + 1 : stop + 1]
+            else:
+                part = np.empty(stop - start, dtype=np.int64)
+                part[:] = counts[start:stop] if counts is not None else 0
+                np.cumsum(part, out=part)
+                part += offset
+            # The kept edges of node n start where its first edge in the file would be
+            # among them (here: where node n + 1's would, for kept[n + 1]).
+            kept[start + 1 : stop + 1] = np.searchsorted(rows, part)
+            offset = int(part[-1]) if len(part) else offset
+        if offset != total:
             raise SnapshotFormatError(
-                f"{self.path}: the nodes' edge counts add up to {int(self.first_edge[-1])}, "
+                f"{self.path}: the nodes' edge counts add up to {offset}, "
                 f"but the file has {total} edges"
             )
-        # The kept edges of node n start where its first edge in the file would be among them.
-        # A range of nodes at a time, in place when the file's offsets are not kept: a
-        # second N-sized int64 array was the top of the diff's peak.
-        file_first = self.file_first_edge
-        kept = file_first if not self._file_offsets else np.empty_like(file_first)
-        for start in range(0, len(kept), _SEARCH_STEP):
-            part = slice(start, start + _SEARCH_STEP)
-            kept[part] = np.searchsorted(rows, file_first[part])
         self.first_edge = kept
-        if not self._file_offsets:
+        if file_first is None:
             self.file_first_edge = kept
         self.partial = True
 
@@ -219,13 +249,17 @@ class HeapSnapshot:
         if np.any(index % nf) or int(index.max()) >= self.node_count * nf:
             raise SnapshotFormatError(f"{self.path}: a location points to no node")
         nodes = (index // nf).astype(np.int64)
-        # DevTools keeps the last record of a node (a Map filled in file order).
-        order = np.argsort(nodes, kind="stable")
-        nodes = nodes[order]
+        # DevTools keeps the last record of a node (a Map filled in file order). V8 writes
+        # them in node order: then no sort (and no int64 order and sorted copy) is needed.
+        order: I64 | None = None
+        if np.any(nodes[1:] < nodes[:-1]):
+            order = np.argsort(nodes, kind="stable")
+            nodes = nodes[order]
         last = np.ones(len(nodes), dtype=bool)
         last[:-1] = nodes[1:] != nodes[:-1]
         self.location_node = nodes[last]
-        rows = order[last]
+        del nodes
+        rows = np.flatnonzero(last) if order is None else order[last]
         del order, last
         # A column at a time: a fancy index of whole rows, then of columns, was 0.4 s for
         # the 3.6 M records of a 1 GB snapshot; this is a tenth of that.
@@ -298,6 +332,17 @@ class HeapSnapshot:
         for index in dropped.tolist():
             strings[index] = ""
 
+    def release(self) -> None:
+        """Drop every column, edge and string: for a caller that took what it needs (the
+        snapshot is unusable after). Arrays it holds elsewhere stay alive there."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, np.ndarray):
+                setattr(self, name, value[:0].copy())
+        self.strings = []
+        self.direct_owners = None
+        self._classes = None
+        self._fetched = {}
+
     def node_name_of(self, ordinal: int) -> str:
         return self.string(int(self.node_name[ordinal]))
 
@@ -365,6 +410,26 @@ class HeapSnapshot:
         if kind == "context":
             return f"context.{name}"
         return name
+
+
+def empty_edge_offsets(length: int, edges: int) -> EdgeOffsets:
+    """An uninitialised offsets array for a graph of ``edges`` edges: int32 when they fit
+    (the offsets go up to ``edges``), int64 otherwise (see :data:`EdgeOffsets`)."""
+    if edges <= _INT32_MAX:
+        return np.empty(length, dtype=np.int32)
+    return np.empty(length, dtype=np.int64)
+
+
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def edge_sources(first_edge: EdgeOffsets, edges: npt.NDArray[np.integer[Any]]) -> I64:
+    """The node each of ``edges`` leaves from: a binary search in ``first_edge``, with the
+    edges in its type (given int64 edges, numpy would cast an int32 ``first_edge`` whole,
+    a node-sized temporary per search)."""
+    sources: I64 = np.searchsorted(first_edge, edges.astype(first_edge.dtype), side="right")
+    sources -= 1
+    return sources
 
 
 def load_snapshot(path: str | Path) -> HeapSnapshot:

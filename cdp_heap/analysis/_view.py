@@ -190,21 +190,13 @@ class HeapView:
         start = tin[nodes]
         del tin
         order = np.lexsort((start, classes))
-        nodes, classes, start = nodes[order], classes[order], start[order]
+        # One at a time, each old array freed as its sorted copy is made.
+        nodes = nodes[order]
+        classes = classes[order]
+        start = start[order]
         del order
-        span = np.int64(len(tout) + 1)
-        running = classes.astype(np.int64)
-        running *= span
-        running += tout[nodes]
-        del tout
-        np.maximum.accumulate(running, out=running)
-        here = classes[1:].astype(np.int64)
-        here *= span
-        here += start[1:]
-        del start
-        covered = np.zeros(len(nodes), dtype=bool)
-        covered[1:] = running[:-1] > here
-        del running, here
+        covered = enclosed(classes, start, tout[nodes])
+        del tout, start
         top = ~covered
         sums = np.bincount(
             classes[top],
@@ -248,6 +240,29 @@ class HeapView:
             display_names=self.class_names,
         )
 
+    def take_objects(self) -> ObjectTable:
+        """:meth:`objects`, releasing the view and its snapshot as the table is made, a
+        column at a time, so that the graph and the table are never both in memory (the
+        view is unusable after; a comparison's last use of it)."""
+        mask, ids = self.counted, self.snapshot.node_id
+        sizes, classes = self.self_size, self.class_ids
+        self.snapshot.release()
+        self._distance = self._essential = self._paths = self._dominators = None
+        self.counted = self.detached = mask[:0].copy()
+        self.self_size, self.class_ids = sizes[:0].copy(), classes[:0].copy()
+        class_ids = classes[mask]
+        del classes
+        self_sizes = sizes[mask]
+        del sizes
+        return ObjectTable(
+            path=self.snapshot.path,
+            ids=ids[mask],
+            self_sizes=self_sizes,
+            class_ids=class_ids,
+            class_names=self.class_keys,
+            display_names=self.class_names,
+        )
+
     def classes_matching(self, name: str) -> list[int]:
         """Class ids whose key or name is ``name``."""
         return [
@@ -286,6 +301,37 @@ class HeapView:
     def node_of_id(self, node_id: int) -> int | None:
         found = np.flatnonzero(self.snapshot.node_id == node_id)
         return int(found[0]) if found.size else None
+
+
+def enclosed(classes: I32, start: I32, stop: I32) -> npt.NDArray[np.bool_]:
+    """Which intervals ``[start, stop)`` another one of their class encloses, given the
+    intervals sorted by class, then start (nested or disjoint within a class, as
+    dominator subtrees are): an interval is enclosed exactly when an earlier one of its
+    class ends after its start. The running maximum of (class, end) as one int64 key is
+    made a chunk at a time, its carry from the chunk before, so that no int64 array as
+    long as the intervals exists (two of them were the top of ``class_retained``)."""
+    n = len(classes)
+    covered = np.zeros(n, dtype=bool)
+    span = np.int64(max(int(stop.max(initial=0)), int(start.max(initial=0))) + 1)
+    carry = np.int64(-1)
+    for a in range(0, n, _ENCLOSED_CHUNK):
+        b = min(a + _ENCLOSED_CHUNK, n)
+        running = classes[a:b].astype(np.int64)
+        running *= span
+        running += stop[a:b]
+        np.maximum.accumulate(running, out=running)
+        np.maximum(running, carry, out=running)
+        carry = running[-1]
+        # Interval i is enclosed when the running key up to i - 1 is above its own.
+        here = classes[a + 1 : b + 1].astype(np.int64)
+        here *= span
+        here += start[a + 1 : b + 1]
+        covered[a + 1 : b + 1] = running[: len(here)] > here
+    return covered
+
+
+#: Intervals per step of :func:`enclosed`.
+_ENCLOSED_CHUNK = 1 << 18
 
 
 def sort_summary(rows: list[ClassSummary], key: str) -> list[ClassSummary]:
@@ -343,9 +389,12 @@ def load_objects(
 
 
 def view_objects(view: HeapView, *, retained: bool = False) -> ObjectTable:
-    table = view.objects()
-    if retained:
-        table = attrs.evolve(table, class_retained=view.class_retained())
+    """:meth:`HeapView.take_objects`, with each class's retained size if ``retained``
+    (computed first, before the table exists). ``view`` is used up."""
+    class_retained = view.class_retained() if retained else None
+    table = view.take_objects()
+    if class_retained is not None:
+        table = attrs.evolve(table, class_retained=class_retained)
     return table
 
 

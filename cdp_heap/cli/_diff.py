@@ -118,7 +118,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-async def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Synchronous: the CLI runs it without trio (see ``cli._run_offline``)."""
     check_input_files([Path(args.base), Path(args.target)])  # a missing file is one line
     analysis = load_analysis()
     # The table shows no retained sizes: only --json pays for the dominator tree.

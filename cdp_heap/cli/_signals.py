@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-import trio
-
 #: 128 + the signal's number, as shells report a process killed by it.
 EXIT_INTERRUPTED = 128 + signal.SIGINT
 EXIT_TERMINATED = 128 + signal.SIGTERM
@@ -68,6 +66,8 @@ def cancelled_by_sigterm() -> Iterator[None]:
     """Inside ``trio.run``: SIGTERM cancels the block when SIGINT is ignored (see above);
     the block then raises ``KeyboardInterrupt``, as trio's Ctrl-C handler would have."""
     global _cancel
+    import trio  # here: a command that runs without trio (``diff``) does not load it
+
     token = trio.lowlevel.current_trio_token()
     with trio.CancelScope() as scope:
         # run_sync_soon is safe to call from a signal handler; cancel() is not.

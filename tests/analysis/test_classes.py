@@ -6,6 +6,7 @@ from __future__ import annotations
 from unittest import mock
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,3 +44,40 @@ def test_location_groups_equal_the_plain_version(
     distinct = sorted(set(tuples))
     assert [tuple(r) for r in rows.tolist()] == distinct
     assert [distinct[g] for g in group.tolist()] == tuples
+
+
+@st.composite
+def nodes(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    node_types = ["hidden", "array", "string", "object", "code", "closure", "native"]
+    strings = draw(st.lists(st.sampled_from(["Foo", "<div id=1>", "<p>", "", "Bar"]), min_size=1))
+    n = draw(st.integers(min_value=0, max_value=60))
+    types = draw(st.lists(st.integers(0, len(node_types) - 1), min_size=n, max_size=n))
+    names = draw(st.lists(st.integers(0, len(strings) - 1), min_size=n, max_size=n))
+    return np.array(types, np.uint32), np.array(names, np.uint32), node_types, strings
+
+
+@settings(max_examples=300, deadline=None)
+@given(nodes(), st.sampled_from([1, 7, 1 << 18]))
+def test_classify_follows_the_scalar_rule(
+    case: tuple[np.ndarray, np.ndarray, list[str], list[str]], chunk: int
+) -> None:
+    """``classify`` a chunk of nodes at a time, or whole: each node's class is
+    ``class_name_of`` its type and name, and the names are distinct."""
+    types, names, node_types, strings = case
+    with mock.patch.object(_classes, "_NAME_CHUNK", chunk):
+        class_ids, class_names = _classes.classify(types, names, node_types, strings)
+    expected = [
+        _classes.class_name_of(node_types[t], strings[s])
+        for t, s in zip(types.tolist(), names.tolist(), strict=True)
+    ]
+    assert [class_names[c] for c in class_ids.tolist()] == expected
+    assert len(set(class_names)) == len(class_names)
+
+
+def test_classify_refuses_a_name_past_the_strings() -> None:
+    types = np.array([3, 3], dtype=np.uint32)  # objects: named by their strings
+    with (
+        mock.patch.object(_classes, "_NAME_CHUNK", 1),
+        pytest.raises(ValueError, match="past the end of 'strings'"),
+    ):
+        _classes.classify(types, np.array([0, 5], np.uint32), ["hidden"] * 3 + ["object"], ["A"])

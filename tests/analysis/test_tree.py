@@ -174,3 +174,42 @@ def test_a_deep_chain_and_a_wide_level() -> None:
     assert got.tolist() == reference_subtree_sums(parents, values)
     start, stop = preorder_intervals(parent)
     assert (start.tolist(), stop.tolist()) == reference_intervals(parents)
+
+
+@st.composite
+def classed_trees(draw: st.DrawFn) -> tuple[list[int], list[int]]:
+    """A tree and a class per node (-1: not a member of any class)."""
+    parents = random_parents(draw, draw(st.sampled_from(["any", "chain", "star"])))
+    n = len(parents)
+    classes = draw(st.lists(st.integers(min_value=-1, max_value=3), min_size=n, max_size=n))
+    return parents, classes
+
+
+@settings(max_examples=300, deadline=None)
+@given(classed_trees(), st.sampled_from([1, 2, 7, 1 << 18]))
+def test_enclosed_is_inside_another_of_its_class(
+    case: tuple[list[int], list[int]], chunk: int
+) -> None:
+    """``_view.enclosed`` (a chunked running maximum, what ``class_retained`` sums by)
+    against its definition: a node below another node of its class in the tree."""
+    from unittest import mock
+
+    from cdp_heap.analysis import _view
+
+    parents, node_class = case
+    start, stop = preorder_intervals(np.array(parents, dtype=np.int32))
+    members = [v for v in range(len(parents)) if node_class[v] >= 0]
+    members.sort(key=lambda v: (node_class[v], int(start[v])))
+    classes = np.array([node_class[v] for v in members], dtype=np.int32)
+    with mock.patch.object(_view, "_ENCLOSED_CHUNK", chunk):
+        covered = _view.enclosed(classes, start[members], stop[members])
+
+    def below_its_class(v: int) -> bool:
+        u = v
+        while u != 0:
+            u = parents[u]
+            if node_class[u] == node_class[v]:
+                return True
+        return False
+
+    assert covered.tolist() == [below_its_class(v) for v in members]

@@ -157,3 +157,54 @@ def test_a_second_sigterm_while_track_saves_aborts_the_save(
     stdout, stderr = proc.communicate(timeout=30)
     expect(finished(proc, stdout, stderr), "sigterm")
     assert list(tmp_path.iterdir()) == []
+
+
+#: Runs ``cdp-heap diff`` with the analysis replaced by one that signals its own process
+#: (the signal arrives mid-command, deterministically), then spins: the handler must end
+#: it; the loop is bounded so that a broken handler fails the test instead of hanging it.
+_SIGNALLED_DIFF = """
+import os, signal, sys
+from cdp_heap import analysis, cli
+
+def compare_files(*args, **kwargs):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    for _ in range(10**8):
+        pass
+    raise AssertionError("the signal did not end the command")
+
+analysis.compare_files = compare_files
+code = cli.main(["diff", sys.argv[2], sys.argv[2]])
+assert "trio" not in sys.modules, "diff loaded trio"
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize(
+    ("sent", "key", "start"),
+    [
+        ("SIGTERM", "sigterm", default_signals),
+        ("SIGINT", "sigint", default_signals),
+        ("SIGTERM", "sigterm", sigint_ignored),  # a background job: no SIGINT handler
+    ],
+)
+def test_a_signal_mid_diff_ends_it_as_any_command(
+    sent: str, key: str, start: Callable[[], None], tmp_path: Path
+) -> None:
+    """``diff`` runs without trio (``cli._run_offline``): SIGTERM and Ctrl-C still end it
+    with 143 / 130 and one line."""
+    import subprocess
+    import sys
+
+    from tests.analysis import builder
+
+    nodes = [builder.Node("synthetic", "(root)", 1, 0), builder.Node("object", "A", 3, 16)]
+    path = builder.write(tmp_path / "a.heapsnapshot", nodes)
+    result = subprocess.run(
+        [sys.executable, "-c", _SIGNALLED_DIFF, sent, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=start,
+    )
+    assert result.stdout == ""
+    expect(result, key)
