@@ -80,12 +80,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not inspect.iscoroutinefunction(args.run):
-        return _run_offline(parser, args)
     # Only now that a command runs (--help has exited): see the module docstring.
-    import trio
-
-    from .._groups import single_exceptions
     from ._signals import EXIT_INTERRUPTED, EXIT_TERMINATED, sigterm_as_interrupt, terminated
 
     if args.debug:
@@ -93,8 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
-        with sigterm_as_interrupt(), single_exceptions():
-            return trio.run(_run_with_timeout, args)
+        with sigterm_as_interrupt():
+            if inspect.iscoroutinefunction(args.run):
+                return _run_in_trio(args)
+            # A plain function (``diff``: it reads two files) runs without trio: importing
+            # it is ~10 MiB, ~7 % of a 120 MB diff's peak. Outside trio, SIGINT's handler
+            # is Python's own, which raises KeyboardInterrupt, as trio's does.
+            code: int = args.run(args)
+            return code
     except UsageError as exc:
         parser.error(str(exc))  # exits 2
     except KeyboardInterrupt:
@@ -112,41 +113,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"cdp-heap: error: {user_message(exc, args)}", file=sys.stderr)
         return 1
+
+
+def _run_in_trio(args: argparse.Namespace) -> int:
+    """An async command, under its ``--timeout`` if it has one."""
+    import trio
+
+    from .._groups import single_exceptions
+
+    try:
+        with single_exceptions():
+            return trio.run(_run_with_timeout, args)
     except trio.TooSlowError:
         print(f"cdp-heap: error: timed out after {args.timeout:g} s (--timeout)", file=sys.stderr)
-        return 1
-
-
-def _run_offline(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """A command whose ``run`` is a plain function (``diff``: it reads two files) runs
-    without trio: importing it is ~10 MiB of memory, ~7 % of a 120 MB diff's peak. SIGTERM
-    and Ctrl-C end it as any command (:mod:`._signals`: outside trio, SIGINT's handler is
-    Python's own, which raises ``KeyboardInterrupt``); it takes no ``--timeout``."""
-    from ._signals import EXIT_INTERRUPTED, EXIT_TERMINATED, sigterm_as_interrupt, terminated
-
-    if args.debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
-    try:
-        with sigterm_as_interrupt():
-            code: int = args.run(args)
-            return code
-    except UsageError as exc:
-        parser.error(str(exc))  # exits 2
-    except KeyboardInterrupt:
-        if terminated():
-            print("cdp-heap: terminated", file=sys.stderr)
-            return EXIT_TERMINATED
-        print("cdp-heap: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (CDPHeapError, OSError) as exc:
-        if isinstance(exc, BrokenPipeError) and stdout_closed():
-            silence_stdout()  # as in main
-            return 0
-        if args.debug:
-            raise
-        print(f"cdp-heap: error: {user_message(exc, args)}", file=sys.stderr)
         return 1
 
 
