@@ -163,10 +163,10 @@ class WebSocket:
         (which writes everything that waits in one system call)."""
         if self._close_sent:
             return
-        if len(texts) == 1:
-            self._write_one_nowait(encode_text(texts[0].encode(), masked=self._masked), now)
-            return
-        frames = encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked)
+        if len(texts) == 1:  # what a routed message is: encoded without the lists
+            frames = [encode_text(texts[0].encode(), masked=self._masked)]
+        else:
+            frames = encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked)
         self._write_nowait(frames, now=now)
 
     @property
@@ -191,10 +191,9 @@ class WebSocket:
     def _write_nowait(self, frames: list[bytes], *, now: bool = True) -> None:
         if self._broken:
             return
-        if self._unsent or self._flushing.locked() or not now:
-            rest: list[bytes | memoryview] = list(frames)
-        else:
-            rest = list(frames)
+        rest: list[bytes | memoryview] = list(frames)
+        # Order holds: nothing is written at once while anything waits to be written.
+        if now and not self._unsent and not self._flushing.locked():
             try:
                 sent = self._transport.try_send(rest)
             except TransportBroken:
@@ -203,30 +202,11 @@ class WebSocket:
             # The socket's buffer is full: the rest waits for flush() (a frame cut short
             # comes back as a memoryview of its end).
             rest = unsent_part(rest, sent)
-        for frame in rest:
-            self._unsent.append(frame)
-            self._unsent_bytes += len(frame)
         if rest:
+            for frame in rest:
+                self._unsent.append(frame)
+                self._unsent_bytes += len(frame)
             self._writer.unpark_all()
-
-    def _write_one_nowait(self, frame: bytes, now: bool) -> None:
-        """:meth:`_write_nowait` of one frame (what a routed message is)."""
-        if self._broken:
-            return
-        if now and not self._unsent and not self._flushing.locked():
-            try:
-                sent = self._transport.try_send([frame])
-            except TransportBroken:
-                self._broken = True
-                return
-            if sent == len(frame):
-                return
-            rest: bytes | memoryview = memoryview(frame)[sent:] if sent else frame
-        else:
-            rest = frame
-        self._unsent.append(rest)
-        self._unsent_bytes += len(rest)
-        self._writer.unpark_all()
 
     async def wait_unsent(self) -> None:
         """Wait until frames are left unsent (or :meth:`wake_writer` is called)."""
