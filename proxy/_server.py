@@ -36,6 +36,7 @@ from ._http import (
     json_response,
     read_request_head,
 )
+from ._lane import SPIN, Lane, open_lane
 from ._outbox import (
     CLOSE_NORMAL,
     DEFAULT_LIMIT_BYTES,
@@ -101,6 +102,9 @@ class ProxyConfig:
     #: Serve the upstream's whole browser (``cdp_heap_proxy._target_list.probe_upstream``): every
     #: target, the browser endpoint, a session per client (``cdp_heap_proxy._sessions``).
     browser: bool = False
+    #: How long to poll for the next message before sleeping, while messages come close
+    #: together (seconds; 0: never; ``cdp_heap_proxy._lane.SPIN``).
+    spin: float = SPIN
 
     def effective_guard(self) -> Guard:
         return self.guard or Guard(listen_host=self.listen_host)
@@ -109,8 +113,11 @@ class ProxyConfig:
 class Proxy:
     """A running proxy; ``serve_proxy`` hands it to ``task_status.started``."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, lane: Lane | None = None) -> None:
         self.config = config
+        #: Reads the plain TCP connections' sockets and routes what they bring, outside
+        #: trio's run loop (cdp_heap_proxy._lane); ``None``: each connection's task does.
+        self.lane = lane
         self.id = str(uuid.uuid4())
         self.port = config.listen_port
         #: The routing state of one target's session (idle in front of a whole browser:
@@ -120,7 +127,7 @@ class Proxy:
         self.hub = BrowserHub() if config.browser else None
         self._routing: Router | BrowserHub = self.hub or self.router
         find = find_browser if config.browser else find_target
-        self.upstream = UpstreamLink(config.upstream, config.max_message_size, find)
+        self.upstream = UpstreamLink(config.upstream, config.max_message_size, find, lane)
         self.guard = config.effective_guard()
         #: The clients the router routes to: added with the router's, dropped only when the
         #: router says so (:class:`~cdp_heap_proxy._actions.ForgetClient`).
@@ -150,6 +157,7 @@ class Proxy:
             "router": router,
             "clients": clients,
             "upstream": self.upstream.describe(),
+            "lane": None if self.lane is None else attrs.asdict(self.lane.statistics()),
             "recentDisconnects": list(self._disconnects),
         }
 
@@ -450,7 +458,7 @@ class Proxy:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return  # it left during the handshake
         ws = WebSocket(
-            transport_for(stream, tcp),
+            transport_for(stream, tcp, self.lane),
             server=True,
             max_message_size=self.config.max_client_message_size,
             received=handshake.received,
@@ -472,6 +480,11 @@ class Proxy:
             self._perform(self.hub.attach(conn.id, home[1]))  # its own session upstream
         reason = "client closed the connection"
         limit = self.config.max_client_message_size
+
+        def route(message: str | bytes) -> None:
+            self._perform(self._routing.client_message(conn.id, message))
+
+        ws.set_inline(route, self.upstream.has_room)  # the loop below, from the lane
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._pump, ws, outbox, conn)
@@ -482,9 +495,9 @@ class Proxy:
                             actions = self._routing.client_message_too_large(
                                 conn.id, message.size, message.prefix, limit
                             )
+                            self._perform(actions)
                         else:
-                            actions = self._routing.client_message(conn.id, message)
-                        self._perform(actions)
+                            route(message)
                         await self.upstream.wait_room()
                 except WebSocketClosed:
                     pass
@@ -548,19 +561,26 @@ async def serve_proxy(
             f"refusing to listen on {config.listen_host} without a token: anyone who can "
             "reach the port could run code in the target"
         )
-    proxy = Proxy(config)
     listeners = await trio.open_tcp_listeners(config.listen_port, host=config.listen_host)
+    lane = open_lane(config.spin)
+    proxy = Proxy(config, lane)
     proxy.port = listeners[0].socket.getsockname()[1]
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(
-            proxy.upstream.run,
-            proxy._upstream_opened,
-            proxy._upstream_message,
-            proxy._upstream_lost,
-            config.retry_interval,
-        )
-        await nursery.start(trio.serve_listeners, proxy.handle_connection, listeners)
-        task_status.started(proxy)
+    try:
+        async with trio.open_nursery() as nursery:
+            if lane is not None:
+                nursery.start_soon(lane.run)
+            nursery.start_soon(
+                proxy.upstream.run,
+                proxy._upstream_opened,
+                proxy._upstream_message,
+                proxy._upstream_lost,
+                config.retry_interval,
+            )
+            await nursery.start(trio.serve_listeners, proxy.handle_connection, listeners)
+            task_status.started(proxy)
+    finally:
+        if lane is not None:
+            lane.close()
 
 
 @asynccontextmanager

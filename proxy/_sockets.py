@@ -36,11 +36,14 @@ import contextlib
 import os
 import socket
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
 
 from cdp_heap._limits import RECEIVE_BUFFER_SIZE
+
+from ._lane import Lane
 
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 #: Most buffers one ``sendmsg`` takes (IOV_MAX; given more it fails with EMSGSIZE).
@@ -75,6 +78,17 @@ class Transport(Protocol):
         """Close the connection now (a task waiting on it wakes up)."""
         ...
 
+    def watch(self, on_read: Callable[[bytes], None]) -> bool:
+        """Have the proxy's :class:`~cdp_heap_proxy._lane.Lane` read the connection:
+        ``on_read(data)`` is called from the lane's task with each read (``b""`` once the
+        peer closed or the connection broke) until :meth:`unwatch`. ``False`` (and
+        nothing happens) when this connection has no lane: read with :meth:`receive`."""
+        ...
+
+    def unwatch(self) -> None:
+        """Stop the lane's reading (a no-op when it does not read)."""
+        ...
+
 
 def unsent_part(buffers: list[bytes | memoryview], sent: int) -> list[bytes | memoryview]:
     """What is left of ``buffers`` once their first ``sent`` bytes were written."""
@@ -104,15 +118,50 @@ def _read_buffer() -> memoryview:
 
 
 class SocketTransport:
-    """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty)."""
+    """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty),
+    read by ``lane`` when one is given and :meth:`watch` is called."""
 
-    def __init__(self, stream: trio.SocketStream) -> None:
+    def __init__(self, stream: trio.SocketStream, lane: Lane | None = None) -> None:
         fd = stream.socket.detach()
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._fd = fd  # what trio waits on (an int: no fileno() call per wait)
         self._buffer = _read_buffer()
         self._closed = False
+        self._lane = lane
+        self._on_read: Callable[[bytes], None] | None = None
+
+    def watch(self, on_read: Callable[[bytes], None]) -> bool:
+        if self._lane is None:
+            return False
+        if not self._closed and self._on_read is None:
+            self._on_read = on_read
+            self._lane.watch(self._fd, self._lane_read)
+        return True
+
+    def unwatch(self) -> None:
+        if self._on_read is not None:
+            self._on_read = None
+            assert self._lane is not None
+            self._lane.unwatch(self._fd)
+
+    def _lane_read(self) -> None:
+        """The socket is readable (called by the lane)."""
+        on_read = self._on_read
+        if on_read is None:
+            return
+        try:
+            size = self._sock.recv_into(self._buffer)
+        except BlockingIOError:
+            return  # readable a moment ago, but nothing now (the lane asks again)
+        except OSError:
+            size = 0
+        if size and _QUICKACK is not None:
+            try:  # noqa: SIM105
+                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass  # closing: the next read says so
+        on_read(bytes(self._buffer[:size]))
 
     async def receive(self) -> bytes:
         sock, buffer = self._sock, self._buffer
@@ -166,6 +215,7 @@ class SocketTransport:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            self.unwatch()
             trio.lowlevel.notify_closing(self._fd)
             self._sock.close()
 
@@ -197,14 +247,22 @@ class StreamTransport:
         if self._tcp is not None:
             self._tcp.socket.close()  # wakes a task waiting on it
 
+    def watch(self, on_read: Callable[[bytes], None]) -> bool:
+        return False  # TLS is read by the connection's task
 
-def transport_for(stream: trio.abc.Stream, tcp: trio.SocketStream | None) -> Transport:
+    def unwatch(self) -> None:
+        pass
+
+
+def transport_for(
+    stream: trio.abc.Stream, tcp: trio.SocketStream | None, lane: Lane | None = None
+) -> Transport:
     """The fastest transport for ``stream``: the socket itself when ``stream`` is plain
-    TCP (``tcp``, or a :class:`QuickAckStream` of it)."""
+    TCP (``tcp``, or a :class:`QuickAckStream` of it), read by ``lane`` if given."""
     if tcp is not None and (
         stream is tcp or (isinstance(stream, QuickAckStream) and stream.inner is tcp)
     ):
-        return SocketTransport(tcp)
+        return SocketTransport(tcp, lane)
     return StreamTransport(stream, tcp)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import trio
 
 from ._frames import Oversized
+from ._lane import Lane
 from ._sockets import SocketTransport
 from ._targets import Entry, UpstreamNotFound, UpstreamSpec, find_target, websocket_path
 from ._websocket import (
@@ -48,8 +49,10 @@ class UpstreamLink:
         spec: UpstreamSpec,
         max_message_size: int,
         find: Callable[[UpstreamSpec, Entry | None], Awaitable[Entry]] = find_target,
+        lane: Lane | None = None,
     ) -> None:
         self.spec = spec
+        self._lane = lane  # reads the session's socket (cdp_heap_proxy._lane)
         self._find = find  # the target's entry, or the browser's (cdp_heap_proxy._target_list)
         self.max_message_size = max_message_size
         self.entry: Entry | None = None  # the upstream /json/list entry while connected
@@ -83,9 +86,13 @@ class UpstreamLink:
             self._ws.send_nowait([text], now=not self._unanswered)
             self._unanswered = True
 
+    def has_room(self) -> bool:
+        """Whether a client's next command may be routed without :meth:`wait_room`."""
+        return self._ws is None or self._ws.unsent_frames <= UPSTREAM_BACKLOG
+
     async def wait_room(self) -> None:
         """Wait while more than ``UPSTREAM_BACKLOG`` commands wait to be written."""
-        while self._ws is not None and self._ws.unsent_frames > UPSTREAM_BACKLOG:
+        while not self.has_room():
             await self._room.park()
 
     def backlog(self) -> int:
@@ -137,11 +144,20 @@ class UpstreamLink:
             await trio.aclose_forcefully(tcp)
             return self.last_error
         ws = WebSocket(
-            SocketTransport(tcp),
+            SocketTransport(tcp, self._lane),
             server=False,
             max_message_size=self.max_message_size,
             received=received,
         )
+
+        def deliver(message: str | bytes) -> None:
+            self._unanswered = False
+            on_message(message)
+
+        def reading() -> bool:
+            return self._reading is not None and not self._reading.cancel_called
+
+        ws.set_inline(deliver, reading)  # what the loop below does, from the lane
         async with trio.open_nursery() as nursery:
             self._ws, self.entry, self.last_entry = ws, entry, entry
             self._unanswered = False
@@ -159,8 +175,7 @@ class UpstreamLink:
                                 f"the limit of {self.max_message_size}"
                             )
                             continue
-                        self._unanswered = False
-                        on_message(message)
+                        deliver(message)
                 if self._reading.cancelled_caught:
                     reason = self._close_reason
             except WebSocketClosed as exc:

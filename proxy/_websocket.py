@@ -15,12 +15,21 @@ wsproto on the trio stream. After them a :class:`WebSocket` speaks frames itself
   task its command straight upstream), and keeps what the socket does not take, in order,
   for :meth:`WebSocket.flush`, which the connection's writer task runs. Nothing waits on
   the way, so no task switch is paid per message (docs/decisions.md D29).
+
+On a transport the proxy's :class:`~cdp_heap_proxy._lane.Lane` reads (plain TCP, Linux),
+the lane reads while the connection's task waits in :meth:`WebSocket.get_message`, and
+hands each message to the handler given to :meth:`WebSocket.set_inline` at once, in the
+lane's task: the waiting task is not woken for it (D32). What needs the task (a control
+frame, an oversized message, the end, or a message while the handler's ``ready()`` is
+false) waits for it, in order, and the lane reads no more of the connection until the
+task waits again.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import deque
+from collections.abc import Callable
 
 import trio
 from wsproto import WSConnection
@@ -106,8 +115,22 @@ class WebSocket:
         self._peer_closed = trio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
+        # Reading by the lane (set_inline): where messages go, and whether one may go now.
+        self._inline: Callable[[str | bytes], None] | None = None
+        self._inline_ready: Callable[[], bool] = _always
+        #: The reader task waits here while the lane reads for it.
+        self._arrived = trio.lowlevel.ParkingLot()
+        self._eof = False  # the lane read the end
+        self._inline_failed: Exception | None = None  # what the handler raised, for the task
 
     # -- reading ----------------------------------------------------------------------------
+
+    def set_inline(self, handler: Callable[[str | bytes], None], ready: Callable[[], bool]) -> None:
+        """While a task waits in :meth:`get_message`, let the lane (if the transport has one)
+        hand each text or binary message to ``handler`` at once, from the lane's task, for as
+        long as ``ready()`` holds; the rest :meth:`get_message` returns. ``handler`` must not
+        wait; what it raises, :meth:`get_message` raises."""
+        self._inline, self._inline_ready = handler, ready
 
     async def get_message(self) -> str | bytes | Oversized:
         """The next message. Raises :class:`WebSocketClosed` when the connection ends."""
@@ -122,10 +145,23 @@ class WebSocket:
                 elif isinstance(event, Close):
                     await self._peer_closing(event)
                 # A Pong needs nothing.
+            if self._inline_failed is not None:
+                failure, self._inline_failed = self._inline_failed, None
+                raise failure
             if self._parser.error is not None:  # after the messages read before it
                 await self._fail(self._parser.error.code, self._parser.error.reason)
-            data = self._received or await self._transport.receive()
-            self._received = b""
+            if self._received:
+                data, self._received = self._received, b""
+            elif self._eof:
+                data = b""
+            elif self._transport.watch(self._lane_read):
+                try:  # until the lane has something only this task can take
+                    await self._arrived.park()
+                finally:
+                    self._transport.unwatch()
+                continue
+            else:
+                data = await self._transport.receive()
             if not data:
                 self._peer_closed.set()
                 raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, self.close_reason)
@@ -134,6 +170,40 @@ class WebSocket:
                 events.extend(self._parser.events())
             except ProtocolError as exc:
                 await self._fail(exc.code, exc.reason)
+
+    def _lane_read(self, data: bytes) -> None:
+        """What the lane read while the reader task waits: messages to the inline handler
+        while it is ready, the rest (and everything after it) queued for the task, which is
+        then woken and the reading stops."""
+        if data:
+            self._parser.feed(data)
+            try:
+                parsed = self._parser.events()
+            except ProtocolError as exc:
+                parsed = []
+                self._parser.error = exc
+            events = self._events
+            handler = self._inline
+            for event in parsed:
+                if (
+                    not events
+                    and handler is not None
+                    and (type(event) is str or type(event) is bytes)
+                    and self._inline_failed is None
+                    and self._inline_ready()
+                ):
+                    try:
+                        handler(event)
+                    except Exception as exc:  # the reader task raises it, as if it had routed
+                        self._inline_failed = exc
+                else:
+                    events.append(event)
+            if not events and self._parser.error is None and self._inline_failed is None:
+                return  # all handed over: keep reading
+        else:
+            self._eof = True
+        self._transport.unwatch()
+        self._arrived.unpark_all()
 
     async def _fail(self, code: int, reason: str) -> None:
         """The peer broke the protocol: close with ``code`` and stop reading."""
@@ -269,9 +339,15 @@ class WebSocket:
                 await self.get_message()
 
     def close_transport(self) -> None:
-        """Drop the connection now."""
+        """Drop the connection now (a task waiting for a message gets the end)."""
         self._broken = True
         self._transport.close()
+        self._eof = True
+        self._arrived.unpark_all()
+
+
+def _always() -> bool:
+    return True
 
 
 # -- handshakes --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 """Benchmark the proxy and its peers against direct connections, in one run, side by side.
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
-                                  [--peers cdp-heap,socat,inspector-proxy,vscode-cdp-proxy]
+                                  [--peers cdp-heap,cdp-heap:no-spin,socat,...]
                                   [--trip-rounds 2] [--no-snapshot] [--only latency]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
@@ -21,6 +21,9 @@ and each peer that is installed (each its own process):
   a byte relay driven the way the proxy drives its sockets (trio, ``wait_readable``, one
   ``recv_into``, ``TCP_QUICKACK``, ``send``) that parses nothing: the floor of the proxy's
   design (docs/decisions.md D30).
+
+``cdp-heap:no-spin`` is ``cdp-heap proxy --spin-us 0``: the proxy without its polling
+for the next message (docs/decisions.md D32), what it costs in latency and saves in CPU.
 
 None of the peers multiplexes several clients onto one session; ``cdp-heap proxy`` does.
 Install them with ``apt-get install socat`` and ``PUPPETEER_SKIP_DOWNLOAD=1 npm install
@@ -83,7 +86,7 @@ sys.path.insert(0, str(ROOT))
 
 import cdp_heap  # noqa: E402
 
-PEERS = ("cdp-heap", "socat", "inspector-proxy", "vscode-cdp-proxy")
+PEERS = ("cdp-heap", "cdp-heap:no-spin", "socat", "inspector-proxy", "vscode-cdp-proxy")
 #: Measured only when asked for (``--peers``): the floor of the proxy's own design.
 EXTRA_PEERS = ("trio-relay",)
 TRIO_RELAY = Path(__file__).resolve().parent / "bench_support" / "trio_relay.py"
@@ -431,12 +434,13 @@ def start_peers(
     path = direct_url.partition(f":{node_port}")[2]  # /<target id>
     for name in wanted:
         try:
-            if name == "cdp-heap":
+            if name in ("cdp-heap", "cdp-heap:no-spin"):
                 proc, match = start(
                     [
                         sys.executable, "-m", "cdp_heap", "proxy",
                         "--upstream", f"127.0.0.1:{node_port}", "--listen", "127.0.0.1:0",
                         "--max-client-message-mb", str(args.max_client_message_mb),
+                        *(["--spin-us", "0"] if name.endswith("no-spin") else []),
                     ],
                     rb"served at http://127\.0\.0\.1:(\d+)/json/list",
                     cpus=cpus,
@@ -653,13 +657,15 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
     print_load(load_at_start)
     if not args.no_snapshot:
         print(rounds)
-    if others := [p.name for p in peers if p.name != "cdp-heap"]:
+    if others := [p.name for p in peers if not p.name.startswith("cdp-heap")]:
         print(
             f"not multiplexing: {', '.join(others)} (one upstream connection per client; "
             "Node's inspector multiplexes them)"
         )
     if "socat" in names:
         print("socat: a byte-level relay, the floor of any relay hop on this machine")
+    if "cdp-heap:no-spin" in names:
+        print("cdp-heap:no-spin: cdp-heap proxy --spin-us 0 (no polling for the next message)")
     if "trio-relay" in names:
         print("trio-relay: a byte-level trio relay, the floor of the proxy's own design")
     print(

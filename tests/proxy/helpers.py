@@ -23,6 +23,7 @@ import trio
 import trio_websocket
 
 from cdp_heap_proxy import Proxy, ProxyConfig, UpstreamSpec, open_proxy
+from cdp_heap_proxy._lane import Lane
 
 MiB = 1024 * 1024
 
@@ -36,6 +37,19 @@ async def proxy_in_front(
     async with open_proxy(ProxyConfig(spec, listen_port=0, **config)) as p:
         await p.wait_until(lambda: p.router.upstream_connected)
         yield p
+
+
+@asynccontextmanager
+async def running_lane(**options: Any) -> AsyncIterator[Lane]:
+    """A :class:`~cdp_heap_proxy._lane.Lane` serving its sockets for the block."""
+    lane = Lane(**options)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(lane.run)
+            yield lane
+            nursery.cancel_scope.cancel()
+    finally:
+        lane.close()
 
 
 @asynccontextmanager

@@ -84,3 +84,34 @@ async def test_a_predicate_that_raises_raises_in_the_waiting_task(
                     assert (await conn.send("Runtime.evaluate", {"expression": "6*7"}))["result"][
                         "value"
                     ] == 42
+
+
+async def test_a_round_trip_wakes_none_of_the_proxys_connection_tasks(
+    node: Callable[..., Target],
+) -> None:
+    """The lane reads both sockets and routes each message itself (D32): the client's
+    connection task and the upstream reader, waiting in ``get_message``, never run."""
+    target = node(script=IDLE)
+    with trio.fail_after(30):
+        async with proxy_in_front(target.host, target.port) as proxy:
+            assert proxy.lane is not None
+            async with cdp_heap.open_cdp(proxy.websocket_url) as conn:
+                await conn.send("Runtime.evaluate", {"expression": "1+1"})
+                await trio.testing.wait_all_tasks_blocked()
+                counter = StepCounter()
+                trio.lowlevel.add_instrument(counter)
+                try:
+                    for _ in range(50):
+                        await conn.send("Runtime.evaluate", {"expression": "1+1"})
+                finally:
+                    trio.lowlevel.remove_instrument(counter)
+            # The proxy's tasks: its own, and the connection handlers trio's listener started.
+            proxy_tasks = ("cdp_heap_proxy.", "trio._highlevel_serve_listeners.")
+            ran = {
+                task.name: steps
+                for task, steps in counter.steps.items()
+                if task.name.startswith(proxy_tasks)
+            }
+            lane = "cdp_heap_proxy._lane.Lane.run"
+            assert ran.get(lane, 0) > 0, ran  # the lane did the work
+            assert {name: steps for name, steps in ran.items() if name != lane} == {}

@@ -30,7 +30,7 @@ def test_help_explains_with_an_example() -> None:
     assert "--upstream" in done.stdout and "--listen" in done.stdout
     assert "cdp-heap proxy --upstream 127.0.0.1:9229" in done.stdout
     options = ("--token", "--allow-methods", "--allow-host", "--allow-origin", "--tls-cert")
-    for option in (*options, "--max-client-message-mb"):
+    for option in (*options, "--max-client-message-mb", "--spin-us"):
         assert option in done.stdout
     assert "ssh -N -L 9230:127.0.0.1:9230" in done.stdout
     assert "POST" in done.stdout and "docs/proxy-security.md" in done.stdout
@@ -53,6 +53,16 @@ def test_a_zero_message_limit_is_a_usage_error() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().endswith("--max-client-message-mb must be at least 1")
+
+
+def test_a_negative_spin_is_a_usage_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "cdp_heap", "proxy", "--spin-us", "-1"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith("--spin-us must be 0 or more")
 
 
 async def test_cdp_heap_snapshot_cli_through_the_proxy(
@@ -182,3 +192,34 @@ async def test_sigterm_closes_clients_with_a_reason_and_exits_0(
             await proxy.wait_for("cdp-heap proxy: stopped")
             assert "SIGTERM: closing client connections" in proxy.output
             assert 'reason="cdp-heap proxy is shutting down"' in proxy.output  # audited
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("spin", ["500", "0"])
+async def test_a_signal_while_round_trips_stream_stops_the_proxy_cleanly(
+    node: Callable[..., Target], signum: signal.Signals, spin: str
+) -> None:
+    """The lane holds trio's thread while messages flow (D32): a signal then still stops
+    the proxy within moments, the usual way."""
+    target = node(script="setInterval(() => {}, 1000)")
+    with trio.fail_after(30):
+        async with run_proxy_cli(
+            "--upstream", f"127.0.0.1:{target.port}", "--listen", "127.0.0.1:0", "--spin-us", spin
+        ) as proxy:
+            (entry,) = await http_get_json("127.0.0.1", proxy.port, "/json/list")
+            async with open_raw(entry["webSocketDebuggerUrl"]) as ws:
+                for id in range(1, 201):
+                    assert (await call(ws, id, "Runtime.evaluate", expression="1+1"))["result"]
+                proxy.process.send_signal(signum)
+                detached = []
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    while True:
+                        message = json.loads(await ws.get_message())
+                        detached.append(message.get("method") == "Inspector.detached")
+                assert detached == [True]
+                reason = closed.value.reason
+                assert reason is not None and reason.code == 1001
+            # 130 after Ctrl-C, 0 after a service manager's stop, as for every command.
+            assert await proxy.process.wait() == (130 if signum == signal.SIGINT else 0)
+            name = "SIGINT" if signum == signal.SIGINT else "SIGTERM"
+            assert f"{name}: closing client connections" in proxy.output

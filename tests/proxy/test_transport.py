@@ -1,5 +1,8 @@
 """The proxy's WebSocket over a real TCP connection (cdp_heap_proxy._sockets.SocketTransport).
 
+The read path runs twice: read by the connection's task, and read by the proxy's lane
+(cdp_heap_proxy._lane) for the task waiting in ``get_message`` (the ``lane`` fixture).
+
 A tiny send buffer makes the socket take frames in pieces; a wsproto peer on the other end
 checks that what arrives is a valid stream of whole frames, in the order the messages were
 given to :meth:`WebSocket.send_nowait`, from several tasks at once, with the writer task
@@ -13,6 +16,7 @@ from __future__ import annotations
 import random
 import socket
 import struct
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -21,8 +25,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
+from cdp_heap_proxy._lane import Lane
 from cdp_heap_proxy._sockets import SocketTransport, unsent_part
 from cdp_heap_proxy._websocket import Oversized, WebSocket, WebSocketClosed
+
+from .helpers import running_lane
 
 SMALL_BUFFER = 4096
 
@@ -48,12 +55,22 @@ def quickack(sock: trio.socket.SocketType) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
 
-def transport_of(sock: socket.socket) -> SocketTransport:
-    return SocketTransport(trio.SocketStream(trio.socket.from_stdlib_socket(sock)))
+def transport_of(sock: socket.socket, lane: Lane | None = None) -> SocketTransport:
+    return SocketTransport(trio.SocketStream(trio.socket.from_stdlib_socket(sock)), lane)
 
 
-def websocket(sock: socket.socket, *, server: bool = True) -> WebSocket:
-    return WebSocket(transport_of(sock), server=server, max_message_size=1 << 24)
+def websocket(sock: socket.socket, *, server: bool = True, lane: Lane | None = None) -> WebSocket:
+    return WebSocket(transport_of(sock, lane), server=server, max_message_size=1 << 24)
+
+
+@pytest.fixture(params=["task", "lane"])
+async def lane(request: pytest.FixtureRequest) -> AsyncIterator[Lane | None]:
+    """Who reads: the task in ``get_message`` (None), or a running lane for it."""
+    if request.param == "task":
+        yield None
+    else:
+        async with running_lane() as running:
+            yield running
 
 
 class Peer:
@@ -304,9 +321,9 @@ async def test_close_wakes_a_task_blocked_in_receive() -> None:
     theirs.close()
 
 
-async def test_close_transport_wakes_get_message() -> None:
+async def test_close_transport_wakes_get_message(lane: Lane | None) -> None:
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     caught: list[WebSocketClosed] = []
 
     async def read() -> None:
@@ -326,9 +343,9 @@ async def test_close_transport_wakes_get_message() -> None:
     theirs.close()
 
 
-async def test_messages_read_from_a_real_socket_with_a_pong_answered() -> None:
+async def test_messages_read_from_a_real_socket_with_a_pong_answered(lane: Lane | None) -> None:
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     client = FrameProtocol(client=True, extensions=[])
     peer = Peer(theirs)
     big = "é" * 300_000
@@ -354,9 +371,9 @@ async def test_messages_read_from_a_real_socket_with_a_pong_answered() -> None:
 # -- the read path: what one read can hold ------------------------------------------------
 
 
-async def test_several_messages_in_one_read_each_delivered_in_order() -> None:
+async def test_several_messages_in_one_read_each_delivered_in_order(lane: Lane | None) -> None:
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     client = FrameProtocol(client=True, extensions=[])
     texts = [f'{{"id":{i},"method":"Runtime.evaluate"}}' for i in range(20)] + ["é" * 200]
     theirs.sendall(b"".join(bytes(client.send_data(t)) for t in texts))
@@ -365,10 +382,10 @@ async def test_several_messages_in_one_read_each_delivered_in_order() -> None:
     theirs.close()
 
 
-async def test_frames_cut_anywhere_across_reads() -> None:
+async def test_frames_cut_anywhere_across_reads(lane: Lane | None) -> None:
     """Headers and payloads split between reads, a 16-bit length too: every cut."""
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     client = FrameProtocol(client=True, extensions=[])
     texts = ["short", "x" * 200, "y" * 70_000]
     data = b"".join(bytes(client.send_data(t)) for t in texts)
@@ -389,9 +406,9 @@ async def test_frames_cut_anywhere_across_reads() -> None:
     theirs.close()
 
 
-async def test_a_message_then_the_end_in_one_read() -> None:
+async def test_a_message_then_the_end_in_one_read(lane: Lane | None) -> None:
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     client = FrameProtocol(client=True, extensions=[])
     theirs.sendall(bytes(client.send_data("last words")))
     theirs.shutdown(socket.SHUT_WR)
@@ -411,11 +428,13 @@ async def test_a_message_then_the_end_in_one_read() -> None:
         (b"\x81\x81\0\0\0\0\xff", 1007),  # not UTF-8 (the inlined path)
     ],
 )
-async def test_a_message_then_a_protocol_error_in_one_read(bad: bytes, code: int) -> None:
+async def test_a_message_then_a_protocol_error_in_one_read(
+    bad: bytes, code: int, lane: Lane | None
+) -> None:
     """What came before the error is delivered, then the connection is failed with its code
     (it used to be lost with the read)."""
     ours, theirs = tcp_pair()
-    ws = websocket(ours)
+    ws = websocket(ours, lane=lane)
     client = FrameProtocol(client=True, extensions=[])
     peer = Peer(theirs)
     theirs.sendall(bytes(client.send_data("first")) + bytes(client.send_data("second")) + bad)

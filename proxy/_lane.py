@@ -1,0 +1,217 @@
+"""The proxy's own loop over its plain TCP sockets: a message in, routed and written out,
+without a pass of trio's run loop.
+
+Through trio, every message read costs a task wake-up: trio's ``epoll_wait`` returns, the
+task is rescheduled and resumed, and its next wait re-arms the socket's one-shot
+registration (``epoll_ctl``). A round trip through the proxy is two of them, and on this
+project's 2-core VM they were most of what the proxy added to one client's round trip
+(docs/decisions.md D30, D32). A bare ``selectors`` loop over the same sockets costs a
+third of a bare trio relay.
+
+A :class:`Lane` is that loop, run as one trio task. It has an epoll set of its own with the
+sockets whose reader is waiting for a message (:meth:`Lane.watch`), registered once, not
+per read. trio waits on the lane's epoll descriptor like on any other; when it is readable
+the lane's task reads every ready socket and hands what it read to the socket's callback,
+which parses it and routes each message at once (:meth:`WebSocket.set_inline
+<cdp_heap_proxy._websocket.WebSocket.set_inline>`). Then, rather than going back to trio
+right away, the lane waits in its own ``epoll_wait`` for the next message (at one client:
+the target's reply to the command it just wrote), for at most :data:`HOLD` seconds in all.
+So a steady round trip never passes through trio's run loop.
+
+Waiting, the lane first polls without sleeping, for up to :data:`SPIN` seconds, when the
+last message came within that time of the one before. On a VM a CPU that has gone idle is
+slow to wake (the host has to schedule it again: ~30-50 µs on this project's VM), and a
+relay adds two such wake-ups to every round trip; polling keeps the proxy's CPU awake
+across the short gap before the reply. It costs CPU while messages flow that densely, and
+only then (a pause longer than :data:`SPIN` ends it until messages come close together
+again); each poll gives way to any other thread that is ready to run on that CPU.
+``cdp-heap proxy --spin-us 0`` turns it off.
+
+Holding trio's thread has a price, and it is bounded. While the lane holds it, trio's own
+I/O (new connections, HTTP, TLS clients, a writer waiting for room in a socket) is not
+looked at: it waits at most :data:`HOLD` seconds. The lane gives the thread back at once
+when trio has something to do that it can see: a task made runnable (by a routed message:
+a writer to wake, a waiter's condition), a callback queued from a signal or another
+thread, a deadline due. The blocking wait is protected from ``KeyboardInterrupt``, which
+trio then delivers as usual once it has the thread back.
+
+Routing stays where it was: the callbacks call the same :class:`~cdp_heap_proxy._router.
+Router` methods the connection tasks call, in the same thread, so the router is still fed
+one message at a time and knows nothing of the lane. Anything that needs to wait (a close
+handshake, a full upstream backlog, a protocol error) goes to the connection's own task,
+which the lane then stops reading for until that task waits for a message again.
+
+Linux only (``select.epoll``); elsewhere there is no lane and each connection's task reads
+its own socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import select
+import time
+from collections.abc import Callable
+
+import attrs
+import trio
+
+__all__ = ["HOLD", "Lane", "LaneStatistics", "open_lane"]
+
+#: The longest the lane keeps trio's thread without giving it back (seconds): what trio's
+#: own I/O may wait while messages flow through the lane. A round trip to a local target
+#: is ~0.1-0.3 ms, so a hold covers a few of them.
+HOLD = 0.002
+#: How long the lane polls for the next message before it sleeps (seconds), when the last
+#: one came that soon after the one before (D32): on a VM, a CPU that went idle takes tens
+#: of µs to wake, twice per round trip through the proxy. ``0``: never.
+SPIN = 0.0005
+_EPOLLIN = getattr(select, "EPOLLIN", 1)
+#: Most ready sockets taken from one ``epoll_wait``.
+_MAX_EVENTS = 256
+
+
+@attrs.frozen
+class LaneStatistics:
+    """Served under ``lane`` at ``/json/proxy/stats``."""
+
+    #: Sockets the lane reads now (their readers wait for a message).
+    watched: int
+    #: Times trio woke the lane, and times the lane gave trio its thread back.
+    wakeups: int
+    yields: int
+    #: Reads done by the lane.
+    reads: int
+    #: Waits for the next message that found one while polling, and waits that slept.
+    spun: int
+    slept: int
+
+
+class Lane:
+    """One epoll set, read by :meth:`run` (a trio task) and its callbacks.
+
+    ``hold``: :data:`HOLD`; ``spin``: :data:`SPIN`; ``clock``: seconds, for the two.
+    """
+
+    def __init__(
+        self,
+        hold: float = HOLD,
+        spin: float = SPIN,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hold = hold
+        self.spin = spin
+        self._clock = clock
+        #: How long the last wait for a message took (seconds; inf: it ended without one).
+        self._last_gap = math.inf
+        self._epoll = select.epoll()
+        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._wakeups = 0
+        self._yields = 0
+        self._reads = 0
+        self._spun = 0
+        self._slept = 0
+
+    def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
+        """Call ``on_readable()`` from the lane's task while ``fd`` is readable (until
+        :meth:`unwatch`)."""
+        if fd not in self._callbacks:
+            self._epoll.register(fd, _EPOLLIN)
+        self._callbacks[fd] = on_readable
+
+    def unwatch(self, fd: int) -> None:
+        if self._callbacks.pop(fd, None) is not None:
+            # Closed already: the kernel dropped it from the set (or the lane is closed).
+            with contextlib.suppress(OSError, ValueError):
+                self._epoll.unregister(fd)
+
+    def statistics(self) -> LaneStatistics:
+        return LaneStatistics(
+            len(self._callbacks),
+            self._wakeups,
+            self._yields,
+            self._reads,
+            self._spun,
+            self._slept,
+        )
+
+    def close(self) -> None:
+        self._callbacks.clear()
+        self._epoll.close()
+
+    async def run(self) -> None:
+        """Serve the watched sockets until cancelled."""
+        epoll, clock = self._epoll, self._clock
+        fd = epoll.fileno()
+        while True:
+            await trio.lowlevel.wait_readable(fd)
+            self._wakeups += 1
+            until = clock() + self.hold  # when trio gets the thread back at the latest
+            events = epoll.poll(0, _MAX_EVENTS)
+            while events:
+                self._dispatch(events)
+                wait = min(until - clock(), _trio_idle_for())
+                if wait > 0:
+                    events = self.next_events(wait)
+                else:
+                    self._yields += 1
+                    await trio.lowlevel.checkpoint()
+                    until = clock() + self.hold
+                    events = epoll.poll(0, _MAX_EVENTS)
+
+    def next_events(self, wait: float) -> list[tuple[int, int]]:
+        """The next ready sockets, within ``wait`` seconds (``[]``: none came). When the
+        last wait was shorter than :attr:`spin`, the lane polls for up to that long before
+        it sleeps, giving way to any other runnable thread on its CPU as it polls."""
+        epoll, clock = self._epoll, self._clock
+        start = now = clock()
+        if self._last_gap < self.spin:
+            spin_until = start + min(wait, self.spin)
+            while True:
+                events = epoll.poll(0, _MAX_EVENTS)
+                now = clock()
+                if events:
+                    self._spun += 1
+                    self._last_gap = now - start
+                    return events
+                if now >= spin_until:
+                    break
+                os.sched_yield()
+        left = wait - (now - start)
+        events = []
+        if left > 0:
+            self._slept += 1
+            events = _wait(epoll, left)
+        self._last_gap = clock() - start if events else math.inf
+        return events
+
+    def _dispatch(self, events: list[tuple[int, int]]) -> None:
+        callbacks = self._callbacks
+        self._reads += len(events)
+        for fd, _ in events:
+            callback = callbacks.get(fd)
+            if callback is not None:  # an earlier callback may have unwatched it
+                callback()
+
+
+def _trio_idle_for() -> float:
+    """How long trio has nothing to do that the lane would keep it from (seconds; 0: it
+    has now). What trio's I/O brings is not known here: :data:`HOLD` bounds that."""
+    stats = trio.lowlevel.current_statistics()
+    if stats.tasks_runnable or stats.run_sync_soon_queue_size:
+        return 0.0
+    return stats.seconds_to_next_deadline
+
+
+@trio.lowlevel.enable_ki_protection
+def _wait(epoll: select.epoll, timeout: float) -> list[tuple[int, int]]:
+    """Block in the lane's ``epoll_wait``. Protected: a Ctrl-C meanwhile is handed to trio
+    (as a callback queued for its run loop) instead of being raised in the middle of the
+    routing, and the lane gives the thread back within :data:`HOLD`."""
+    return epoll.poll(timeout, _MAX_EVENTS)
+
+
+def open_lane(spin: float = SPIN) -> Lane | None:
+    """A lane, where the platform has epoll."""
+    return Lane(spin=spin) if hasattr(select, "epoll") else None
