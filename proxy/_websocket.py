@@ -136,6 +136,9 @@ class WebSocket:
         """The next message. Raises :class:`WebSocketClosed` when the connection ends."""
         events = self._events
         while True:
+            if self._inline_failed is not None:  # before what the lane queued after it
+                failure, self._inline_failed = self._inline_failed, None
+                raise failure
             while events:
                 event = events.popleft()
                 if type(event) is str or isinstance(event, bytes | Oversized):
@@ -145,9 +148,6 @@ class WebSocket:
                 elif isinstance(event, Close):
                     await self._peer_closing(event)
                 # A Pong needs nothing.
-            if self._inline_failed is not None:
-                failure, self._inline_failed = self._inline_failed, None
-                raise failure
             if self._parser.error is not None:  # after the messages read before it
                 await self._fail(self._parser.error.code, self._parser.error.reason)
             if self._received:
