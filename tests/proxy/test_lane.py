@@ -10,6 +10,7 @@ epoll and clock.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 import threading
@@ -208,9 +209,15 @@ async def test_trio_gets_its_thread_back_while_messages_keep_coming() -> None:
             flowing.set()
 
     def flood() -> None:
-        data = frames(*["x" * 20] * 50)
+        # Never blocked for long in a send: once the reader is cancelled, the lane reads
+        # no more, and a blocked sendall would never see ``stop``.
+        data = memoryview(frames(*["x" * 20] * 50))
+        theirs.settimeout(0.05)
+        sent = 0
         while not stop.is_set():
-            theirs.sendall(data)
+            with contextlib.suppress(TimeoutError):
+                sent += theirs.send(data[sent:])
+                sent %= len(data)
 
     with trio.fail_after(20):
         async with running_lane(hold=0.002) as lane, trio.open_nursery() as nursery:
