@@ -392,7 +392,7 @@ def load_objects(
     (:func:`load_comparison_graph`). The graph is dropped before returning.
     """
     graph = load_devtools_graph(path) if retained else load_comparison_graph(path)
-    view = HeapView(graph, raw=raw, interfaces=interfaces, sole=not retained)
+    view = HeapView(graph, raw=raw, interfaces=interfaces, sole=True)
     del graph
     return view_objects(view, retained=retained)
 
