@@ -190,7 +190,7 @@ def compare_files(
     read: only the edges DevTools' class keys and shallow sizes need.
     """
     graph = load_devtools_graph(target) if retained else load_comparison_graph(target)
-    view = HeapView(graph, raw=raw)
+    view = HeapView(graph, raw=raw, sole=True)
     interfaces = view.interfaces
     target_table = view_objects(view, retained=retained)
     del view, graph  # one graph in memory at a time

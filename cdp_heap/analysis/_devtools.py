@@ -248,16 +248,20 @@ def devtools_essential_edges(snapshot: HeapSnapshot, *, raw: bool = False) -> Bo
     return mask
 
 
-def devtools_self_sizes(snapshot: HeapSnapshot) -> U32:
+def devtools_self_sizes(snapshot: HeapSnapshot, *, in_place: bool = False) -> U32:
     """Self sizes with each singly-owned ``array``/``hidden`` node moved into its owner.
 
     Owners are labelled by a fixpoint of the smallest and the largest owner ordinal that
     reaches each array/hidden node: a node has one owner exactly when the two agree. Only
     nodes whose labels changed propagate again, so the passes touch the internals only.
+
+    ``in_place`` computes them in the snapshot's own ``self_size`` column (V8's sizes are
+    then gone): for a caller that is the snapshot's only user, as a comparison's table is
+    (4 bytes a node less at the peak of ``diff``: 56 MB at 14 M nodes).
     """
     if snapshot.owned_self_size is not None:
         return snapshot.owned_self_size
-    sizes: U32 = snapshot.self_size.copy()
+    sizes: U32 = snapshot.self_size if in_place else snapshot.self_size.copy()
     if not _has_user_roots(snapshot):
         return sizes
     internal = type_mask(snapshot.node_type, snapshot.node_types, "array", "hidden")

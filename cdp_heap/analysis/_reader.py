@@ -536,16 +536,20 @@ class _Reader:
         stripped = text.strip(WHITESPACE)
         if not stripped:
             return np.empty(0, dtype=np.int64)
-        count = stripped.count(b",") + 1
-        try:
-            with warnings.catch_warnings():
-                # Older numpy warns and stops at the first non-number; newer raises.
-                warnings.simplefilter("ignore")
-                values = np.fromstring(stripped, dtype=np.int64, sep=",")
-        except ValueError:
-            values = np.empty(0, dtype=np.int64)
-        if len(values) != count:
-            raise self._error(f"not a valid snapshot: {key!r} holds something other than numbers")
+        values = _parse_exact(stripped)
+        if values is None:
+            count = stripped.count(b",") + 1
+            try:
+                with warnings.catch_warnings():
+                    # Older numpy warns and stops at the first non-number; newer raises.
+                    warnings.simplefilter("ignore")
+                    values = np.fromstring(stripped, dtype=np.int64, sep=",")
+            except ValueError:
+                values = np.empty(0, dtype=np.int64)
+            if len(values) != count:
+                raise self._error(
+                    f"not a valid snapshot: {key!r} holds something other than numbers"
+                )
         # One pass for both bounds: a negative number viewed as uint64 is above 2**63.
         if len(values) and int(values.view(np.uint64).max()) > UINT32_MAX:
             raise self._error(f"not a valid snapshot: {key!r} holds numbers out of range")
@@ -623,6 +627,45 @@ class _Reader:
             view[:, fields.index("type")], view[:, fields.index("name")], node_types
         )
         return keep, None
+
+
+def _fromstring_refuses_garbage() -> bool:
+    """Whether ``numpy.fromstring`` raises on text it cannot read to its end (numpy 2.x),
+    rather than warning and returning the numbers before it (older numpy)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            np.fromstring(b"1,x", dtype=np.int64, sep=",")
+        except ValueError:
+            return True
+    return False
+
+
+_FROMSTRING_REFUSES = _fromstring_refuses_garbage()
+
+
+def _parse_exact(stripped: bytes) -> npt.NDArray[np.int64] | None:
+    """The numbers of ``stripped`` (comma-separated, no surrounding whitespace), or None
+    when this fast path cannot vouch that every one was read (then count the commas).
+
+    A numpy that refuses text it cannot read to its end still reads a separator at the end
+    without a word (``1,2,`` is two numbers; ``1,2,`` and a form feed, three). Text that
+    ends in a digit and is read to its end has one comma between each two numbers, so its
+    count is the comma count. Without that count a block of V8's ``nodes`` or ``edges``
+    costs ~10 % less to parse (see docs/decisions.md).
+
+    Parsed as ``uint64``, ~15 % faster than as ``int64`` (no sign): a sign makes numpy
+    refuse the text (the plain path then says what is wrong), a number past 2**64 reads as
+    2**64 - 1, so the caller's range check sees every number too big for ``uint32``, and
+    the numbers that pass it are the same viewed as ``int64``."""
+    if not _FROMSTRING_REFUSES or not 48 <= stripped[-1] <= 57:  # not ending in a digit
+        return None
+    try:
+        values = np.fromstring(stripped, dtype=np.uint64, sep=",")
+    except ValueError:
+        return None
+    signed: npt.NDArray[np.int64] = values.view(np.int64)
+    return signed
 
 
 def _int_field(snapshot: dict[str, Any], key: str, default: int) -> int:

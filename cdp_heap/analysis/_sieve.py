@@ -42,6 +42,9 @@ from ._strings import guess_string_index
 
 BoolArray = npt.NDArray[np.bool_]
 
+#: Bits of the sieve's per-node code (one byte a node).
+_INTERNAL, _NATIVE, _PLAIN = np.uint8(1), np.uint8(2), np.uint8(4)
+
 
 def load_comparison_graph(path: str | Path, *, file_edges: bool = False) -> HeapSnapshot:
     """The nodes, and the edges and strings DevTools' class keys and shallow sizes need.
@@ -107,14 +110,17 @@ class _ComparisonSieve:
         # uint32 (V8 counts edges in uint32): half the memory of the snapshot's own.
         first_edge = np.zeros(n + 1, dtype=np.uint32)
         np.cumsum(nodes["edge_count"], out=first_edge[1:])
-        internal = type_mask(kinds, node_types, "array", "hidden")
-        native = type_mask(kinds, node_types, "native")
+        # One code per node, one gather per edge end (five boolean gathers before).
+        code = type_mask(kinds, node_types, "array", "hidden").view(np.uint8) * _INTERNAL
+        code |= type_mask(kinds, node_types, "native").view(np.uint8) * _NATIVE
         obj = type_mask(kinds, node_types, "object")
         if self._plain_name is not None:
             obj &= nodes["name"] == self._plain_name  # the plain objects
+        code |= obj.view(np.uint8) * _PLAIN
+        del obj
         prop = edge_types.index("property") if "property" in edge_types else -1
         weak = edge_types.index("weak") if "weak" in edge_types else -1
-        labels = self.owners = OwnerLabels.empty(internal)
+        labels = self.owners = OwnerLabels.empty((code & _INTERNAL) != 0)
         type_field, name_field, to_field = fields
         limit = n * nf
         self._names = np.empty(int(first_edge[-1]), dtype=np.uint32)
@@ -122,9 +128,13 @@ class _ComparisonSieve:
 
         def keep(records: npt.NDArray[np.int64], first: int) -> BoolArray:
             to = records[:, to_field]
-            if int(to.max()) >= limit or np.any(to % nf):
+            if int(to.max()) >= limit:
                 raise SnapshotFormatError(f"{self._path}: an edge points to no node")
-            if int(records[:, type_field].max()) >= len(edge_types):
+            target, rest = np.divmod(to, nf)
+            if rest.any():
+                raise SnapshotFormatError(f"{self._path}: an edge points to no node")
+            types = records[:, type_field]
+            if int(types.max()) >= len(edge_types):
                 raise SnapshotFormatError(f"{self._path}: an edge has an unknown type")
             # The block's edges are consecutive: their sources are a run of nodes, each
             # repeated for its edges in the block (a search per edge cost a third of a diff).
@@ -134,17 +144,20 @@ class _ComparisonSieve:
             hi = int(np.searchsorted(first_edge, np.uint32(end - 1), side="right"))
             bounds = np.clip(first_edge[lo : hi + 1].astype(np.int64), first, end)
             source = np.repeat(np.arange(lo, hi, dtype=np.int64), np.diff(bounds))
-            target = to // nf
-            properties = obj[source] & (records[:, type_field] == prop)
+            of, into = code[source], code[target]
+            properties = ((of & _PLAIN) != 0) & (types == prop)
             names = records[properties, name_field]
             self._names[self._name_count : self._name_count + len(names)] = names
             self._name_count += len(names)
-            into = internal[target]
-            from_internal = internal[source]
-            direct = np.flatnonzero(into & ~from_internal & (records[:, type_field] != weak))
+            # Edges into an internal from anything else (not weak): direct owners.
+            direct = np.flatnonzero(((into & ~of & _INTERNAL) != 0) & (types != weak))
             labels.add(target[direct], source[direct].astype(np.int32))
-            mask: BoolArray = (into & from_internal) | (source == root) | properties
-            mask |= native[source] & native[target]
+            # Kept: between internals, between natives, the root's, the plain properties.
+            both = of & into
+            both &= _INTERNAL | _NATIVE
+            mask: BoolArray = both != 0
+            mask |= properties
+            mask |= source == root
             return mask
 
         return keep

@@ -89,6 +89,9 @@ class HeapView:
     ``defer_interfaces``: the interfaces are not known yet (they are another snapshot's,
     read later): each plain objects' shape is a class of its own, named by a placeholder
     that :func:`resolve_shapes` replaces in the object table once they are (``shapes``).
+    ``sole``: the view is the snapshot's only user, so DevTools' sizes are computed in the
+    snapshot's own ``self_size`` column (V8's sizes are gone after; see
+    :func:`devtools_self_sizes`), and ``raw`` sizes are that column, not a copy.
     """
 
     def __init__(
@@ -98,10 +101,15 @@ class HeapView:
         raw: bool = False,
         interfaces: Sequence[Interface] | None = None,
         defer_interfaces: bool = False,
+        sole: bool = False,
     ) -> None:
         self.snapshot = snapshot
         self.raw = raw
-        self.self_size: U32 = snapshot.self_size.copy() if raw else devtools_self_sizes(snapshot)
+        self.self_size: U32 = (
+            (snapshot.self_size if sole else snapshot.self_size.copy())
+            if raw
+            else devtools_self_sizes(snapshot, in_place=sole)
+        )
         #: With ``defer_interfaces``: the property names of each plain-object shape.
         self.shapes: list[frozenset[str]] = []
         if defer_interfaces:
@@ -384,7 +392,8 @@ def load_objects(
     (:func:`load_comparison_graph`). The graph is dropped before returning.
     """
     graph = load_devtools_graph(path) if retained else load_comparison_graph(path)
-    view = HeapView(graph, raw=raw, interfaces=interfaces)
+    view = HeapView(graph, raw=raw, interfaces=interfaces, sole=True)
+    del graph
     return view_objects(view, retained=retained)
 
 

@@ -81,3 +81,34 @@ def test_classify_refuses_a_name_past_the_strings() -> None:
         pytest.raises(ValueError, match="past the end of 'strings'"),
     ):
         _classes.classify(types, np.array([0, 5], np.uint32), ["hidden"] * 3 + ["object"], ["A"])
+
+
+@st.composite
+def located_nodes(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Nodes (types 0-2, type 1 the objects) with classes, and locations of some of them."""
+    location, _ = draw(located())
+    n = len(location) + draw(st.integers(min_value=1, max_value=20))
+    types = np.array(draw(st.lists(st.integers(0, 2), min_size=n, max_size=n)), np.uint32)
+    top = draw(st.sampled_from([5, 2**31 - 1]))
+    class_ids = np.array(draw(st.lists(st.integers(0, top), min_size=n, max_size=n)), np.int32)
+    chosen = draw(st.permutations(range(n)))[: len(location)]
+    return class_ids, np.array(sorted(chosen), dtype=np.int64), location, types
+
+
+@settings(max_examples=300, deadline=None)
+@given(located_nodes(), st.sampled_from([1, 7, 1 << 18]), st.integers(0, 100))
+def test_located_classes_equal_grouping_the_objects_whole(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], chunk: int, first: int
+) -> None:
+    """``located_classes`` (a chunk of locations at a time) gives the objects' classes and
+    the rows that ``location_groups`` of all the located objects at once gives."""
+    class_ids, location_node, location, types = case
+    is_object = types[location_node] == 1
+    nodes = location_node[is_object]
+    rows, group = location_groups(location[is_object], class_ids[nodes])
+    expected = class_ids.copy()
+    expected[nodes] = group + first
+    with mock.patch.object(_classes, "_GROUP_CHUNK", chunk):
+        got_rows = _classes.located_classes(class_ids, location_node, location, types, 1, first)
+    assert np.array_equal(got_rows.reshape(-1, 4), rows.reshape(-1, 4))
+    assert np.array_equal(class_ids, expected)
