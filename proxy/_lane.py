@@ -56,6 +56,7 @@ from collections.abc import Callable
 
 import attrs
 import trio
+import trio.testing
 
 __all__ = ["HOLD", "Lane", "LaneStatistics", "open_lane"]
 
@@ -142,23 +143,24 @@ class Lane:
 
     async def run(self) -> None:
         """Serve the watched sockets until cancelled."""
-        epoll, clock = self._epoll, self._clock
+        epoll = self._epoll
         fd = epoll.fileno()
         while True:
             await trio.lowlevel.wait_readable(fd)
             self._wakeups += 1
-            until = clock() + self.hold  # when trio gets the thread back at the latest
             events = epoll.poll(0, _MAX_EVENTS)
             while events:
                 self._dispatch(events)
-                wait = min(until - clock(), _trio_idle_for())
-                if wait > 0:
-                    events = self.next_events(wait)
-                else:
-                    self._yields += 1
-                    await trio.lowlevel.checkpoint()
-                    until = clock() + self.hold
-                    events = epoll.poll(0, _MAX_EVENTS)
+                # What the routing woke (a writer, a waiter) runs, and so does what trio's
+                # own I/O brought: trio wakes this task only once every other task waits
+                # and a look at its I/O found nothing. (The run queue's length alone does
+                # not tell: the tasks of the batch this task runs in are not in it.)
+                self._yields += 1
+                await trio.testing.wait_all_tasks_blocked()
+                events = epoll.poll(0, _MAX_EVENTS)
+                if not events:
+                    wait = min(self.hold, _trio_idle_for())
+                    events = self.next_events(wait) if wait > 0 else []
 
     def next_events(self, wait: float) -> list[tuple[int, int]]:
         """The next ready sockets, within ``wait`` seconds (``[]``: none came). When the
@@ -197,7 +199,8 @@ class Lane:
 
 def _trio_idle_for() -> float:
     """How long trio has nothing to do that the lane would keep it from (seconds; 0: it
-    has now). What trio's I/O brings is not known here: :data:`HOLD` bounds that."""
+    has now): a deadline, a callback queued by a signal or a thread. What trio's I/O
+    brings while the lane waits is not known here: :data:`HOLD` bounds that."""
     stats = trio.lowlevel.current_statistics()
     if stats.tasks_runnable or stats.run_sync_soon_queue_size:
         return 0.0
