@@ -1,22 +1,21 @@
 """The proxy's own loop over its plain TCP sockets: a message in, routed and written out,
-without a pass of trio's run loop.
+with no pass of trio's run loop on its way.
 
 Through trio, every message read costs a task wake-up: trio's ``epoll_wait`` returns, the
 task is rescheduled and resumed, and its next wait re-arms the socket's one-shot
-registration (``epoll_ctl``). A round trip through the proxy is two of them, and on this
-project's 2-core VM they were most of what the proxy added to one client's round trip
-(docs/decisions.md D30, D32). A bare ``selectors`` loop over the same sockets costs a
-third of a bare trio relay.
+registration (``epoll_ctl``); a round trip through the proxy had two of them on its path
+(docs/decisions.md D30, D32).
 
-A :class:`Lane` is that loop, run as one trio task. It has an epoll set of its own with the
-sockets whose reader is waiting for a message (:meth:`Lane.watch`), registered once, not
-per read. trio waits on the lane's epoll descriptor like on any other; when it is readable
-the lane's task reads every ready socket and hands what it read to the socket's callback,
-which parses it and routes each message at once (:meth:`WebSocket.set_inline
-<cdp_heap_proxy._websocket.WebSocket.set_inline>`). Then, rather than going back to trio
-right away, the lane waits in its own ``epoll_wait`` for the next message (at one client:
-the target's reply to the command it just wrote), for at most :data:`HOLD` seconds in all.
-So a steady round trip never passes through trio's run loop.
+A :class:`Lane` is a loop of the proxy's own, run as one trio task. It has an epoll set of
+its own with the sockets whose reader is waiting for a message (:meth:`Lane.watch`),
+registered once, not per read. trio waits on the lane's epoll descriptor like on any other;
+when it is readable the lane's task reads every ready socket and hands what it read to the
+socket's callback, which parses it and routes each message at once (:meth:`WebSocket.
+set_inline <cdp_heap_proxy._websocket.WebSocket.set_inline>`). Then it lets trio run what
+that woke, and waits in its own ``epoll_wait`` for the next message (at one client: the
+target's reply to the command it just wrote), for at most :data:`HOLD` seconds. The
+connection tasks are not woken for a plain message, and trio's pass comes after the write,
+while the target works, not between the read and the write.
 
 Waiting, the lane first polls without sleeping, for up to :data:`SPIN` seconds, when the
 last message came within that time of the one before. On a VM a CPU that has gone idle is
@@ -27,13 +26,15 @@ only then (a pause longer than :data:`SPIN` ends it until messages come close to
 again); each poll gives way to any other thread that is ready to run on that CPU.
 ``cdp-heap proxy --spin-us 0`` turns it off.
 
-Holding trio's thread has a price, and it is bounded. While the lane holds it, trio's own
-I/O (new connections, HTTP, TLS clients, a writer waiting for room in a socket) is not
-looked at: it waits at most :data:`HOLD` seconds. The lane gives the thread back at once
-when trio has something to do that it can see: a task made runnable (by a routed message:
-a writer to wake, a waiter's condition), a callback queued from a signal or another
-thread, a deadline due. The blocking wait is protected from ``KeyboardInterrupt``, which
-trio then delivers as usual once it has the thread back.
+Holding trio's thread has a price, and it is bounded. The lane holds it only once every
+other task waits and trio has just looked at its own I/O and found nothing
+(``trio.testing.wait_all_tasks_blocked``, after each batch of reads): what the routing
+woke (a writer with frames a socket did not take, the coalesced upstream writes, a waiter
+whose condition holds) runs first. While the lane holds the thread, trio's own I/O (new
+connections, HTTP, TLS clients, a writer waiting for room in a socket) waits at most
+:data:`HOLD` seconds; a deadline due or a callback queued by a signal or a thread ends the
+wait sooner. The blocking wait is protected from ``KeyboardInterrupt``, which trio then
+delivers as usual once it has the thread back.
 
 Routing stays where it was: the callbacks call the same :class:`~cdp_heap_proxy._router.
 Router` methods the connection tasks call, in the same thread, so the router is still fed
@@ -60,9 +61,9 @@ import trio.testing
 
 __all__ = ["HOLD", "Lane", "LaneStatistics", "open_lane"]
 
-#: The longest the lane keeps trio's thread without giving it back (seconds): what trio's
-#: own I/O may wait while messages flow through the lane. A round trip to a local target
-#: is ~0.1-0.3 ms, so a hold covers a few of them.
+#: The longest the lane waits in its own ``epoll_wait`` before it hands the waiting back to
+#: trio (seconds): what trio's own I/O (accepts, HTTP, TLS clients) may wait meanwhile. A
+#: round trip to a local target is ~0.1-0.3 ms, so a hold covers a few of them.
 HOLD = 0.002
 #: How long the lane polls for the next message before it sleeps (seconds), when the last
 #: one came that soon after the one before (D32): on a VM, a CPU that went idle takes tens

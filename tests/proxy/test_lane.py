@@ -14,6 +14,8 @@ import contextlib
 import math
 import socket
 import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -59,36 +61,55 @@ class Reader:
 
 async def settled() -> None:
     """Until the lane and every task wait for something new (what a test sent on loopback
-    is in the socket when ``sendall`` returns, so it has been read and handled by then)."""
-    await trio.testing.wait_all_tasks_blocked()
+    is in the socket when ``sendall`` returns, so it has been read and handled by then).
+
+    With a cushion: the lane itself waits in ``wait_all_tasks_blocked`` (cushion 0) after
+    each batch of reads, and trio wakes every waiter of the smallest cushion at once, so a
+    waiter of cushion 0 here could run before the lane had read what was just sent."""
+    await trio.testing.wait_all_tasks_blocked(cushion=0.005)
+
+
+@asynccontextmanager
+async def reading(
+    lane: Lane,
+    sock: socket.socket,
+    handler: Callable[[str | bytes], None],
+    ready: Callable[[], bool] = lambda: True,
+) -> AsyncIterator[Reader]:
+    """A connection on ``sock`` read by ``lane`` for its task (a :class:`Reader`), its
+    messages handed to ``handler`` while ``ready()``; the task is waiting when it yields."""
+    ws = websocket(sock, lane)
+    ws.set_inline(handler, ready)
+    reader = Reader(ws)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader.run)
+        await settled()
+        yield reader
+        nursery.cancel_scope.cancel()
 
 
 async def test_messages_go_to_the_handler_without_waking_the_waiting_task() -> None:
     ours, theirs = tcp_pair()
     handled: list[str | bytes] = []
     with trio.fail_after(10):
-        async with running_lane() as lane, trio.open_nursery() as nursery:
-            ws = websocket(ours, lane)
-            ws.set_inline(handled.append, lambda: True)
-            reader = Reader(ws)
-            nursery.start_soon(reader.run)
-            await trio.testing.wait_all_tasks_blocked()
-            assert lane.statistics().watched == 1
-            counter = StepCounter()
-            trio.lowlevel.add_instrument(counter)
-            try:
-                for i in range(100):  # one at a time: a read each
-                    theirs.sendall(frames(f"m{i}"))
-                    await settled()
-            finally:
-                trio.lowlevel.remove_instrument(counter)
-            assert handled == [f"m{i}" for i in range(100)]
-            assert reader.got == []
-            assert reader.task is not None
-            assert counter.steps.get(reader.task, 0) == 0  # never woken for them
-            assert lane.statistics().reads >= 100
-            nursery.cancel_scope.cancel()
-    assert lane.statistics().watched == 0  # the cancelled reader stopped the lane reading
+        async with running_lane() as lane:
+            async with reading(lane, ours, handled.append) as reader:
+                assert lane.statistics().watched == 1
+                counter = StepCounter()
+                trio.lowlevel.add_instrument(counter)
+                try:
+                    for i in range(100):  # one at a time: a read each
+                        theirs.sendall(frames(f"m{i}"))
+                        await settled()
+                finally:
+                    trio.lowlevel.remove_instrument(counter)
+                assert handled == [f"m{i}" for i in range(100)]
+                assert reader.got == []
+                assert reader.task is not None
+                assert counter.steps.get(reader.task, 0) == 0  # never woken for them
+                assert lane.statistics().reads >= 100
+            # The cancelled reader stopped the lane reading its socket.
+            assert lane.statistics().watched == 0
     theirs.close()
 
 
@@ -98,12 +119,7 @@ async def test_a_control_frame_and_what_follows_wait_for_the_task_in_order() -> 
     client = FrameProtocol(client=True, extensions=[])
     peer = Peer(theirs)
     with trio.fail_after(10):
-        async with running_lane() as lane, trio.open_nursery() as nursery:
-            ws = websocket(ours, lane)
-            ws.set_inline(handled.append, lambda: True)
-            reader = Reader(ws)
-            nursery.start_soon(reader.run)
-            await trio.testing.wait_all_tasks_blocked()
+        async with running_lane() as lane, reading(lane, ours, handled.append) as reader:
             data = bytes(client.send_data("a") + client.ping(b"hi") + client.send_data("b"))
             theirs.sendall(data + bytes(client.send_data("c")))
             await settled()
@@ -112,8 +128,7 @@ async def test_a_control_frame_and_what_follows_wait_for_the_task_in_order() -> 
             # The task waits again: the lane hands messages over again.
             theirs.sendall(frames("d"))
             await settled()
-            assert reader.got == ["b", "c"]
-            nursery.cancel_scope.cancel()
+            assert handled == ["a", "d"] and reader.got == ["b", "c"]
     theirs.close()
 
 
@@ -122,22 +137,21 @@ async def test_while_the_handler_is_not_ready_the_task_gets_the_messages() -> No
     handled: list[str | bytes] = []
     ready = True
     with trio.fail_after(10):
-        async with running_lane() as lane, trio.open_nursery() as nursery:
-            ws = websocket(ours, lane)
-            ws.set_inline(handled.append, lambda: ready)
-            reader = Reader(ws)
-            nursery.start_soon(reader.run)
-            await trio.testing.wait_all_tasks_blocked()
+        async with (
+            running_lane() as lane,
+            reading(lane, ours, handled.append, lambda: ready) as reader,
+        ):
             theirs.sendall(frames("1"))
             await settled()
+            assert handled == ["1"] and reader.got == []
             ready = False
             theirs.sendall(frames("2", "3"))
             await settled()
+            assert handled == ["1"] and reader.got == ["2", "3"]
             ready = True
             theirs.sendall(frames("4"))
             await settled()
-            assert reader.got == ["2", "3"]
-            nursery.cancel_scope.cancel()
+            assert handled == ["1", "4"] and reader.got == ["2", "3"]
     theirs.close()
 
 
@@ -150,11 +164,9 @@ async def test_what_the_handler_raises_the_task_raises_and_the_lane_serves_on() 
         raise LookupError(f"cannot route {message!r}")
 
     with trio.fail_after(10):
-        async with running_lane() as lane, trio.open_nursery() as nursery:
-            failing, working = websocket(first, lane), websocket(second, lane)
+        async with running_lane() as lane, reading(lane, second, handled.append):
+            failing = websocket(first, lane)
             failing.set_inline(broken, lambda: True)
-            working.set_inline(handled.append, lambda: True)
-            nursery.start_soon(Reader(working).run)
             raised: list[BaseException] = []
 
             async def read_failing() -> None:
@@ -162,13 +174,14 @@ async def test_what_the_handler_raises_the_task_raises_and_the_lane_serves_on() 
                     await failing.get_message()
                 raised.append(caught.value)
 
-            nursery.start_soon(read_failing)
-            await trio.testing.wait_all_tasks_blocked()
-            first_peer.sendall(frames("boom"))
-            await settled()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_failing)
+                await settled()
+                first_peer.sendall(frames("boom"))
+            assert len(raised) == 1
             second_peer.sendall(frames("fine"))
             await settled()
-            nursery.cancel_scope.cancel()
+            assert handled == ["fine"]
     first_peer.close()
     second_peer.close()
 
@@ -177,16 +190,11 @@ async def test_what_the_handler_raises_the_task_raises_and_the_lane_serves_on() 
 async def test_the_end_reaches_the_waiting_task(how: str) -> None:
     ours, theirs = tcp_pair()
     with trio.fail_after(10):
-        async with running_lane() as lane, trio.open_nursery() as nursery:
-            ws = websocket(ours, lane)
-            ws.set_inline(lambda message: None, lambda: True)
-            reader = Reader(ws)
-            nursery.start_soon(reader.run)
-            await trio.testing.wait_all_tasks_blocked()
+        async with running_lane() as lane, reading(lane, ours, lambda message: None) as reader:
             if how == "peer closes":
                 theirs.close()
             else:
-                ws.close_transport()
+                reader.ws.close_transport()
             await settled()
             assert reader.closed is not None and reader.closed.code == 1006
             assert lane.statistics().watched == 0
