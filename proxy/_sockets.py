@@ -10,6 +10,8 @@ is used the way the proxy needs:
 
 - :meth:`~SocketTransport.receive` waits until the socket is readable, then reads once (one
   pass of the run loop per read, whatever the read holds);
+- :meth:`~SocketTransport.watch` has the proxy's lane (:mod:`cdp_heap_proxy._lane`) read it
+  instead, for a reader that waits, and hand over each read (docs/decisions.md D32);
 - :meth:`~SocketTransport.try_send` writes at once, from any task, without waiting: the
   upstream reader writes a reply straight into its client's socket, a client's task its
   command into the upstream socket. What the socket does not take is written later by the
@@ -132,9 +134,9 @@ class SocketTransport:
         self._on_read: Callable[[bytes], None] | None = None
 
     def watch(self, on_read: Callable[[bytes], None]) -> bool:
-        if self._lane is None:
-            return False
-        if not self._closed and self._on_read is None:
+        if self._lane is None or self._closed:
+            return False  # (closed: receive() says so at once)
+        if self._on_read is None:
             self._on_read = on_read
             self._lane.watch(self._fd, self._lane_read)
         return True
