@@ -17,13 +17,6 @@ measured as 1.5 of the 3.4 seconds of ``leak`` on three 120 MB files. For the sa
 the heap keeps up to 16 MiB of free memory at its top (glibc's *trim threshold*, 128 KiB by
 default once the mmap threshold is set) instead of returning and faulting it in again at
 every block.
-
-And one malloc *arena* serves every thread (glibc's ``M_ARENA_MAX``, by default 8 per core):
-the reader's parse thread and the main thread both parse blocks (the main thread takes a
-queued block rather than wait, see ``_reader``), and with an arena each, each kept its own
-free block temporaries up to the trim threshold: ``leak`` of three 120 MB files peaked
-~5 MiB higher. The threads allocate a few times per block, so sharing one arena costs no
-measurable time.
 """
 
 from __future__ import annotations
@@ -35,14 +28,12 @@ import sys
 #: ``M_TRIM_THRESHOLD`` and ``M_MMAP_THRESHOLD`` in glibc's ``malloc.h``.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_M_ARENA_MAX = -8
 _MMAP_THRESHOLD = 1024 * 1024
 _TRIM_THRESHOLD = 16 * 1024 * 1024
 
 
 def fix_mmap_threshold() -> bool:
-    """Pin glibc's mmap and trim thresholds and its arena count at one (no-op elsewhere;
-    call it before starting threads). True if the thresholds were set."""
+    """Pin glibc's mmap and trim thresholds (no-op elsewhere). True if they were set."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -53,5 +44,4 @@ def fix_mmap_threshold() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     trim = bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-    mallopt(_M_ARENA_MAX, 1)
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)) and trim
