@@ -47,7 +47,8 @@ U32 = npt.NDArray[np.uint32]
 BLOCK_SIZE = 256 * 1024
 #: Blocks of a numeric array parsed ahead of the one being stored
 #: (:meth:`_Reader._read_uint_array`): 4 rather than 2 keeps the parse thread fed while the
-#: main thread takes the newest one (1 GB diff 9.3-9.5 s with 4 or 8, ~9.9 s with 2).
+#: main thread takes the newest one (in-process 1 GB diff: 9.1-9.4 s with 4 or 8 in flight,
+#: 9.7-10.0 s with 2).
 _IN_FLIGHT = 4
 
 _STRUCTURAL = re.compile(rb'[\[\]{}"\\]')
