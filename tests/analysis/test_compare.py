@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from cdp_heap.analysis import (
     load_objects,
     load_view,
 )
+from cdp_heap.analysis import _compare as compare_module
+from cdp_heap.analysis._compare import partners
 from cdp_heap.cli import build_parser
 from tests.analysis.builder import NODE_TYPES, Node, write
 from tests.analysis.conftest import FREED, LEAKED, Pair
@@ -119,3 +122,41 @@ def test_cli_sort_keys_match_the_library(capsys: pytest.CaptureFixture[str]) -> 
         build_parser().parse_args(["diff", "a", "b", "--sort", "no-such-key"])
     choices = capsys.readouterr().err.rpartition("(choose from ")[2].rstrip(")\n")
     assert tuple(choice.strip("'") for choice in choices.split(", ")) == SORT_KEYS
+
+
+# Ids as V8 numbers them (odd, counted up: inside the id table), a few far above (outside
+# it), and repeats (the table refuses them: every id is then searched).
+_ids = st.lists(
+    st.one_of(
+        st.integers(0, 80),
+        st.integers(2**32 - 40, 2**32 - 1),
+        st.integers(0, 2**32 - 1),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ids, _ids, st.booleans())
+def test_partners_are_the_first_base_object_with_the_id(
+    target: list[int], base: list[int], unique: bool
+) -> None:
+    """The id table and the search for the ids beyond it find what a dict of each id's
+    first base position finds, with repeated ids and ids near 2**32 too."""
+    if unique:
+        base = list(dict.fromkeys(base))
+    first: dict[int, int] = {}
+    for row, id_ in enumerate(base):
+        first.setdefault(id_, row)
+    found = partners(np.array(target, dtype=np.uint32), np.array(base, dtype=np.uint32))
+    assert found.dtype == np.int32
+    assert found.tolist() == [first.get(id_, -1) for id_ in target]
+
+
+def test_partners_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids looked up over several chunks, half of them in the table, half searched."""
+    monkeypatch.setattr(compare_module, "_CHUNK", 7)
+    base = np.array([1, 3, 5, 9, 7, 2**31, 11, 2**32 - 1, 13, 15], dtype=np.uint32)
+    target = np.array([15, 2**31, 4, 1, 2**32 - 1, 3, 2**30, 13, 9, 9, 0, 11], dtype=np.uint32)
+    expected = [9, 5, -1, 0, 7, 1, -1, 8, 3, 3, -1, 6]
+    assert partners(target, base).tolist() == expected

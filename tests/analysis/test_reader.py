@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from cdp_heap.analysis import SnapshotFormatError, load_objects, load_snapshot
-from cdp_heap.analysis._reader import read_snapshot
+from cdp_heap.analysis._reader import _Reader, read_snapshot
 from tests.analysis.builder import Node, build, write
 from tests.analysis.conftest import Pair
 
@@ -151,4 +153,62 @@ def test_a_bad_block_before_the_cut_is_the_error(pair: Pair, tmp_path: Path) -> 
         read_snapshot(path, block_size=64)
     path.write_text(text[:start] + ",".join(numbers[:cut_at]) + ",", encoding="utf-8")
     with pytest.raises(SnapshotFormatError, match=f"after {cut_at} numbers"):
+        read_snapshot(path, block_size=64)
+
+
+def _hold_the_parse_thread(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Hold the parse thread in its first block of ``nodes`` until the main thread has
+    parsed a block itself (it must, to go on: the block it stores next is held). Returns
+    the keys of the blocks the main thread parsed."""
+    original = _Reader._parse_numbers
+    stolen = threading.Event()
+    by_main: list[str] = []
+
+    def parse(reader: _Reader, text: bytes, key: str) -> npt.NDArray[np.int64]:
+        if threading.current_thread() is threading.main_thread():
+            by_main.append(key)
+            stolen.set()
+        elif key == "nodes" and not stolen.is_set():
+            stolen.wait(timeout=60)  # a guard against a hang only: the test checks by_main
+        return original(reader, text, key)
+
+    monkeypatch.setattr(_Reader, "_parse_numbers", parse)
+    return by_main
+
+
+def test_a_block_parsed_by_the_main_thread_keeps_its_place(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the parse thread is busy, the main thread parses the newest queued block: its
+    numbers land where they belong."""
+    by_main = _hold_the_parse_thread(monkeypatch)
+    expected = json.loads(pair.base.read_text(encoding="utf-8"))
+    raw = read_snapshot(pair.base, block_size=64)
+    assert "nodes" in by_main
+    assert np.array_equal(raw.nodes, np.array(expected["nodes"], dtype=np.uint32))
+    assert raw.edges is not None
+    assert np.array_equal(raw.edges, np.array(expected["edges"], dtype=np.uint32))
+
+
+def test_the_first_bad_block_is_the_error_when_a_later_one_fails_first(
+    pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The block the main thread parses out of turn fails before the held one is parsed,
+    yet the error is the held block's: the first in the file."""
+    text = pair.base.read_text(encoding="utf-8")
+    start = text.index('"nodes":[') + len('"nodes":[')
+    stop = text.index("]", start)
+    numbers = text[start:stop].split(",")
+    numbers[3] = "x"
+    numbers[40:] = ["4294967296"] * (len(numbers) - 40)
+    path = tmp_path / "bad.heapsnapshot"
+    path.write_text(text[:start] + ",".join(numbers) + text[stop:], encoding="utf-8")
+    by_main = _hold_the_parse_thread(monkeypatch)
+    with pytest.raises(SnapshotFormatError, match="something other than numbers"):
+        read_snapshot(path, block_size=64)
+    assert "nodes" in by_main
+    monkeypatch.undo()
+    numbers[3] = "1"
+    path.write_text(text[:start] + ",".join(numbers) + text[stop:], encoding="utf-8")
+    with pytest.raises(SnapshotFormatError, match="out of range"):
         read_snapshot(path, block_size=64)
