@@ -452,6 +452,13 @@ async def test_playwright_connect_over_cdp(browser: Chromium) -> None:
             assert seen["pages"] >= 1 and seen["new"] == "PlaywrightPage"
             assert "PlaywrightThing" in seen["snapshot"]["strings"]
             await proxy.wait_until(lambda: hub_clean(proxy))
+            # The proxy closed the page Playwright created (Target.closeTarget); Chrome
+            # answers that before the page has gone from its list: wait for it to go.
+            left = await cdp_heap.list_targets("127.0.0.1", browser.port)
+            with trio.move_on_after(10):  # a page the proxy did not close stays: fails below
+                for target in left:
+                    if target.title == "PlaywrightPage":
+                        await wait_target_gone(browser, target.id)
             titles = {t.title for t in await cdp_heap.list_targets("127.0.0.1", browser.port)}
             assert "PlaywrightPage" not in titles
 
