@@ -123,6 +123,17 @@ async def wait_target_gone(chrome: Chromium, target_id: str) -> None:
                 return
 
 
+async def assert_closed(chrome: Chromium, title: str) -> None:
+    """No page titled ``title`` is left: the proxy closed it (``Target.closeTarget``,
+    which Chrome answers before the page has gone from its list, hence the wait)."""
+    with trio.move_on_after(10):  # a page the proxy did not close stays: fails below
+        for target in await cdp_heap.list_targets("127.0.0.1", chrome.port):
+            if target.title == title:
+                await wait_target_gone(chrome, target.id)
+    titles = {t.title for t in await cdp_heap.list_targets("127.0.0.1", chrome.port)}
+    assert title not in titles
+
+
 def hub_clean(proxy: Proxy) -> bool:
     stats = proxy.statistics()["router"]
     return bool(stats["clients"] == stats["sessions"] == stats["snapshots_queued"] == 0)
@@ -343,8 +354,7 @@ async def test_puppeteer_devtools_and_cdp_heap_on_one_page(
             await script.go()
         await proxy.wait_until(lambda: hub_clean(proxy))
         # Puppeteer's newPage was closed when it left; the shared page is still there.
-        titles = {t.title for t in await cdp_heap.list_targets("127.0.0.1", browser.port)}
-        assert "PuppeteerPage" not in titles
+        await assert_closed(browser, "PuppeteerPage")
 
 
 async def test_a_client_that_dies_has_its_target_closed_and_sessions_detached(
@@ -452,15 +462,7 @@ async def test_playwright_connect_over_cdp(browser: Chromium) -> None:
             assert seen["pages"] >= 1 and seen["new"] == "PlaywrightPage"
             assert "PlaywrightThing" in seen["snapshot"]["strings"]
             await proxy.wait_until(lambda: hub_clean(proxy))
-            # The proxy closed the page Playwright created (Target.closeTarget); Chrome
-            # answers that before the page has gone from its list: wait for it to go.
-            left = await cdp_heap.list_targets("127.0.0.1", browser.port)
-            with trio.move_on_after(10):  # a page the proxy did not close stays: fails below
-                for target in left:
-                    if target.title == "PlaywrightPage":
-                        await wait_target_gone(browser, target.id)
-            titles = {t.title for t in await cdp_heap.list_targets("127.0.0.1", browser.port)}
-            assert "PlaywrightPage" not in titles
+            await assert_closed(browser, "PlaywrightPage")  # the page it created
 
 
 # -- the default policy ----------------------------------------------------------------------
