@@ -150,43 +150,39 @@ class SocketTransport:
     def _lane_read(self) -> None:
         """The socket is readable (called by the lane)."""
         on_read = self._on_read
-        if on_read is None:
-            return
-        try:
-            size = self._sock.recv_into(self._buffer)
-        except BlockingIOError:
-            return  # readable a moment ago, but nothing now (the lane asks again)
-        except OSError:
-            size = 0
-        if size and _QUICKACK is not None:
-            try:  # noqa: SIM105
-                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass  # closing: the next read says so
-        on_read(bytes(self._buffer[:size]))
+        if on_read is not None:
+            data = self._read_now()
+            if data is not None:  # (None: nothing after all; the lane asks again)
+                on_read(data)
 
     async def receive(self) -> bytes:
-        sock, buffer = self._sock, self._buffer
         while not self._closed:
             try:
                 await trio.lowlevel.wait_readable(self._fd)
             except trio.ClosedResourceError:
                 return b""
-            try:
-                size = sock.recv_into(buffer)
-            except BlockingIOError:
-                continue  # woken, but another read got there first: wait again
-            except OSError:
-                return b""
-            data = bytes(buffer[:size])
-            if data and _QUICKACK is not None:
-                # Not contextlib.suppress: it costs three calls per read.
-                try:  # noqa: SIM105
-                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-                except OSError:
-                    pass  # closing: the next read says so
-            return data
+            data = self._read_now()
+            if data is not None:
+                return data
+            # Woken, but another read got there first: wait again.
         return b""
+
+    def _read_now(self) -> bytes | None:
+        """One read: what it got (``b""``: the end, or the connection broke), ``None`` if
+        nothing was there. A read that got something is acknowledged at once (D24)."""
+        try:
+            size = self._sock.recv_into(self._buffer)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+        if size and _QUICKACK is not None:
+            # Not contextlib.suppress: it costs three calls per read.
+            try:  # noqa: SIM105
+                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass  # closing: the next read says so
+        return bytes(self._buffer[:size])
 
     def try_send(self, buffers: list[bytes | memoryview]) -> int:
         if self._closed:
