@@ -63,6 +63,8 @@ class UpstreamLink:
         self._ws: WebSocket | None = None
         #: Something was written since the target last sent anything.
         self._unanswered = False
+        #: Commands wait for the end of the lane's batch (:meth:`_uncork` is due).
+        self._corked = False
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
         self._close_reason = ""
@@ -80,11 +82,27 @@ class UpstreamLink:
 
     def send_nowait(self, text: str) -> None:
         """Write ``text`` upstream now, from the caller's task; what the socket does not
-        take waits for the writer task (dropped when no session is open)."""
-        if self._ws is not None:
+        take waits for the writer task (dropped when no session is open). While the
+        target has not answered the last write, it waits: routed by the lane, for the end
+        of the lane's batch (one write for all the batch routed), else for the writer."""
+        ws = self._ws
+        if ws is None:
+            return
+        lane = self._lane
+        if self._unanswered and lane is not None and lane.batching:
+            if not self._corked:
+                self._corked = True
+                lane.after_batch(self._uncork)
+            ws.send_later(text)
+        else:
             # Either way the writer is woken if anything is left for it.
-            self._ws.send_nowait([text], now=not self._unanswered)
-            self._unanswered = True
+            ws.send_nowait([text], now=not self._unanswered)
+        self._unanswered = True
+
+    def _uncork(self) -> None:
+        self._corked = False
+        if self._ws is not None:
+            self._ws.send_unsent_nowait()
 
     def has_room(self) -> bool:
         """Whether a client's next command may be routed without :meth:`wait_room`."""

@@ -239,6 +239,36 @@ class WebSocket:
             frames = encode_frames(OP_TEXT, [t.encode() for t in texts], masked=self._masked)
         self._write_nowait(frames, now=now)
 
+    def send_later(self, text: str) -> None:
+        """Queue ``text`` as a text message, neither written nor the writer woken: the
+        caller has :meth:`send_unsent_nowait` called soon (the lane, once the batch of
+        reads that routed it is routed), which writes everything that waits at once."""
+        if self._close_sent or self._broken:
+            return
+        frame = encode_text(text.encode(), masked=self._masked)
+        self._unsent.append(frame)
+        self._unsent_bytes += len(frame)
+
+    def send_unsent_nowait(self) -> None:
+        """Write the frames that wait, in one system call, as far as the socket takes them
+        now; what it does not take waits for the writer task (woken). A no-op while the
+        writer is writing (it writes these too)."""
+        unsent = self._unsent
+        if self._broken or not unsent or self._flushing.locked():
+            return
+        batch = _take_batch(unsent)
+        try:
+            sent = self._transport.try_send(batch)
+        except TransportBroken:
+            self._broken = True
+            return
+        self._unsent_bytes -= sent
+        rest = unsent_part(batch, sent)
+        if rest:
+            unsent.extendleft(reversed(rest))
+        if unsent:
+            self._writer.unpark_all()
+
     @property
     def unsent_bytes(self) -> int:
         """Bytes of frames sent but not yet taken by the socket."""
@@ -295,13 +325,8 @@ class WebSocket:
             while self._unsent:
                 if self._broken:  # an earlier flush's write was cut short meanwhile
                     raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
-                batch: list[bytes | memoryview] = []
-                size = 0
-                while self._unsent and size < WRITE_BATCH_BYTES and len(batch) < _MAX_BUFFERS:
-                    frame = self._unsent.popleft()
-                    batch.append(frame)
-                    size += len(frame)
-                self._unsent_bytes -= size
+                batch = _take_batch(self._unsent)
+                self._unsent_bytes -= sum(map(len, batch))
                 # What follows must go after this batch, even if this write is cancelled
                 # half way: the rest of a cut batch is lost, so the connection is too.
                 try:
@@ -348,6 +373,17 @@ class WebSocket:
 
 def _always() -> bool:
     return True
+
+
+def _take_batch(unsent: deque[bytes | memoryview]) -> list[bytes | memoryview]:
+    """The first frames of ``unsent``, taken out: what one write hands the socket."""
+    batch: list[bytes | memoryview] = []
+    size = 0
+    while unsent and size < WRITE_BATCH_BYTES and len(batch) < _MAX_BUFFERS:
+        frame = unsent.popleft()
+        batch.append(frame)
+        size += len(frame)
+    return batch
 
 
 # -- handshakes --------------------------------------------------------------------------------

@@ -1,22 +1,56 @@
 """Commands reach the target in the order the router produced them, whether the socket took
-them at once or they waited (partly written) for the upstream writer task."""
+them at once, they waited (partly written) for the upstream writer task, or they waited
+for the end of the lane's batch that routed them (one write for all of them)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Callable
 
+import pytest
 import trio
 from wsproto import WSConnection
 from wsproto.connection import ConnectionType
 from wsproto.events import AcceptConnection, Request, TextMessage
 
+from cdp_heap_proxy._frames import FrameParser
+from cdp_heap_proxy._lane import Lane
 from cdp_heap_proxy._sockets import SocketTransport
 from cdp_heap_proxy._targets import UpstreamSpec
 from cdp_heap_proxy._upstream import UpstreamLink
 from cdp_heap_proxy._websocket import WebSocket, client_handshake
 
 
-async def test_commands_arrive_in_order_through_partial_writes() -> None:
+class CountingTransport(SocketTransport):
+    """Counts the writes handed to the socket, and the bytes of each."""
+
+    writes: list[int]
+
+    def try_send(self, buffers: list[bytes | memoryview]) -> int:
+        sent = super().try_send(buffers)
+        self.writes.append(len(buffers))
+        return sent
+
+
+def counting(stream: trio.SocketStream) -> CountingTransport:
+    transport = CountingTransport(stream)
+    transport.writes = []
+    return transport
+
+
+def in_batch(lane: Lane, sock: socket.socket, route: Callable[[], None]) -> None:
+    """Run ``route`` as the lane runs a callback for a socket it read (``sock``, which
+    it watches for this): inside a batch of reads, what the batch leaves done after it."""
+    lane.watch(sock.fileno(), route)
+    try:
+        lane._dispatch([(sock.fileno(), 1)])
+    finally:
+        lane.unwatch(sock.fileno())
+
+
+@pytest.mark.parametrize("via", ["tasks", "lane batches"])
+async def test_commands_arrive_in_order_through_partial_writes(via: str) -> None:
     proxy_sock, target_sock = socket.socketpair()
     # A small send buffer, so that the socket takes only part of what is sent at once.
     proxy_sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
@@ -45,7 +79,9 @@ async def test_commands_arrive_in_order_through_partial_writes() -> None:
                     if len(received) == len(expected):
                         everything.set()
 
-    link = UpstreamLink(UpstreamSpec("127.0.0.1", 1), 1 << 20)
+    lane = Lane()
+    spare, _ = socket.socketpair()  # what the lane "read" when it routes a batch
+    link = UpstreamLink(UpstreamSpec("127.0.0.1", 1), 1 << 20, lane=lane)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve_target)
         rest = await client_handshake(proxy_end, "127.0.0.1:1", "/x")
@@ -55,10 +91,21 @@ async def test_commands_arrive_in_order_through_partial_writes() -> None:
         link._ws = ws  # the session as _run_session opens it
         nursery.start_soon(link._write, ws)
         most_waiting = 0
-        for i, text in enumerate(expected):
-            link.send_nowait(text)
-            most_waiting = max(most_waiting, ws.unsent_frames)
-            if i % 7 == 0:
+        if via == "tasks":
+            for i, text in enumerate(expected):
+                link.send_nowait(text)
+                most_waiting = max(most_waiting, ws.unsent_frames)
+                if i % 7 == 0:
+                    await trio.lowlevel.checkpoint()  # the writer task runs in between
+        else:
+            for start in range(0, len(expected), 7):
+
+                def route(batch: list[str] = expected[start : start + 7]) -> None:
+                    for text in batch:
+                        link.send_nowait(text)
+
+                in_batch(lane, spare, route)
+                most_waiting = max(most_waiting, ws.unsent_frames)
                 await trio.lowlevel.checkpoint()  # the writer task runs in between
         with trio.fail_after(10):
             await everything.wait()
@@ -66,3 +113,44 @@ async def test_commands_arrive_in_order_through_partial_writes() -> None:
     assert most_waiting > 1, "the socket took everything at once: the test proved nothing"
     assert received == expected
     assert link.backlog() == 0
+    lane.close()
+    spare.close()
+
+
+async def test_commands_one_lane_batch_routes_while_the_target_is_busy_go_in_one_write() -> None:
+    """The first command goes at once (the target is idle); the next ones, routed by one
+    batch of the lane's reads while the target works on it, wait for the batch to end and
+    go in one write, in order; the target's answer makes the next command go at once."""
+    proxy_sock, target_sock = socket.socketpair()
+    proxy_end = trio.SocketStream(trio.socket.from_stdlib_socket(proxy_sock))
+    transport = counting(proxy_end)
+    ws = WebSocket(transport, server=False, max_message_size=1 << 20)
+    lane = Lane()
+    spare, _ = socket.socketpair()
+    link = UpstreamLink(UpstreamSpec("127.0.0.1", 1), 1 << 20, lane=lane)
+    link._ws = ws
+    link.send_nowait("first")
+    assert transport.writes == [1]
+    waiting: list[int] = []
+
+    def route() -> None:
+        for i in range(5):
+            link.send_nowait(f"next-{i}")
+        waiting.append(ws.unsent_frames)  # nothing written yet: the batch is not over
+
+    in_batch(lane, spare, route)
+    assert waiting == [5]
+    assert transport.writes == [1, 5]  # one write with the five
+    assert ws.unsent_frames == 0
+    link._unanswered = False  # what the target's next message does (deliver)
+    in_batch(lane, spare, lambda: link.send_nowait("after the answer"))
+    assert transport.writes == [1, 5, 1]
+    target = FrameParser(masked=True, max_message_size=1 << 20)  # the target's side
+    target_sock.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            target.feed(target_sock.recv(65536))
+    assert target.events() == ["first", *(f"next-{i}" for i in range(5)), "after the answer"]
+    lane.close()
+    for sock in (spare, target_sock):
+        sock.close()
