@@ -182,11 +182,20 @@ def wait_accepting(proc: subprocess.Popen[bytes], port: int, timeout: float = 10
                 raise StartFailed(f"nothing accepted on port {port}") from None
 
 
+def task_files(pid: int, name: str) -> list[Path]:
+    """``/proc/PID/task/*/NAME`` (none once the process exited: socat's per-client
+    processes exit with their clients, also while they are being listed)."""
+    try:
+        return [Path(f"/proc/{pid}/task/{task}/{name}") for task in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
 def tree(pid: int) -> list[int]:
     """``pid`` and its live descendants."""
     pids, i = [pid], 0
     while i < len(pids):
-        for children in Path(f"/proc/{pids[i]}/task").glob("*/children"):
+        for children in task_files(pids[i], "children"):
             with contextlib.suppress(OSError):  # it exited meanwhile
                 pids += [int(c) for c in children.read_text().split()]
         i += 1
@@ -228,7 +237,7 @@ def run_seconds(pid: int) -> float:
     in clock ticks (10 ms), too coarse for a few hundred round trips."""
     total = 0.0
     for p in tree(pid):
-        for task in Path(f"/proc/{p}/task").glob("*/schedstat"):
+        for task in task_files(p, "schedstat"):
             with contextlib.suppress(OSError, ValueError, IndexError):  # it exited meanwhile
                 total += int(task.read_text().split()[0]) / 1e9
         with contextlib.suppress(OSError):
