@@ -243,11 +243,8 @@ class WebSocket:
         """Queue ``text`` as a text message, neither written nor the writer woken: the
         caller has :meth:`send_unsent_nowait` called soon (the lane, once the batch of
         reads that routed it is routed), which writes everything that waits at once."""
-        if self._close_sent or self._broken:
-            return
-        frame = encode_text(text.encode(), masked=self._masked)
-        self._unsent.append(frame)
-        self._unsent_bytes += len(frame)
+        if not (self._close_sent or self._broken):
+            self._queue([encode_text(text.encode(), masked=self._masked)])
 
     def send_unsent_nowait(self) -> None:
         """Write the frames that wait, in one system call, as far as the socket takes them
@@ -303,10 +300,14 @@ class WebSocket:
             # comes back as a memoryview of its end).
             rest = unsent_part(rest, sent)
         if rest:
-            for frame in rest:
-                self._unsent.append(frame)
-                self._unsent_bytes += len(frame)
+            self._queue(rest)
             self._writer.unpark_all()
+
+    def _queue(self, frames: list[bytes | memoryview]) -> None:
+        """Add ``frames`` to those waiting to be written."""
+        for frame in frames:
+            self._unsent.append(frame)
+            self._unsent_bytes += len(frame)
 
     async def wait_unsent(self) -> None:
         """Wait until frames are left unsent (or :meth:`wake_writer` is called)."""

@@ -23,20 +23,15 @@ from cdp_heap_proxy._websocket import WebSocket, client_handshake
 
 
 class CountingTransport(SocketTransport):
-    """Counts the writes handed to the socket, and the bytes of each."""
+    """Records each write handed to the socket: how many frames it carried."""
 
-    writes: list[int]
+    def __init__(self, stream: trio.SocketStream) -> None:
+        super().__init__(stream)
+        self.writes: list[int] = []
 
     def try_send(self, buffers: list[bytes | memoryview]) -> int:
-        sent = super().try_send(buffers)
         self.writes.append(len(buffers))
-        return sent
-
-
-def counting(stream: trio.SocketStream) -> CountingTransport:
-    transport = CountingTransport(stream)
-    transport.writes = []
-    return transport
+        return super().try_send(buffers)
 
 
 def in_batch(lane: Lane, sock: socket.socket, route: Callable[[], None]) -> None:
@@ -123,7 +118,7 @@ async def test_commands_one_lane_batch_routes_while_the_target_is_busy_go_in_one
     go in one write, in order; the target's answer makes the next command go at once."""
     proxy_sock, target_sock = socket.socketpair()
     proxy_end = trio.SocketStream(trio.socket.from_stdlib_socket(proxy_sock))
-    transport = counting(proxy_end)
+    transport = CountingTransport(proxy_end)
     ws = WebSocket(transport, server=False, max_message_size=1 << 20)
     lane = Lane()
     spare, _ = socket.socketpair()
