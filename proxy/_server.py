@@ -140,6 +140,8 @@ class Proxy:
         #: woken (waking every waiter to check its own was two task switches per round trip
         #: for the command's ``_report_upstream``, D30).
         self._waiters: list[tuple[Callable[[], bool], trio.Event]] = []
+        #: Set (and replaced) each time the upstream session opens or ends.
+        self._upstream_changed = trio.Event()
         #: Why the proxy is stopping, once :meth:`shut_down` began.
         self.stopping: str | None = None
 
@@ -173,6 +175,12 @@ class Proxy:
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
+
+    async def wait_upstream(self, connected: bool) -> None:
+        """Wait until the upstream session is open (``connected``) or closed: checked each
+        time it opens or ends, not after every routed message as :meth:`wait_until` is."""
+        while self._routing.upstream_connected != connected:
+            await self._upstream_changed.wait()
 
     def _wake_waiters(self) -> None:
         """Wake the :meth:`wait_until` callers whose predicate holds now."""
@@ -277,12 +285,18 @@ class Proxy:
 
     def _upstream_opened(self) -> None:
         self._perform(self._routing.upstream_opened())
+        self._upstream_change()
 
     def _upstream_message(self, message: str | bytes) -> None:
         self._perform(self._routing.upstream_message(message))
 
     def _upstream_lost(self, reason: str) -> None:
         self._perform(self._routing.upstream_lost(reason))
+        self._upstream_change()
+
+    def _upstream_change(self) -> None:
+        self._upstream_changed.set()
+        self._upstream_changed = trio.Event()
 
     # -- clients -----------------------------------------------------------------------------
 

@@ -429,7 +429,7 @@ async def _warn_if_unreachable(proxy: Proxy, upstream: str) -> None:
     import trio
 
     with trio.move_on_after(UPSTREAM_GRACE):
-        await proxy.wait_until(lambda: proxy.router.upstream_connected)
+        await proxy.wait_upstream(connected=True)
         return
     why = proxy.unavailable() or "target not connected"
     print(
@@ -443,7 +443,7 @@ async def _warn_if_unreachable(proxy: Proxy, upstream: str) -> None:
 async def _report_upstream(proxy: Proxy) -> None:
     """One line on stderr each time the upstream session opens or ends."""
     while True:
-        await proxy.wait_until(lambda: (proxy.hub or proxy.router).upstream_connected)
+        await proxy.wait_upstream(connected=True)
         entry = proxy.upstream.entry or {}
         print(
             f"cdp-heap proxy: attached to {entry.get('title', '?')!r} "
@@ -451,5 +451,5 @@ async def _report_upstream(proxy: Proxy) -> None:
             file=sys.stderr,
             flush=True,
         )
-        await proxy.wait_until(lambda: not (proxy.hub or proxy.router).upstream_connected)
+        await proxy.wait_upstream(connected=False)
         print("cdp-heap proxy: detached from the target", file=sys.stderr, flush=True)

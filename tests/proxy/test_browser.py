@@ -27,6 +27,7 @@ import pytest
 import trio
 
 import cdp_heap
+from cdp_heap.cli._proxy import _warn_if_unreachable as warn_if_unreachable
 from cdp_heap_proxy import Guard, MethodPolicy, Proxy, ProxyConfig, Role, UpstreamSpec, open_proxy
 from tests.targets import Chromium, chromium_path, start_chromium
 
@@ -201,6 +202,29 @@ async def test_chromes_own_browser_url_serves_the_whole_browser(browser: Chromiu
             )
             listed = json.loads((await http_request(running.port, "GET", "/json/list")).body)
             assert {e["id"] for e in listed} == await upstream_ids(browser)
+
+
+async def test_no_unreachable_warning_once_the_browser_is_attached(
+    browser: Chromium, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's warning waits for the upstream session of the routing in use (the
+    browser's, here): it waited for the idle one-target router's, and told every user of
+    a browser proxy, a second after it attached, that the target was not connected."""
+    with trio.fail_after(30):
+        async with browser_proxy(browser) as proxy:
+            await warn_if_unreachable(proxy, f"127.0.0.1:{browser.port}")  # returns at once
+            assert capsys.readouterr().err == ""
+            attached = trio.Event()
+
+            async def report() -> None:
+                attached.set()
+                await proxy.wait_upstream(connected=False)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(report)
+                await attached.wait()
+                proxy.upstream.close("test")  # the session ends; the waiter sees it
+    assert "warning" not in capsys.readouterr().err
 
 
 # -- Puppeteer, DevTools and cdp-heap on one page --------------------------------------------
