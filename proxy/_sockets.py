@@ -30,6 +30,10 @@ one upstream connection, so every reply waited ~40 ms for the proxy's delayed AC
 client had Debugger enabled (D24). So after each read the transport sets ``TCP_QUICKACK``
 (the option is not sticky; the kernel may fall back to delaying, so it is set on every
 read). :class:`QuickAckStream` does the same for a trio stream (under TLS).
+
+When: the upstream's reads are acknowledged before they are routed (Node may be holding
+its next write for that ACK), a client's after (the ACK is a packet sent, ~5-8 µs, which
+there would delay the command on its way to the target; D36).
 """
 
 from __future__ import annotations
@@ -121,9 +125,15 @@ def _read_buffer() -> memoryview:
 
 class SocketTransport:
     """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty),
-    read by ``lane`` when one is given and :meth:`watch` is called."""
+    read by ``lane`` when one is given and :meth:`watch` is called.
 
-    def __init__(self, stream: trio.SocketStream, lane: Lane | None = None) -> None:
+    ``ack_first``: what the lane reads is acknowledged before it is handed over (the
+    upstream), not after (a client's connection).
+    """
+
+    def __init__(
+        self, stream: trio.SocketStream, lane: Lane | None = None, *, ack_first: bool = True
+    ) -> None:
         fd = stream.socket.detach()
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
@@ -132,6 +142,7 @@ class SocketTransport:
         self._closed = False
         self._lane = lane
         self._on_read: Callable[[bytes], None] | None = None
+        self._ack_first = ack_first
 
     def watch(self, on_read: Callable[[bytes], None]) -> bool:
         if self._lane is None or self._closed:
@@ -153,7 +164,14 @@ class SocketTransport:
         if on_read is not None:
             data = self._read_now()
             if data is not None:  # (None: nothing after all; the lane asks again)
-                on_read(data)
+                if not data:
+                    on_read(data)
+                elif self._ack_first:
+                    self._acknowledge()
+                    on_read(data)
+                else:
+                    on_read(data)
+                    self._acknowledge()
 
     async def receive(self) -> bytes:
         while not self._closed:
@@ -163,26 +181,31 @@ class SocketTransport:
                 return b""
             data = self._read_now()
             if data is not None:
+                if data:
+                    self._acknowledge()
                 return data
             # Woken, but another read got there first: wait again.
         return b""
 
     def _read_now(self) -> bytes | None:
         """One read: what it got (``b""``: the end, or the connection broke), ``None`` if
-        nothing was there. A read that got something is acknowledged at once (D24)."""
+        nothing was there."""
         try:
             size = self._sock.recv_into(self._buffer)
         except BlockingIOError:
             return None
         except OSError:
             return b""
-        if size and _QUICKACK is not None:
+        return bytes(self._buffer[:size])
+
+    def _acknowledge(self) -> None:
+        """Acknowledge what was read now, not after the kernel's delayed-ACK timer (D24)."""
+        if _QUICKACK is not None:
             # Not contextlib.suppress: it costs three calls per read.
             try:  # noqa: SIM105
                 self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
             except OSError:
-                pass  # closing: the next read says so
-        return bytes(self._buffer[:size])
+                pass  # closing (or closed by the routing): the next read says so
 
     def try_send(self, buffers: list[bytes | memoryview]) -> int:
         if self._closed:
@@ -260,7 +283,7 @@ def transport_for(
     if tcp is not None and (
         stream is tcp or (isinstance(stream, QuickAckStream) and stream.inner is tcp)
     ):
-        return SocketTransport(tcp, lane)
+        return SocketTransport(tcp, lane, ack_first=False)
     return StreamTransport(stream, tcp)
 
 

@@ -67,6 +67,9 @@ class UpstreamLink:
         self._corked = False
         self._room = trio.lowlevel.ParkingLot()
         self._reading: trio.CancelScope | None = None
+        #: :meth:`close` was called for the session being read (its scope's
+        #: ``cancel_called``, without a look at trio's clock per message).
+        self._closing = False
         self._close_reason = ""
 
     @property
@@ -78,6 +81,7 @@ class UpstreamLink:
         closed and :meth:`run` connects again)."""
         if self._reading is not None:
             self._close_reason = reason
+            self._closing = True
             self._reading.cancel()
 
     def send_nowait(self, text: str) -> None:
@@ -162,7 +166,7 @@ class UpstreamLink:
             await trio.aclose_forcefully(tcp)
             return self.last_error
         ws = WebSocket(
-            SocketTransport(tcp, self._lane),
+            SocketTransport(tcp, self._lane, ack_first=True),  # Node may wait for it (D24)
             server=False,
             max_message_size=self.max_message_size,
             received=received,
@@ -173,7 +177,7 @@ class UpstreamLink:
             on_message(message)
 
         def reading() -> bool:
-            return self._reading is not None and not self._reading.cancel_called
+            return self._reading is not None and not self._closing
 
         ws.set_inline(deliver, reading)  # what the loop below does, from the lane
         async with trio.open_nursery() as nursery:
@@ -199,7 +203,7 @@ class UpstreamLink:
             except WebSocketClosed as exc:
                 reason = _close_text(exc.code, exc.reason)
             finally:
-                self._reading = None
+                self._reading, self._closing = None, False
                 self._ws, self.entry = None, None
                 self._room.unpark_all()
                 on_lost(reason)

@@ -1,6 +1,6 @@
 """The proxy acknowledges what it reads at once (TCP_QUICKACK), so a peer's Nagle never
-waits for a delayed ACK (docs/decisions.md D24): through a trio stream (TLS) and through the
-socket transport (plain TCP)."""
+waits for a delayed ACK (docs/decisions.md D24, D36): through a trio stream (TLS) and through
+the socket transport (plain TCP), read by its task or by the lane."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import socket
 
 import pytest
 import trio
+import trio.testing
 
 from cdp_heap_proxy._sockets import QuickAckStream, SocketTransport
+
+from .helpers import running_lane
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 pytestmark = pytest.mark.skipif(QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
@@ -76,4 +79,42 @@ async def test_the_socket_transport_acknowledges_every_read_too() -> None:
     finally:
         transport.close()
         raw.close()
+        await listeners[0].aclose()
+
+
+@pytest.mark.parametrize("ack_first", [True, False])
+async def test_a_read_by_the_lane_is_acknowledged_before_or_after_its_routing(
+    ack_first: bool,
+) -> None:
+    """The upstream acknowledges before the routing (the target's Nagle may hold its next
+    write for the ACK); a client's transport after it, off the round trip's path. Either
+    way every read is acknowledged once the lane has handed it over."""
+    assert QUICKACK is not None
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    client = await trio.open_tcp_stream("127.0.0.1", port)
+    server = await listeners[0].accept()
+    assert isinstance(server, trio.SocketStream)
+    raw = socket.socket(fileno=os.dup(server.socket.fileno()))
+    seen: list[tuple[bytes, int]] = []  # what each callback got, and the option meanwhile
+
+    def on_read(data: bytes) -> None:
+        seen.append((data, raw.getsockopt(socket.IPPROTO_TCP, QUICKACK)))
+
+    try:
+        with trio.fail_after(10):
+            async with running_lane() as lane:
+                transport = SocketTransport(server, lane, ack_first=ack_first)
+                assert transport.watch(on_read)
+                for i in range(5):
+                    raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # delayed, as in traffic
+                    await client.send_all(b"m%d" % i)
+                    while len(seen) <= i:
+                        await trio.testing.wait_all_tasks_blocked(cushion=0.005)
+                    assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
+                assert seen == [(b"m%d" % i, 1 if ack_first else 0) for i in range(5)]
+                transport.close()
+    finally:
+        raw.close()
+        await client.aclose()
         await listeners[0].aclose()
