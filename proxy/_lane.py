@@ -31,15 +31,17 @@ only then (a pause longer than :data:`SPIN` ends it until messages come close to
 again); each poll gives way to any other thread that is ready to run on that CPU.
 ``cdp-heap proxy --spin-us 0`` turns it off.
 
-Holding trio's thread has a price, and it is bounded. The lane holds it only once every
-other task waits and trio has just looked at its own I/O and found nothing
-(``trio.testing.wait_all_tasks_blocked``, after each batch of reads): what the routing
-woke (a writer with frames a socket did not take, the coalesced upstream writes, a waiter
-whose condition holds) runs first. While the lane holds the thread, trio's own I/O (new
-connections, HTTP, TLS clients, a writer waiting for room in a socket) waits at most
-:data:`HOLD` seconds; a deadline due or a callback queued by a signal or a thread ends the
-wait sooner. The blocking wait is protected from ``KeyboardInterrupt``, which trio then
-delivers as usual once it has the thread back.
+Holding trio's thread has a price, and it is bounded. The lane waits for the next message
+only once every other task waits and trio has just looked at its own I/O and found nothing
+(``trio.testing.wait_all_tasks_blocked``): what the routing woke (a writer with frames a
+socket did not take, a waiter whose condition holds) runs first. While messages keep
+coming the lane routes batch after batch and hands trio the thread once per :data:`HOLD`,
+not after every batch (a pass of trio's run loop costs about as much as routing a
+message; D36). Either way trio's own I/O (new connections, HTTP, TLS clients, a writer
+waiting for room in a socket) and what the routing woke wait at most :data:`HOLD` seconds;
+a deadline due or a callback queued by a signal or a thread ends a wait sooner. The
+blocking wait is protected from ``KeyboardInterrupt``, which trio then delivers as usual
+once it has the thread back.
 
 Routing stays where it was: the callbacks call the same :class:`~cdp_heap_proxy._router.
 Router` methods the connection tasks call, in the same thread, so the router is still fed
@@ -88,8 +90,10 @@ class LaneStatistics:
     #: Times trio woke the lane, and times the lane gave trio its thread back.
     wakeups: int
     yields: int
-    #: Reads done by the lane.
+    #: Reads done by the lane, and the batches they came in (the ready sockets of one
+    #: ``epoll_wait``).
     reads: int
+    batches: int
     #: Waits for the next message that found one while polling, and waits that slept.
     spun: int
     slept: int
@@ -117,6 +121,7 @@ class Lane:
         self._wakeups = 0
         self._yields = 0
         self._reads = 0
+        self._batches = 0
         self._spun = 0
         self._slept = 0
         #: Set while the callbacks of one batch of reads run; then what they leave for
@@ -149,6 +154,7 @@ class Lane:
             self._wakeups,
             self._yields,
             self._reads,
+            self._batches,
             self._spun,
             self._slept,
         )
@@ -159,20 +165,30 @@ class Lane:
 
     async def run(self) -> None:
         """Serve the watched sockets until cancelled."""
-        epoll = self._epoll
+        epoll, clock = self._epoll, self._clock
         fd = epoll.fileno()
         while True:
             await trio.lowlevel.wait_readable(fd)
             self._wakeups += 1
+            last_yield = clock()
             events = epoll.poll(0, _MAX_EVENTS)
             while events:
                 self._dispatch(events)
+                self._batches += 1
+                if clock() - last_yield < self.hold:
+                    # More has come, and trio had the thread within the hold: route it
+                    # first (one trio pass per hold while messages keep coming, not one
+                    # per batch of reads).
+                    events = epoll.poll(0, _MAX_EVENTS)
+                    if events:
+                        continue
                 # What the routing woke (a writer, a waiter) runs, and so does what trio's
                 # own I/O brought: trio wakes this task only once every other task waits
                 # and a look at its I/O found nothing. (The run queue's length alone does
                 # not tell: the tasks of the batch this task runs in are not in it.)
                 self._yields += 1
                 await trio.testing.wait_all_tasks_blocked()
+                last_yield = clock()
                 events = epoll.poll(0, _MAX_EVENTS)
                 if not events:
                     wait = min(self.hold, _trio_idle_for())

@@ -324,3 +324,32 @@ def test_the_wait_is_bounded_by_what_is_left() -> None:
     assert lane.next_events(0.0007) == []
     assert epoll.timeouts == [0.0007]
     assert math.isinf(lane._last_gap)
+
+
+async def test_while_messages_keep_coming_trio_gets_the_thread_once_per_hold() -> None:
+    """Batch after batch ready at once: the lane routes them without a pass of trio's run
+    loop between each two, and hands trio the thread again once a hold has passed."""
+    step = 2**-14  # ~0.06 ms between batches (binary fractions: exact clock sums)
+    batches = 80
+    lane, epoll = scripted_lane([(step, READY)] * batches)
+    lane.hold = 32 * step
+    readable, other = socket.socketpair()  # stands in for the lane's epoll descriptor
+    other.send(b"x")
+    epoll.fileno = readable.fileno  # type: ignore[attr-defined]
+    yields_seen: list[int] = []
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+
+            def on_readable() -> None:
+                yields_seen.append(lane.statistics().yields)
+                if len(yields_seen) == batches:
+                    nursery.cancel_scope.cancel()
+
+            lane._callbacks[7] = on_readable
+            nursery.start_soon(lane.run)
+    assert lane.statistics().batches == batches
+    # A yield after every 32 batches (a hold), not after each.
+    assert yields_seen == [n // 32 for n in range(batches)]
+    readable.close()
+    other.close()
