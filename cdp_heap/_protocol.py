@@ -183,7 +183,8 @@ class CDPProtocol:
     def receive_reply(self, msg_id: int, reply: Response | ErrorResponse) -> Incoming:
         """:meth:`receive` for a reply already decoded (or, by a proxy re-addressing it
         undecoded, stood in for by one that says only whether it succeeded)."""
-        self._forget_snapshot(msg_id)
+        if self._snapshot_queues:
+            self._forget_snapshot(msg_id)
         command = self._pending.pop(msg_id, None)
         if command is not None:
             return ReplyReceived(command, reply)

@@ -88,3 +88,31 @@ def test_malformed_messages_are_reported_with_their_id(
 
 def test_unknown_keys_are_ignored() -> None:
     assert decode('{"id":1,"result":{"x":1},"extra":true}') == Response(1, {"x": 1})
+
+
+def outcome(text: str) -> tuple[str, object]:
+    try:
+        return "message", decode(text)
+    except MalformedMessage as exc:
+        return "malformed", (exc.code, exc.id)
+
+
+@given(
+    json_values | messages.map(encode),
+    st.sampled_from(["", " ", "\n", "\t "]),
+    st.sampled_from(["", " ", "\r\n", "x", "}", "{}"]),
+)
+def test_decode_reads_a_text_as_json_loads_does(value: object, before: str, after: str) -> None:
+    """The compact fast path (C scanner) and ``json.loads`` agree on every text: the same
+    message, or the same kind of refusal (whitespace around it, trailing garbage)."""
+    compact = value if isinstance(value, str) and value.startswith("{") else json.dumps(value)
+    text = before + compact + after
+    try:
+        expected: tuple[str, object] = ("json", json.loads(text))
+    except ValueError:
+        expected = ("not json", None)
+    got = outcome(text)
+    if expected[0] == "not json":
+        assert got[0] == "malformed" and got[1] == (-32700, None)
+    else:
+        assert got == outcome(json.dumps(expected[1]))  # what the parsed value decodes to
