@@ -148,8 +148,10 @@ def encode_text(payload: bytes, *, masked: bool) -> bytes:
     n = len(payload)
     if masked:
         mask = _masks.getrandbits(32).to_bytes(4, "little")
-        if n < 126:
-            return bytes((0x81, 0x80 | n)) + mask + _xor(payload, mask)
+        if n < 126:  # _xor(payload, mask), inlined: the key repeated over n bytes
+            keys = int.from_bytes((mask * 32)[:n], "little")
+            body = (int.from_bytes(payload, "little") ^ keys).to_bytes(n, "little")
+            return bytes((0x81, 0x80 | n)) + mask + body
         return _header(OP_TEXT, n, mask) + _xor(payload, mask)
     if n < 126:
         return bytes((0x81, n)) + payload

@@ -105,9 +105,10 @@ __all__ = [
 ]
 
 CLOSE_GOING_AWAY = 1001
-#: The id of a command whose text starts ``{"id": N`` (how clients write them).
 _DEBUGGER: DomainKey = (None, "Debugger")
 _NODE_WORKER: DomainKey = (None, "NodeWorker")
+#: What stands in for a successful reply re-addressed undecoded (its id and result unread).
+_UNDECODED_SUCCESS = Response(0, {})
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
 
@@ -501,7 +502,7 @@ class Router:
         ):
             return None
         # The protocol state changes as for the real reply (its result is not needed).
-        item = self._protocol.receive_reply(upstream_id, Response(upstream_id, {}))
+        item = self._protocol.receive_reply(upstream_id, _UNDECODED_SUCCESS)
         assert isinstance(item, ReplyReceived)
         return self._reply(item.command, item.reply, text[id_end:])
 

@@ -108,6 +108,7 @@ class WebSocket:
         #: Held while frames are being written by :meth:`flush` (by the writer task, or by
         #: the reader answering a close): meanwhile nothing is written at once.
         self._flushing = trio.StrictFIFOLock()
+        self._writing = False  # the lock is held (read on every write: no method call)
         #: The connection's writer task waits here for unsent frames.
         self._writer = trio.lowlevel.ParkingLot()
         self._broken = False
@@ -251,7 +252,7 @@ class WebSocket:
         now; what it does not take waits for the writer task (woken). A no-op while the
         writer is writing (it writes these too)."""
         unsent = self._unsent
-        if self._broken or not unsent or self._flushing.locked():
+        if self._broken or not unsent or self._writing:
             return
         batch = _take_batch(unsent)
         try:
@@ -290,12 +291,14 @@ class WebSocket:
             return
         rest: list[bytes | memoryview] = list(frames)
         # Order holds: nothing is written at once while anything waits to be written.
-        if now and not self._unsent and not self._flushing.locked():
+        if now and not self._unsent and not self._writing:
             try:
                 sent = self._transport.try_send(rest)
             except TransportBroken:
                 self._broken = True
                 return
+            if len(rest) == 1 and sent == len(rest[0]):
+                return  # what nearly every write is: one frame, all taken
             # The socket's buffer is full: the rest waits for flush() (a frame cut short
             # comes back as a memoryview of its end).
             rest = unsent_part(rest, sent)
@@ -323,21 +326,26 @@ class WebSocket:
         if self._broken:
             raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
         async with self._flushing:
-            while self._unsent:
-                if self._broken:  # an earlier flush's write was cut short meanwhile
-                    raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
-                batch = _take_batch(self._unsent)
-                self._unsent_bytes -= sum(map(len, batch))
-                # What follows must go after this batch, even if this write is cancelled
-                # half way: the rest of a cut batch is lost, so the connection is too.
-                try:
-                    await self._transport.send_all(batch)
-                except TransportBroken:
-                    self._broken = True
-                    raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
-                except trio.Cancelled:
-                    self._broken = True
-                    raise
+            self._writing = True
+            try:
+                while self._unsent:
+                    if self._broken:  # an earlier flush's write was cut short meanwhile
+                        raise WebSocketClosed(self.close_code or CLOSE_ABNORMAL, "connection lost")
+                    batch = _take_batch(self._unsent)
+                    self._unsent_bytes -= sum(map(len, batch))
+                    # What follows must go after this batch, even if this write is
+                    # cancelled half way: the rest of a cut batch is lost, so the
+                    # connection is too.
+                    try:
+                        await self._transport.send_all(batch)
+                    except TransportBroken:
+                        self._broken = True
+                        raise WebSocketClosed(CLOSE_ABNORMAL, "connection lost") from None
+                    except trio.Cancelled:
+                        self._broken = True
+                        raise
+            finally:
+                self._writing = False
 
     def _send_close(self, code: int | None, reason: str) -> None:
         """Queue a close frame (``code`` ``None``: one with no status)."""

@@ -287,7 +287,7 @@ def test_one_call_gives_one_frame_per_payload(payloads: list[bytes], masked: boo
     assert wsproto_read(b"".join(pings), client=not masked) == [Ping(p[:125]) for p in payloads]
 
 
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 5, 64, 125, 126, 127, 65535, 65536, 70000])
 @pytest.mark.parametrize("masked", [True, False])
 def test_encode_text_is_encode_frames_of_one_text(size: int, masked: bool) -> None:
     """The one-message encoder writes what the general one does (the same header, a mask
