@@ -166,7 +166,7 @@ class UpstreamLink:
             await trio.aclose_forcefully(tcp)
             return self.last_error
         ws = WebSocket(
-            SocketTransport(tcp, self._lane, ack_first=True),  # Node may wait for it (D24)
+            SocketTransport(tcp, self._lane),
             server=False,
             max_message_size=self.max_message_size,
             received=received,
