@@ -285,16 +285,16 @@ class Proxy:
 
     def _upstream_opened(self) -> None:
         self._perform(self._routing.upstream_opened())
-        self._upstream_change()
+        self._announce_upstream_change()
 
     def _upstream_message(self, message: str | bytes) -> None:
         self._perform(self._routing.upstream_message(message))
 
     def _upstream_lost(self, reason: str) -> None:
         self._perform(self._routing.upstream_lost(reason))
-        self._upstream_change()
+        self._announce_upstream_change()
 
-    def _upstream_change(self) -> None:
+    def _announce_upstream_change(self) -> None:
         self._upstream_changed.set()
         self._upstream_changed = trio.Event()
 
