@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -54,32 +56,42 @@ async def test_every_read_switches_delayed_acks_off() -> None:
     await listeners[0].aclose()
 
 
-async def test_the_socket_transport_acknowledges_every_read_too() -> None:
-    assert QUICKACK is not None
+@asynccontextmanager
+async def connection() -> AsyncIterator[tuple[trio.SocketStream, trio.SocketStream, socket.socket]]:
+    """A loopback connection (client end, server end) and a duplicate of the server end's
+    socket, to read its options beside whoever has taken the socket over."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     port = listeners[0].socket.getsockname()[1]
     client = await trio.open_tcp_stream("127.0.0.1", port)
     server = await listeners[0].accept()
     assert isinstance(server, trio.SocketStream)
-    fd = server.socket.fileno()
-    transport = SocketTransport(server)  # takes the socket over
-    raw = socket.socket(fileno=os.dup(fd))  # to read the option, beside the transport
+    raw = socket.socket(fileno=os.dup(server.socket.fileno()))
     try:
-        for _ in range(5):
-            await client.send_all(b"ping")
-            assert await transport.receive()
-            assert transport.try_send([b"pong"]) == 4
-            await client.receive_some(16)
-        raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # as after a plain read
-        await client.send_all(b"event")
-        assert await transport.receive() == b"event"
-        assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
-        await client.aclose()
-        assert await transport.receive() == b""
+        yield client, server, raw
     finally:
-        transport.close()
         raw.close()
+        await client.aclose()
         await listeners[0].aclose()
+
+
+async def test_the_socket_transport_acknowledges_every_read_too() -> None:
+    assert QUICKACK is not None
+    async with connection() as (client, server, raw):
+        transport = SocketTransport(server)  # takes the socket over
+        try:
+            for _ in range(5):
+                await client.send_all(b"ping")
+                assert await transport.receive()
+                assert transport.try_send([b"pong"]) == 4
+                await client.receive_some(16)
+            raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # as after a plain read
+            await client.send_all(b"event")
+            assert await transport.receive() == b"event"
+            assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
+            await client.aclose()
+            assert await transport.receive() == b""
+        finally:
+            transport.close()
 
 
 async def test_a_read_by_the_lane_is_acknowledged_once_it_is_routed() -> None:
@@ -87,31 +99,20 @@ async def test_a_read_by_the_lane_is_acknowledged_once_it_is_routed() -> None:
     every read is acknowledged before the lane reads on (a write the peer holds for the
     ACK waits for one message's routing, not for the delayed-ACK timer)."""
     assert QUICKACK is not None
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    assert isinstance(server, trio.SocketStream)
-    raw = socket.socket(fileno=os.dup(server.socket.fileno()))
     seen: list[tuple[bytes, int]] = []  # what each callback got, and the option meanwhile
+    with trio.fail_after(10):
+        async with connection() as (client, server, raw), running_lane() as lane:
 
-    def on_read(data: bytes) -> None:
-        seen.append((data, raw.getsockopt(socket.IPPROTO_TCP, QUICKACK)))
+            def on_read(data: bytes) -> None:
+                seen.append((data, raw.getsockopt(socket.IPPROTO_TCP, QUICKACK)))
 
-    try:
-        with trio.fail_after(10):
-            async with running_lane() as lane:
-                transport = SocketTransport(server, lane)
-                assert transport.watch(on_read)
-                for i in range(5):
-                    raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # delayed, as in traffic
-                    await client.send_all(b"m%d" % i)
-                    while len(seen) <= i:
-                        await trio.testing.wait_all_tasks_blocked(cushion=0.005)
-                    assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
-                assert seen == [(b"m%d" % i, 0) for i in range(5)]
-                transport.close()
-    finally:
-        raw.close()
-        await client.aclose()
-        await listeners[0].aclose()
+            transport = SocketTransport(server, lane)
+            assert transport.watch(on_read)
+            for i in range(5):
+                raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # delayed, as in traffic
+                await client.send_all(b"m%d" % i)
+                while len(seen) <= i:
+                    await trio.testing.wait_all_tasks_blocked(cushion=0.005)
+                assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
+            assert seen == [(b"m%d" % i, 0) for i in range(5)]
+            transport.close()
