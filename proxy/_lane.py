@@ -28,7 +28,8 @@ slow to wake (the host has to schedule it again: ~30-50 µs on this project's VM
 relay adds two such wake-ups to every round trip; polling keeps the proxy's CPU awake
 across the short gap before the reply. It costs CPU while messages flow that densely, and
 only then (a pause longer than :data:`SPIN` ends it until messages come close together
-again); each poll gives way to any other thread that is ready to run on that CPU.
+again, and so does a batch of reads over :data:`BULK_BYTES`: snapshot chunks); each poll
+gives way to any other thread that is ready to run on that CPU.
 ``cdp-heap proxy --spin-us 0`` turns it off.
 
 Holding trio's thread has a price, and it is bounded. The lane waits for the next message
@@ -66,7 +67,7 @@ import attrs
 import trio
 import trio.testing
 
-__all__ = ["HOLD", "Lane", "LaneStatistics", "open_lane"]
+__all__ = ["BULK_BYTES", "HOLD", "Lane", "LaneStatistics", "open_lane"]
 
 #: The longest the lane waits in its own ``epoll_wait`` before it hands the waiting back to
 #: trio (seconds): what trio's own I/O (accepts, HTTP, TLS clients) may wait meanwhile. A
@@ -76,6 +77,10 @@ HOLD = 0.002
 #: one came that soon after the one before (D32): on a VM, a CPU that went idle takes tens
 #: of µs to wake, twice per round trip through the proxy. ``0``: never.
 SPIN = 0.0005
+#: A batch of reads over this many bytes is bulk (a snapshot's chunks, a large result): the
+#: next wait does not poll. Polling helps small requests and replies; while bulk flows the
+#: target and the reader are busy, and a polling proxy takes CPU from them (D36).
+BULK_BYTES = 64 * 1024
 _EPOLLIN = getattr(select, "EPOLLIN", 1)
 #: Most ready sockets taken from one ``epoll_wait``.
 _MAX_EVENTS = 256
@@ -117,7 +122,7 @@ class Lane:
         #: How long the last wait for a message took (seconds; inf: it ended without one).
         self._last_gap = math.inf
         self._epoll = select.epoll()
-        self._callbacks: dict[int, Callable[[], None]] = {}
+        self._callbacks: dict[int, Callable[[], int | None]] = {}
         self._wakeups = 0
         self._yields = 0
         self._reads = 0
@@ -129,9 +134,9 @@ class Lane:
         self.batching = False
         self._after_batch: list[Callable[[], None]] = []
 
-    def watch(self, fd: int, on_readable: Callable[[], None]) -> None:
+    def watch(self, fd: int, on_readable: Callable[[], int | None]) -> None:
         """Call ``on_readable()`` from the lane's task while ``fd`` is readable (until
-        :meth:`unwatch`)."""
+        :meth:`unwatch`); it returns how many bytes it read (``None``: none counted)."""
         if fd not in self._callbacks:
             self._epoll.register(fd, _EPOLLIN)
         self._callbacks[fd] = on_readable
@@ -224,12 +229,15 @@ class Lane:
         callbacks = self._callbacks
         self._reads += len(events)
         self.batching = True
+        read = 0
         try:
             for fd, _ in events:
                 callback = callbacks.get(fd)
                 if callback is not None:  # an earlier callback may have unwatched it
-                    callback()
+                    read += callback() or 0
         finally:
+            if read > BULK_BYTES:
+                self._last_gap = math.inf  # the next wait sleeps at once
             self.batching = False
             if self._after_batch:
                 after, self._after_batch = self._after_batch, []

@@ -152,20 +152,21 @@ class SocketTransport:
             assert self._lane is not None
             self._lane.unwatch(self._fd)
 
-    def _lane_read(self) -> None:
-        """The socket is readable (called by the lane)."""
+    def _lane_read(self) -> int:
+        """The socket is readable (called by the lane): how many bytes were read."""
         on_read = self._on_read
         if on_read is None:
-            return
+            return 0
         try:  # _read_now(), inlined: this runs for every message the proxy routes
             size = self._sock.recv_into(self._buffer)
         except BlockingIOError:
-            return  # nothing after all; the lane asks again
+            return 0  # nothing after all; the lane asks again
         except OSError:
             size = 0
         on_read(bytes(self._buffer[:size]))
         if size:
             self._acknowledge()  # after the routing: off the message's way (D36)
+        return size
 
     async def receive(self) -> bytes:
         while not self._closed:

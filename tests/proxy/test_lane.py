@@ -22,7 +22,7 @@ import trio
 import trio.testing
 from wsproto.frame_protocol import FrameProtocol
 
-from cdp_heap_proxy._lane import Lane
+from cdp_heap_proxy._lane import BULK_BYTES, Lane
 from cdp_heap_proxy._sockets import SocketTransport
 from cdp_heap_proxy._websocket import WebSocket, WebSocketClosed
 
@@ -353,3 +353,22 @@ async def test_while_messages_keep_coming_trio_gets_the_thread_once_per_hold() -
     assert yields_seen == [n // 32 for n in range(batches)]
     readable.close()
     other.close()
+
+
+def test_after_a_bulk_batch_it_sleeps_at_once() -> None:
+    """Polling is for small requests and replies: a batch of reads over BULK_BYTES (a
+    snapshot's chunks) leaves the next wait to sleep, however short the last gap was."""
+    lane, epoll = scripted_lane([(0.0002, READY)], spin=0.001)
+    lane.next_events(0.002)  # a short gap: the next wait would poll first
+    sizes = iter([BULK_BYTES + 1, 100])
+    lane._callbacks[7] = lambda: next(sizes)
+    lane._dispatch(READY)  # one read of a chunk
+    epoll.script = [(0.0002, READY)]
+    epoll.timeouts.clear()
+    assert lane.next_events(0.002) == READY
+    assert epoll.timeouts == [0.002]  # slept at once
+    lane._dispatch(READY)  # a small read: the short gap polls again
+    epoll.script = [(0.0001, []), (0.0001, READY)]
+    epoll.timeouts.clear()
+    assert lane.next_events(0.002) == READY
+    assert epoll.timeouts == [0, 0]
