@@ -179,7 +179,6 @@ class Lane:
             events = epoll.poll(0, _MAX_EVENTS)
             while events:
                 self._dispatch(events)
-                self._batches += 1
                 if clock() - last_yield < self.hold:
                     # More has come, and trio had the thread within the hold: route it
                     # first (one trio pass per hold while messages keep coming, not one
@@ -228,6 +227,7 @@ class Lane:
     def _dispatch(self, events: list[tuple[int, int]]) -> None:
         callbacks = self._callbacks
         self._reads += len(events)
+        self._batches += 1
         self.batching = True
         read = 0
         try:
