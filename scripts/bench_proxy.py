@@ -42,7 +42,9 @@ a missing one is reported as not installed. It measures, for each:
   and never reads, and one client sends a message of the maximum client size;
 - heap snapshot wall time vs direct (an untimed warm-up, then ROUNDS rounds, each round
   in another order; the median of each round's own ratio, which cancels the machine's
-  drift), and the relay's CPU time per 200 MB of snapshot.
+  drift; each round's ratio is printed too, to show the spread), the relay's CPU time per
+  200 MB of snapshot, and the target's CPU time per snapshot (a relay that made the
+  target work more would show there; it is far steadier than the wall time).
 
 devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2 uses
 ``asyncio.async``), so it has no column.
@@ -531,7 +533,7 @@ def print_load(at_start: float) -> None:
     print(f"load average (1 min) at the start: {at_start:.2f}, at the end: {now:.2f}")
 
 
-async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
+async def bench(args: argparse.Namespace, contenders: list[Contender], target_pid: int) -> None:
     load_at_start = os.getloadavg()[0]  # what else the machine was doing
     names = [c.name for c in contenders]
     table = Table(names)
@@ -653,7 +655,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
         sampled,
     )
     if not args.no_snapshot:
-        rounds = await snapshots(args, contenders, table)
+        rounds = await snapshots(args, contenders, table, target_pid)
     end: dict[str, float | str] = {
         p.name: f"{p.name}: its per-client processes have exited; see the row with 50 clients"
         if p.sampled
@@ -683,20 +685,26 @@ async def bench(args: argparse.Namespace, contenders: list[Contender]) -> None:
     )
 
 
-async def snapshots(args: argparse.Namespace, contenders: list[Contender], table: Table) -> str:
+async def snapshots(
+    args: argparse.Namespace, contenders: list[Contender], table: Table, target_pid: int
+) -> str:
     """Snapshot wall time per contender, ROUNDS rounds, each in another order; the ratio is
-    the median of each round's own contender/direct ratio. Returns the rounds' times."""
+    the median of each round's own contender/direct ratio. Also the target's CPU time per
+    snapshot: a relay that made the target work more (or wait) would show there, steadier
+    than wall time. Returns the rounds' times and ratios."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         # A fresh process's first snapshot is the slowest: warm up, untimed.
         await snapshot_seconds(contenders[0].url, directory / "warm-up.heapsnapshot")
         times: dict[str, list[float | str]] = {c.name: [] for c in contenders}
         cpu: dict[str, list[float]] = {c.name: [] for c in contenders}
+        target_cpu: dict[str, list[float]] = {c.name: [] for c in contenders}
         size = 0
         for i in range(args.rounds):
             order = contenders[i % len(contenders) :] + contenders[: i % len(contenders)]
             for c in order:
                 used = cpu_seconds(c.proc.pid) if c.proc else 0.0
+                target_used = cpu_seconds(target_pid)
 
                 async def one(c: Contender = c) -> float:
                     nonlocal size
@@ -706,6 +714,8 @@ async def snapshots(args: argparse.Namespace, contenders: list[Contender], table
                 # A client that falls --client-queue-mb behind is cut off by cdp-heap's
                 # proxy (D10): on an overloaded machine the benchmark's own reader can.
                 times[c.name].append(t := await attempt(c, one))
+                if isinstance(t, float):
+                    target_cpu[c.name].append(cpu_seconds(target_pid) - target_used)
                 if isinstance(t, float) and c.proc:
                     cpu[c.name].append((cpu_seconds(c.proc.pid) - used) * 200 * 2**20 / size)
         rounds = "snapshot seconds per round: " + "; ".join(
@@ -714,6 +724,7 @@ async def snapshots(args: argparse.Namespace, contenders: list[Contender], table
         )
         values: dict[str, float | str] = {}
         ratios: dict[str, float | str] = {}
+        each_round: list[str] = []
         for n, ts in times.items():
             ok = [t for t in ts if isinstance(t, float)]
             values[n] = statistics.median(ok) if ok else next(t for t in ts if isinstance(t, str))
@@ -724,6 +735,7 @@ async def snapshots(args: argparse.Namespace, contenders: list[Contender], table
             ]
             if n != "direct":
                 ratios[n] = statistics.median(paired) if paired else values[n]
+                each_round.append(f"{n} " + ", ".join(f"{r:.2f}" for r in paired))
         table.add(f"snapshot {size / 2**20:.0f} MB, {args.rounds} rounds, median", values, "s")
         table.add("  paired ratio vs direct (median of rounds)", ratios, "x")
         table.add(
@@ -731,7 +743,12 @@ async def snapshots(args: argparse.Namespace, contenders: list[Contender], table
             {n: statistics.median(c) for n, c in cpu.items() if c},
             "s",
         )
-        return rounds
+        table.add(
+            "  target CPU per snapshot (median)",
+            {n: statistics.median(c) for n, c in target_cpu.items() if c},
+            "s",
+        )
+        return rounds + "\npaired ratio of each round: " + "; ".join(each_round)
 
 
 def main() -> None:
@@ -798,7 +815,7 @@ def main() -> None:
     contenders = [Contender("direct", match.group(1).decode())]
     try:
         contenders += start_peers(args, wanted, contenders[0].url, int(match.group(2)), client_cpus)
-        trio.run(bench, args, contenders)
+        trio.run(bench, args, contenders, node.pid)
     finally:
         for c in contenders[1:]:
             assert c.proc is not None

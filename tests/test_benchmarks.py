@@ -5,6 +5,7 @@ install that landed in another directory)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_bench_proxy_compares_direct_and_proxied() -> None:
     for peer in ("socat", "inspector-proxy", "vscode-cdp-proxy"):
         assert peer in header or f"{peer}: not installed" in done.stdout, done.stdout
     assert "relay CPU per round trip" in done.stdout and "load average" in done.stdout
+    # The snapshot rows: the target's own CPU, and every round's ratio (the spread).
+    # (a value under direct and one under cdp-heap, the first two columns)
+    assert re.search(r"target CPU per snapshot \(median\) +\d+\.\d\d s +\d+\.\d\d s", done.stdout)
+    assert "paired ratio of each round: cdp-heap " in done.stdout, done.stdout
 
 
 def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:

@@ -128,8 +128,10 @@ async def test_slow_consumer_keeps_the_buffer_bounded(big_app: Target) -> None:
                     if not received:
                         # A consumer that stalls (a slow disk) until the reader has had to
                         # wait for it: how slow "slow" must be depends on how fast the
-                        # target writes, so wait for the condition itself.
-                        while stream.statistics().buffer.producer_waits == 0:
+                        # target writes, so wait for the condition itself. The stream's
+                        # statistics are the only outside view of a waiting reader, hence
+                        # polling them rather than an Event.
+                        while stream.statistics().buffer.producer_waits == 0:  # noqa: ASYNC110
                             await trio.sleep(0.01)
                     received += len(chunk)
                 stats = stream.statistics()
