@@ -28,8 +28,10 @@ slow to wake (the host has to schedule it again: ~30-50 µs on this project's VM
 relay adds two such wake-ups to every round trip; polling keeps the proxy's CPU awake
 across the short gap before the reply. It costs CPU while messages flow that densely, and
 only then (a pause longer than :data:`SPIN` ends it until messages come close together
-again, and so does a batch of reads over :data:`BULK_BYTES`: snapshot chunks); each poll
-gives way to any other thread that is ready to run on that CPU.
+again, and so does a batch of reads over :data:`BULK_BYTES`: snapshot chunks, and a
+:data:`CROWD_WINDOW` in which more than :data:`SPIN_SOCKETS` sockets were read: many
+clients in flight, D37); each poll gives way to any other thread that is ready to run on
+that CPU.
 ``cdp-heap proxy --spin-us 0`` turns it off.
 
 Holding trio's thread has a price, and it is bounded. The lane waits for the next message
@@ -67,7 +69,15 @@ import attrs
 import trio
 import trio.testing
 
-__all__ = ["BULK_BYTES", "HOLD", "Lane", "LaneStatistics", "open_lane"]
+__all__ = [
+    "BULK_BYTES",
+    "CROWD_WINDOW",
+    "HOLD",
+    "SPIN_SOCKETS",
+    "Lane",
+    "LaneStatistics",
+    "open_lane",
+]
 
 #: The longest the lane waits in its own ``epoll_wait`` before it hands the waiting back to
 #: trio (seconds): what trio's own I/O (accepts, HTTP, TLS clients) may wait meanwhile. A
@@ -81,6 +91,13 @@ SPIN = 0.0005
 #: next wait does not poll. Polling helps small requests and replies; while bulk flows the
 #: target and the reader are busy, and a polling proxy takes CPU from them (D36).
 BULK_BYTES = 64 * 1024
+#: Polling pays while one or two conversations ping-pong through the proxy: the next
+#: message is the answer to the last one, a round trip away, and the wake-up is on its
+#: path. With more sockets than this read within one :data:`CROWD_WINDOW`, many clients are
+#: in flight; the target and the clients keep the CPUs busy, and a polling proxy takes CPU
+#: from them (D37). The next window's waits do not poll.
+SPIN_SOCKETS = 3
+CROWD_WINDOW = 0.02
 _EPOLLIN = getattr(select, "EPOLLIN", 1)
 #: Most ready sockets taken from one ``epoll_wait``.
 _MAX_EVENTS = 256
@@ -102,6 +119,9 @@ class LaneStatistics:
     #: Waits for the next message that found one while polling, and waits that slept.
     spun: int
     slept: int
+    #: Windows in which more than :data:`SPIN_SOCKETS` sockets were read (their next
+    #: window did not poll).
+    crowded: int
 
 
 class Lane:
@@ -129,6 +149,11 @@ class Lane:
         self._batches = 0
         self._spun = 0
         self._slept = 0
+        #: The sockets read in this window, when it ends, and whether the last was crowded.
+        self._recent: set[int] = set()
+        self._window_end = -math.inf
+        self._crowded = False
+        self._crowded_windows = 0
         #: Set while the callbacks of one batch of reads run; then what they leave for
         #: :meth:`after_batch` runs.
         self.batching = False
@@ -162,6 +187,7 @@ class Lane:
             self._batches,
             self._spun,
             self._slept,
+            self._crowded_windows,
         )
 
     def close(self) -> None:
@@ -200,11 +226,17 @@ class Lane:
 
     def next_events(self, wait: float) -> list[tuple[int, int]]:
         """The next ready sockets, within ``wait`` seconds (``[]``: none came). When the
-        last wait was shorter than :attr:`spin`, the lane polls for up to that long before
-        it sleeps, giving way to any other runnable thread on its CPU as it polls."""
+        last wait was shorter than :attr:`spin` and the last window was not crowded, the
+        lane polls for up to that long before it sleeps, giving way to any other runnable
+        thread on its CPU as it polls."""
         epoll, clock = self._epoll, self._clock
         start = now = clock()
-        if self._last_gap < self.spin:
+        if start >= self._window_end:
+            self._crowded = len(self._recent) > SPIN_SOCKETS
+            self._crowded_windows += self._crowded
+            self._recent.clear()
+            self._window_end = start + CROWD_WINDOW
+        if self._last_gap < self.spin and not self._crowded:
             spin_until = start + min(wait, self.spin)
             while True:
                 events = epoll.poll(0, _MAX_EVENTS)
@@ -225,13 +257,14 @@ class Lane:
         return events
 
     def _dispatch(self, events: list[tuple[int, int]]) -> None:
-        callbacks = self._callbacks
+        callbacks, recent = self._callbacks, self._recent
         self._reads += len(events)
         self._batches += 1
         self.batching = True
         read = 0
         try:
             for fd, _ in events:
+                recent.add(fd)
                 callback = callbacks.get(fd)
                 if callback is not None:  # an earlier callback may have unwatched it
                     read += callback() or 0

@@ -144,7 +144,8 @@ def register(subparsers: Any) -> None:
         default=500,
         metavar="US",
         help="after a message, poll up to US microseconds for the next one before "
-        "sleeping, while small messages come that close together (default 500; 0: never). On a "
+        "sleeping, while small messages come that close together and few clients are in "
+        "flight (default 500; 0: never). On a "
         "VM, whose idle CPUs are slow to wake, this takes up to ~0.2 ms off a round trip, for "
         "CPU time while messages flow that densely (docs/proxy.md#performance)",
     )

@@ -22,7 +22,7 @@ import trio
 import trio.testing
 from wsproto.frame_protocol import FrameProtocol
 
-from cdp_heap_proxy._lane import BULK_BYTES, Lane
+from cdp_heap_proxy._lane import BULK_BYTES, CROWD_WINDOW, SPIN_SOCKETS, Lane
 from cdp_heap_proxy._sockets import SocketTransport
 from cdp_heap_proxy._websocket import WebSocket, WebSocketClosed
 
@@ -372,3 +372,26 @@ def test_after_a_bulk_batch_it_sleeps_at_once() -> None:
     epoll.timeouts.clear()
     assert lane.next_events(0.002) == READY
     assert epoll.timeouts == [0, 0]
+
+
+def test_after_a_crowded_window_it_sleeps_at_once_until_a_quiet_one() -> None:
+    """Polling is for one or two conversations: once more than SPIN_SOCKETS sockets were
+    read within a CROWD_WINDOW (many clients in flight), the next window's waits sleep at
+    once, however short the last gap; a window with few sockets brings polling back."""
+    lane, epoll = scripted_lane([(0.0002, READY)], spin=0.001)
+    lane.next_events(0.002)  # a short gap; this wait opened a window
+    many = [(fd, 1) for fd in range(10, 11 + SPIN_SOCKETS)]
+    lane._dispatch(many)  # SPIN_SOCKETS + 1 sockets read in this window
+    epoll.clock[0] += CROWD_WINDOW
+    epoll.script = [(0.0002, READY)]
+    epoll.timeouts.clear()
+    assert lane.next_events(0.002) == READY
+    assert epoll.timeouts == [0.002]  # slept at once: the window was crowded
+    assert lane.statistics().crowded == 1
+    lane._dispatch(many[:SPIN_SOCKETS])  # as many as a quiet window may have
+    epoll.clock[0] += CROWD_WINDOW
+    epoll.script = [(0.0001, []), (0.0001, READY)]
+    epoll.timeouts.clear()
+    assert lane.next_events(0.002) == READY
+    assert epoll.timeouts == [0, 0]  # polled again
+    assert lane.statistics().crowded == 1
