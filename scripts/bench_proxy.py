@@ -44,7 +44,8 @@ a missing one is reported as not installed. It measures, for each:
   in another order; the median of each round's own ratio, which cancels the machine's
   drift; each round's ratio is printed too, to show the spread), the relay's CPU time per
   200 MB of snapshot, and the target's CPU time per snapshot (a relay that made the
-  target work more would show there; it is far steadier than the wall time).
+  target work more would show there; where it moves with the wall time, the target's own
+  speed moved: docs/decisions.md D37).
 
 devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2 uses
 ``asyncio.async``), so it has no column.
@@ -690,8 +691,8 @@ async def snapshots(
 ) -> str:
     """Snapshot wall time per contender, ROUNDS rounds, each in another order; the ratio is
     the median of each round's own contender/direct ratio. Also the target's CPU time per
-    snapshot: a relay that made the target work more (or wait) would show there, steadier
-    than wall time. Returns the rounds' times and ratios."""
+    snapshot: a relay that made the target work more would show there. Returns the rounds'
+    times and ratios."""
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         # A fresh process's first snapshot is the slowest: warm up, untimed.
