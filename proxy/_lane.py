@@ -88,8 +88,8 @@ HOLD = 0.002
 #: of µs to wake, twice per round trip through the proxy. ``0``: never.
 SPIN = 0.0005
 #: A batch of reads over this many bytes is bulk (a snapshot's chunks, a large result): the
-#: next wait does not poll. Polling helps small requests and replies; while bulk flows the
-#: target and the reader are busy, and a polling proxy takes CPU from them (D36).
+#: next wait does not poll. Polling helps small requests and replies; between a snapshot's
+#: chunks (one every few ms, as fast as the target serializes) it only spends CPU (D36, D37).
 BULK_BYTES = 64 * 1024
 #: Polling pays while one or two conversations ping-pong through the proxy: the next
 #: message is the answer to the last one, a round trip away, and the wake-up is on its
@@ -142,7 +142,7 @@ class Lane:
         #: How long the last wait for a message took (seconds; inf: it ended without one).
         self._last_gap = math.inf
         self._epoll = select.epoll()
-        self._callbacks: dict[int, Callable[[], int | None]] = {}
+        self._callbacks: dict[int, Callable[[], int]] = {}
         self._wakeups = 0
         self._yields = 0
         self._reads = 0
@@ -159,9 +159,9 @@ class Lane:
         self.batching = False
         self._after_batch: list[Callable[[], None]] = []
 
-    def watch(self, fd: int, on_readable: Callable[[], int | None]) -> None:
+    def watch(self, fd: int, on_readable: Callable[[], int]) -> None:
         """Call ``on_readable()`` from the lane's task while ``fd`` is readable (until
-        :meth:`unwatch`); it returns how many bytes it read (``None``: none counted)."""
+        :meth:`unwatch`); it returns how many bytes it read."""
         if fd not in self._callbacks:
             self._epoll.register(fd, _EPOLLIN)
         self._callbacks[fd] = on_readable
@@ -267,15 +267,15 @@ class Lane:
                 recent.add(fd)
                 callback = callbacks.get(fd)
                 if callback is not None:  # an earlier callback may have unwatched it
-                    read += callback() or 0
+                    read += callback()
         finally:
             if read > BULK_BYTES:
                 self._last_gap = math.inf  # the next wait sleeps at once
             self.batching = False
             if self._after_batch:
                 after, self._after_batch = self._after_batch, []
-                for callback in after:
-                    callback()
+                for then in after:
+                    then()
 
 
 def _trio_idle_for() -> float:

@@ -341,10 +341,11 @@ async def test_while_messages_keep_coming_trio_gets_the_thread_once_per_hold() -
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
 
-            def on_readable() -> None:
+            def on_readable() -> int:
                 yields_seen.append(lane.statistics().yields)
                 if len(yields_seen) == batches:
                     nursery.cancel_scope.cancel()
+                return 1
 
             lane._callbacks[7] = on_readable
             nursery.start_soon(lane.run)
