@@ -181,11 +181,8 @@ class CDPProtocol:
         return Ignored("unknown_reply", message.id)
 
     def receive_reply(self, msg_id: int, reply: Response | ErrorResponse) -> Incoming:
-        """:meth:`receive` for a reply already decoded (or, by a proxy re-addressing it
-        undecoded, stood in for by one that says only whether it succeeded)."""
-        if self._snapshot_queues:
-            self._forget_snapshot(msg_id)
-        command = self._pending.pop(msg_id, None)
+        """:meth:`receive` for a reply already decoded."""
+        command = self.take_pending(msg_id)
         if command is not None:
             return ReplyReceived(command, reply)
         if msg_id in self._abandoned:
@@ -194,6 +191,14 @@ class CDPProtocol:
             return Ignored("stale_reply", msg_id)
         self._unknown_replies += 1
         return Ignored("unknown_reply", msg_id)
+
+    def take_pending(self, msg_id: int) -> Command | None:
+        """The command ``msg_id`` was a reply to, no longer pending (``None``: it was not
+        pending). :meth:`receive_reply` without the result, for a proxy that forwards the
+        reply as it is and needs only the protocol's state kept."""
+        if self._snapshot_queues:
+            self._forget_snapshot(msg_id)
+        return self._pending.pop(msg_id, None)
 
     def _forget_snapshot(self, msg_id: int) -> None:
         for session_id, queue in self._snapshot_queues.items():

@@ -130,7 +130,7 @@ def decode(text: str | bytes) -> Message:
         raise MalformedMessage("'sessionId' is not a string")
     raw_id = obj.get("id")
     has_id = "id" in obj
-    if has_id and not _is_int(raw_id):
+    if has_id and type(raw_id) is not int:  # JSON makes no int subclass but bool
         raise MalformedMessage(f"'id' must be an integer, got {raw_id!r}")
     msg_id: int | None = raw_id if has_id else None
 

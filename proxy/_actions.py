@@ -2,7 +2,7 @@
 
 Plain frozen values with no behaviour, so that the router's tests can compare them and the
 shell (:mod:`cdp_heap_proxy._server`) can perform them in order. :data:`Action` is a closed union:
-the shell dispatches on it with ``match`` and ``typing.assert_never``, so an action
+the shell dispatches on it with ``isinstance`` and ``typing.assert_never``, so an action
 without a handler is a type error.
 """
 
@@ -65,16 +65,6 @@ class Audit:
 
 
 Action: TypeAlias = SendToClient | SendUpstream | CloseClient | ForgetClient | CloseUpstream | Audit
-
-
-@attrs.frozen
-class Route:
-    """Where the reply to one upstream command goes; ``client`` is ``None`` for the proxy's
-    own commands (their replies are dropped)."""
-
-    client: ClientId | None
-    client_command_id: int
-    method: str
 
 
 @attrs.frozen

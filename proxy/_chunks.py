@@ -41,16 +41,12 @@ def plain_chunk_data(text: str) -> str | None:
 #: A successful reply as Node and Chrome format it: the id first, then the result.
 PLAIN_REPLY = re.compile(r'\{"id":(\d+),"result":')
 
-#: Where a command's id is when a client wrote it first (cdp-heap, Playwright, DevTools)
-#: or last (Puppeteer): the proxy puts its own id in its place instead of re-encoding.
-_ID_FIRST = re.compile(r'\{"id":(\d+),')
-_ID_LAST = re.compile(r',"id":(\d+)\}$')
-
 
 def with_id(text: str, old_id: int, new_id: int) -> str | None:
     """``text``, a command whose (only) ``"id"`` is ``old_id``, with ``new_id`` instead;
-    ``None`` when the id is not plainly first or last, or the key may occur more than once
-    (the caller encodes the command anew).
+    ``None`` when the id is not plainly first (cdp-heap, Playwright, DevTools write it
+    there) or last (Puppeteer), or the key may occur more than once (the caller encodes the
+    command anew).
 
     Another ``"id"`` key, spelled ``"id" :`` or with an escape (``"\\u0069d"``), is one the
     router's decoding (the last key wins) does not see, but the target does: V8 and Chrome
@@ -59,10 +55,10 @@ def with_id(text: str, old_id: int, new_id: int) -> str | None:
     the key's letters (``\\u0064``, ``\\u0069``) at all."""
     if text.count('"id"') != 1 or "\\u006" in text:
         return None
-    match = _ID_FIRST.match(text)
-    if match is not None and int(match.group(1)) == old_id:
-        return f'{{"id":{new_id},{text[match.end() :]}'
-    match = _ID_LAST.search(text, len(text) - 32)
-    if match is not None and int(match.group(1)) == old_id:
-        return f'{text[: match.start()]},"id":{new_id}}}'
+    first = f'{{"id":{old_id},'
+    if text.startswith(first):
+        return f'{{"id":{new_id},{text[len(first) :]}'
+    last = f',"id":{old_id}}}'
+    if text.endswith(last):
+        return f'{text[: -len(last)]},"id":{new_id}}}'
     return None

@@ -30,11 +30,14 @@ class MethodPolicy:
     #: The patterns as one regular expression (every command and event is checked: one
     #: match, not one ``fnmatch`` per pattern).
     _matcher: re.Pattern[str] = attrs.field(init=False, eq=False, repr=False)
+    #: ``*`` is among the patterns: no need to match (the default, checked per message).
+    _everything: bool = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         # No patterns allow nothing ("(?!)" never matches; "" would match everything).
         matcher = re.compile("|".join(translate(p) for p in self.patterns) or "(?!)")
         object.__setattr__(self, "_matcher", matcher)
+        object.__setattr__(self, "_everything", "*" in self.patterns)
 
     @classmethod
     def parse(cls, text: str | Iterable[str], option: str = "--allow-methods") -> MethodPolicy:
@@ -53,7 +56,7 @@ class MethodPolicy:
         return cls(patterns, option)
 
     def allows(self, method: str) -> bool:
-        return self._matcher.match(method) is not None
+        return self._everything or self._matcher.match(method) is not None
 
     def allows_event(self, method: str) -> bool:
         domain = method.partition(".")[0]

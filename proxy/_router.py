@@ -76,7 +76,6 @@ from ._actions import (
     CloseClient,
     CloseUpstream,
     ForgetClient,
-    Route,
     RouterStatistics,
     SendToClient,
     SendUpstream,
@@ -87,7 +86,14 @@ from ._node_workers import RECEIVED as WORKER_RECEIVED
 from ._node_workers import SEND as WORKER_SEND
 from ._node_workers import Refusal, WorkerSessions
 from ._oversized import oversized_reply
-from ._ownership import BREAKPOINT_SETTERS, STARTS, TRACKING_EVENTS, Ownership
+from ._ownership import (
+    BREAKPOINT_SETTERS,
+    PAUSE_REQUESTS,
+    STARTS,
+    STOPS,
+    TRACKING_EVENTS,
+    Ownership,
+)
 from ._policy import ALLOW_ALL, MethodPolicy
 from ._replay import MAX_SCRIPTS, PROBE_METHOD, probe_params
 
@@ -107,10 +113,18 @@ __all__ = [
 CLOSE_GOING_AWAY = 1001
 _DEBUGGER: DomainKey = (None, "Debugger")
 _NODE_WORKER: DomainKey = (None, "NodeWorker")
-#: What stands in for a successful reply re-addressed undecoded (its id and result unread).
-_UNDECODED_SUCCESS = Response(0, {})
 #: Commands that start something worth an audit line: a snapshot, sampling, tracking.
 AUDITED = SNAPSHOT_METHODS | frozenset(STARTS)
+#: Commands :meth:`Router._command` must look at; with ``X.enable`` and ``X.disable`` the
+#: only ones that are not simply forwarded. Every other command (most of them) goes
+#: straight to :meth:`Router._send_upstream` (docs/decisions.md D39).
+_LOOKED_AT = AUDITED | frozenset(STOPS) | PAUSE_REQUESTS | {WORKER_SEND}
+_TOGGLES = (".enable", ".disable")
+
+#: Where the reply to one upstream command goes: the client that sent it (``None`` for the
+#: proxy's own commands, whose replies are dropped) and the command as that client sent it.
+#: A tuple, not a class: one is made for every command, and a tuple costs a hundredth.
+_Route = tuple[ClientId | None, Command]
 
 
 @attrs.define
@@ -143,7 +157,7 @@ class Router:
 
     def _reset_upstream(self, protocol: CDPProtocol | None) -> None:
         self._protocol = protocol
-        self._routes: dict[int, Route] = {}
+        self._routes: dict[int, _Route] = {}
         self._domains = DomainTable()
         self._ownership = Ownership()
         self._workers = WorkerSessions()  # Node worker threads' sessions (_node_workers)
@@ -185,26 +199,27 @@ class Router:
             message = decode(data)
         except MalformedMessage as exc:
             return self._refuse(client, exc.id, exc.code, str(exc))
-        match message:
-            case Command():
-                pass
-            case Event():
+        if not isinstance(message, Command):
+            if isinstance(message, Event):
                 return self._refuse(client, None, INVALID_REQUEST, "message has no 'id'")
-            case Response(id=msg_id) | ErrorResponse(id=msg_id):
-                return self._refuse(client, msg_id, INVALID_REQUEST, "message is not a command")
+            return self._refuse(client, message.id, INVALID_REQUEST, "message is not a command")
         if message.id in state.pending or message.id in state.queued:
             return self._refuse(
                 client, message.id, INVALID_REQUEST, f"id {message.id} is already pending"
             )
-        refusal = self.refusal(client, message.method)
-        if refusal is not None:
+        method = message.method
+        if not state.policy.allows(method):
+            refusal = self.refusal(client, method)
+            assert refusal is not None
             self._denied += 1
-            return [Audit(client, "denied", message.method), *self._error(client, message, refusal)]
+            return [Audit(client, "denied", method), *self._error(client, message, refusal)]
         if self._protocol is None:
             return self._error(client, message, "the target is not connected")
+        if method not in _LOOKED_AT and not method.endswith(_TOGGLES):
+            return [self._send_upstream(client, message, data)[1]]
         actions = self._command(client, state, message, data)
-        if message.method in AUDITED:
-            actions.insert(0, Audit(client, "start", message.method))
+        if method in AUDITED:
+            actions.insert(0, Audit(client, "start", method))
         return actions
 
     def client_message_too_large(
@@ -296,10 +311,10 @@ class Router:
             # Fast path for the bulk of a snapshot: no JSON decoding of ~100 KiB-1 MiB chunks.
             # Single flight makes the in-flight command the owner of every top-level chunk.
             route = self._routes.get(self._in_flight)
-            if route is None or route.client is None:
+            if route is None or route[0] is None:
                 self._fast_discarded_chunks += 1
                 return []
-            return [SendToClient(route.client, text)]
+            return [SendToClient(route[0], text)]
         if isinstance(text, str) and (match := PLAIN_REPLY.match(text)) is not None:
             actions = self._plain_reply(text, int(match.group(1)), match.end(1))
             if actions is not None:
@@ -313,9 +328,9 @@ class Router:
             return self._reply(item.command, item.reply)
         if isinstance(item, SnapshotChunkReceived | SnapshotProgressReceived):
             route = self._routes.get(item.command_id)
-            if route is None or route.client is None:
+            if route is None or route[0] is None:
                 return []
-            return [SendToClient(route.client, text if isinstance(text, str) else text.decode())]
+            return [SendToClient(route[0], text if isinstance(text, str) else text.decode())]
         if isinstance(item, EventReceived):
             return self._event(item.event, text if isinstance(text, str) else text.decode())
         if isinstance(item, SessionDetached):
@@ -454,7 +469,7 @@ class Router:
         it, is sent with only the id changed where that can be done without parsing."""
         assert self._protocol is not None
         upstream = self._protocol.send_command(command.method, command.params, command.session_id)
-        self._routes[upstream.id] = Route(client, command.id, command.method)
+        self._routes[upstream.id] = (client, command)
         if client is not None:
             self._clients[client].pending[command.id] = upstream.id
         spliced = None if text is None else with_id(text, command.id, upstream.id)
@@ -491,26 +506,26 @@ class Router:
 
     def _plain_reply(self, text: str, upstream_id: int, id_end: int) -> list[Action] | None:
         """A client's successful reply, re-addressed without decoding it; ``None`` when the
-        proxy itself needs what it says (its own commands, a snapshot's end, a breakpoint)."""
-        assert self._protocol is not None
+        proxy itself needs what it says (its own commands, a snapshot's end, a breakpoint):
+        then :meth:`_reply` takes it, decoded. What this skips of :meth:`_reply` is what
+        only such replies, or failed ones, need."""
         route = self._routes.get(upstream_id)
-        if (
-            route is None
-            or route.client is None
-            or upstream_id == self._in_flight
-            or route.method in BREAKPOINT_SETTERS
-        ):
+        if route is None or upstream_id == self._in_flight:
             return None
-        # The protocol state changes as for the real reply (its result is not needed).
-        item = self._protocol.receive_reply(upstream_id, _UNDECODED_SUCCESS)
-        assert isinstance(item, ReplyReceived)
-        return self._reply(item.command, item.reply, text[id_end:])
+        client, command = route
+        if client is None or command.method in BREAKPOINT_SETTERS:
+            return None
+        state = self._clients.get(client)
+        if state is None:
+            return None
+        assert self._protocol is not None
+        self._protocol.take_pending(upstream_id)
+        del self._routes[upstream_id]
+        del state.pending[command.id]
+        return [SendToClient(client, f'{{"id":{command.id}{text[id_end:]}')]
 
-    def _reply(
-        self, command: Command, reply: Response | ErrorResponse, rest: str | None = None
-    ) -> list[Action]:
-        """``reply`` to ``command`` goes to the client that sent it, with its own id;
-        ``rest`` is the reply's text after the id, when it is forwarded undecoded."""
+    def _reply(self, command: Command, reply: Response | ErrorResponse) -> list[Action]:
+        """``reply`` to ``command`` goes to the client that sent it, with its own id."""
         route = self._routes.pop(command.id, None)
         actions: list[Action] = []
         script_id = self._probes.pop(command.id, None)
@@ -521,24 +536,22 @@ class Router:
         if command.id == self._in_flight:
             self._snapshot_done()
             actions += self._pump_snapshots()
-        if route is None or route.client is None:
+        if route is None:
             return actions
-        state = self._clients.get(route.client)
-        if state is None:
+        client, sent = route
+        state = None if client is None else self._clients.get(client)
+        if client is None or state is None:
             return actions
-        state.pending.pop(route.client_command_id, None)
-        self._ownership.replied(route.client, route.method, reply)
-        if rest is not None:
-            text = f'{{"id":{route.client_command_id}{rest}'
-            return [SendToClient(route.client, text), *actions]
+        state.pending.pop(sent.id, None)
+        self._ownership.replied(client, sent.method, reply)
         client_reply: Response | ErrorResponse
         if isinstance(reply, Response):
-            client_reply = Response(route.client_command_id, reply.result, reply.session_id)
+            client_reply = Response(sent.id, reply.result, reply.session_id)
         else:
             client_reply = ErrorResponse(
-                route.client_command_id, reply.code, reply.message, reply.data, reply.session_id
+                sent.id, reply.code, reply.message, reply.data, reply.session_id
             )
-        return [SendToClient(route.client, encode(client_reply)), *actions]
+        return [SendToClient(client, encode(client_reply)), *actions]
 
     def _event(self, event: Event, text: str) -> list[Action]:
         if event.method == WORKER_RECEIVED:
@@ -577,14 +590,11 @@ class Router:
             return actions + self.upstream_lost(item.reason)
         actions = []
         for command in item.failed:
-            route = self._routes.pop(command.id, None)
-            if route is not None and route.client in self._clients:
-                assert route.client is not None
-                self._clients[route.client].pending.pop(route.client_command_id, None)
-                error = ErrorResponse(
-                    route.client_command_id, SERVER_ERROR, f"session detached: {item.reason}"
-                )
-                actions.append(self._reply_to(route.client, error))
+            client, sent = self._routes.pop(command.id, (None, command))
+            if client is not None and client in self._clients:
+                self._clients[client].pending.pop(sent.id, None)
+                error = ErrorResponse(sent.id, SERVER_ERROR, f"session detached: {item.reason}")
+                actions.append(self._reply_to(client, error))
             if command.id == self._in_flight:
                 self._snapshot_done()
         for key, enablers in self._domains.drop_session(item.session_id):

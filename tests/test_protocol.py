@@ -115,6 +115,18 @@ def test_chunks_of_an_abandoned_snapshot_are_discarded_until_its_reply() -> None
     assert protocol.statistics().discarded_chunks == 1
 
 
+def test_take_pending_ends_a_command_as_its_reply_would_without_reading_it() -> None:
+    """What a proxy forwarding a reply undecoded calls: the state moves on as for the reply."""
+    protocol = CDPProtocol()
+    first = protocol.send_command(TAKE)
+    second = protocol.send_command(TAKE)
+    assert protocol.take_pending(first.id) == first
+    assert protocol.take_pending(first.id) is None  # no longer pending
+    assert protocol.receive(chunk("b")) == SnapshotChunkReceived(second.id, "b")
+    assert protocol.statistics().snapshots_in_flight == 1
+    assert protocol.statistics().pending == 1
+
+
 def test_chunk_without_a_pending_snapshot_is_an_ordinary_event() -> None:
     protocol = CDPProtocol()
     item = protocol.receive(chunk("stray"))
