@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import settings
 
 from tests.targets import (
     Chromium,
@@ -15,6 +16,11 @@ from tests.targets import (
     start_leaky_app,
     start_node,
 )
+
+# No per-example deadline anywhere: it is a timed assertion, and on a loaded two-CPU
+# machine (xdist beside Chromium and Node) an example can take longer than 200 ms.
+settings.register_profile("cdp-heap", deadline=None)
+settings.load_profile("cdp-heap")
 
 
 @pytest.fixture
