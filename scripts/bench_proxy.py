@@ -4,6 +4,7 @@
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
                                   [--peers cdp-heap,cdp-heap:no-spin,socat,...]
                                   [--trip-rounds 2] [--no-snapshot] [--only latency]
+                                  [--baseline DIR]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
 front of it ``cdp-heap proxy`` (a separate process, so that its CPU and memory are its own)
@@ -54,6 +55,10 @@ devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2
 to the proxy's hot path; give it ``--calls 2000`` or more for a CPU figure within a few
 percent).
 
+``--baseline DIR`` adds ``cdp-heap:baseline``, the proxy of another checkout (e.g. ``git
+worktree add /tmp/base HEAD~1``) run from this interpreter: an A/B of a change in one run,
+both builds in turn against the same target.
+
 ``--pin`` puts the target on one CPU and the relays and the clients on the others, so that
 a relay cannot take CPU from the target: what remains is the relay's own delay.
 """
@@ -61,6 +66,7 @@ a relay cannot take CPU from the target: what remains is the relay's own delay.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import gc
 import json
@@ -92,6 +98,7 @@ import cdp_heap  # noqa: E402
 PEERS = ("cdp-heap", "cdp-heap:no-spin", "socat", "inspector-proxy", "vscode-cdp-proxy")
 #: Measured only when asked for (``--peers``): the floor of the proxy's own design.
 EXTRA_PEERS = ("trio-relay",)
+BASELINE = "cdp-heap:baseline"  # --baseline DIR
 TRIO_RELAY = Path(__file__).resolve().parent / "bench_support" / "trio_relay.py"
 MEASURE_TIMEOUT = 300  # seconds for one contender's measure
 T = TypeVar("T")
@@ -123,8 +130,27 @@ const { WebSocketTransport } = require(modPath + '/dist/transports/websocket');
 """
 
 
+def baseline_env(checkout: Path) -> dict[str, str]:
+    """The environment that makes ``python -m cdp_heap`` run ``checkout``'s code: its two
+    packages (``proxy/`` installs as ``cdp_heap_proxy``) linked from a directory put
+    first on ``PYTHONPATH``, ahead of this checkout's editable install."""
+    packages = {"cdp_heap": "cdp_heap", "cdp_heap_proxy": "proxy"}
+    for source in packages.values():
+        if not (checkout / source / "__init__.py").exists():
+            raise SystemExit(f"--baseline {checkout}: no {source}/__init__.py there")
+    links = Path(tempfile.mkdtemp(prefix="cdp-heap-baseline-"))
+    atexit.register(shutil.rmtree, links, ignore_errors=True)
+    for package, source in packages.items():
+        (links / package).symlink_to(checkout.resolve() / source)
+    return {**os.environ, "PYTHONPATH": str(links)}
+
+
 def start(
-    argv: list[str], pattern: bytes, timeout: float = 30.0, cpus: set[int] | None = None
+    argv: list[str],
+    pattern: bytes,
+    timeout: float = 30.0,
+    cpus: set[int] | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], re.Match[bytes]]:
     """Start a process (on ``cpus`` only, if given, in its own process group) and wait
     for ``pattern`` on its stdout or stderr (no guessing of ports); what it prints later is
@@ -134,6 +160,7 @@ def start(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
         preexec_fn=None if cpus is None else lambda: os.sched_setaffinity(0, cpus),
     )
     assert proc.stdout is not None
@@ -446,7 +473,7 @@ def start_peers(
     path = direct_url.partition(f":{node_port}")[2]  # /<target id>
     for name in wanted:
         try:
-            if name in ("cdp-heap", "cdp-heap:no-spin"):
+            if name in ("cdp-heap", "cdp-heap:no-spin", BASELINE):
                 proc, match = start(
                     [
                         sys.executable, "-m", "cdp_heap", "proxy",
@@ -456,6 +483,7 @@ def start_peers(
                     ],
                     rb"served at http://127\.0\.0\.1:(\d+)/json/list",
                     cpus=cpus,
+                    env=args.baseline_env if name == BASELINE else None,
                 )  # fmt: skip
                 port = int(match.group(1))
                 # The proxy lists its target once connected upstream.
@@ -526,6 +554,27 @@ def start_peers(
         except StartFailed as exc:
             print(f"{name}: does not run here: {exc}")
     return started
+
+
+def print_legend(args: argparse.Namespace, names: list[str]) -> None:
+    """What the table's columns are (``names``: direct's, then the relays')."""
+    if others := [n for n in names[1:] if not n.startswith("cdp-heap")]:
+        print(
+            f"not multiplexing: {', '.join(others)} (one upstream connection per client; "
+            "Node's inspector multiplexes them)"
+        )
+    if "socat" in names:
+        print("socat: a byte-level relay, the floor of any relay hop on this machine")
+    if "cdp-heap:no-spin" in names:
+        print("cdp-heap:no-spin: cdp-heap proxy --spin-us 0 (no polling for the next message)")
+    if BASELINE in names:
+        print(f"{BASELINE}: cdp-heap proxy of {args.baseline}")
+    if "trio-relay" in names:
+        print("trio-relay: a byte-level trio relay, the floor of the proxy's own design")
+    print(
+        "devtools-proxy (PyPI 0.1.0): does not run here (its aiohttp 2.2 does not import on "
+        "Python 3.11)"
+    )
 
 
 def print_load(at_start: float) -> None:
@@ -599,6 +648,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     if args.only == "latency":
         table.print()
         print_load(load_at_start)
+        print_legend(args, names)
         return
     beside: dict[str, float | str] = {}
     for c in contenders:
@@ -669,21 +719,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     print_load(load_at_start)
     if not args.no_snapshot:
         print(rounds)
-    if others := [p.name for p in peers if not p.name.startswith("cdp-heap")]:
-        print(
-            f"not multiplexing: {', '.join(others)} (one upstream connection per client; "
-            "Node's inspector multiplexes them)"
-        )
-    if "socat" in names:
-        print("socat: a byte-level relay, the floor of any relay hop on this machine")
-    if "cdp-heap:no-spin" in names:
-        print("cdp-heap:no-spin: cdp-heap proxy --spin-us 0 (no polling for the next message)")
-    if "trio-relay" in names:
-        print("trio-relay: a byte-level trio relay, the floor of the proxy's own design")
-    print(
-        "devtools-proxy (PyPI 0.1.0): does not run here (its aiohttp 2.2 does not import on "
-        "Python 3.11)"
-    )
+    print_legend(args, names)
 
 
 async def snapshots(
@@ -791,11 +827,22 @@ def main() -> None:
         help="run the target on one CPU and the relays and clients on the others, to tell "
         "a relay's own cost from its competing with the target for CPU",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help=f"also measure the proxy of the checkout in DIR, as {BASELINE} (an A/B of a "
+        "change in one run; e.g. git worktree add /tmp/base HEAD~1)",
+    )
     args = parser.parse_args()
     wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
     if unknown := [p for p in wanted if p not in PEERS + EXTRA_PEERS]:
         known = ", ".join(PEERS + EXTRA_PEERS)
         parser.error(f"unknown peer(s) {', '.join(unknown)} (known: {known})")
+    args.baseline_env = None
+    if args.baseline is not None:
+        args.baseline_env = baseline_env(args.baseline)  # checked before Node starts
+        wanted.append(BASELINE)
     target_cpus = client_cpus = None
     if args.pin:
         # The target alone on the first CPU; the relays and the clients share the others.

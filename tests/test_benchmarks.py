@@ -68,14 +68,21 @@ def test_bench_proxy_compares_direct_and_proxied() -> None:
 
 def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:
     peers = ("--peers", "cdp-heap,trio-relay")  # trio-relay: the bare relay, on request
-    done = bench("bench_proxy.py", "--heap-mb", "1", "--calls", "20", "--only", "latency", *peers)
+    # This checkout as its own baseline: the A/B column's mechanics, not a second build.
+    baseline = ("--baseline", str(ROOT))
+    done = bench(
+        "bench_proxy.py", "--heap-mb", "1", "--calls", "20", "--only", "latency", *peers, *baseline
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     rows = {line.strip().partition("  ")[0]: line for line in done.stdout.splitlines()}
     assert "evaluate 1+1, 1 client(s), p50" in rows, done.stdout
     header = done.stdout.partition("measure ")[2].partition("\n")[0].split()
-    assert [h for h in header if h not in ("vs", "direct")] == ["cdp-heap", "trio-relay"]
+    relays = ["cdp-heap", "trio-relay", "cdp-heap:baseline"]
+    assert [h for h in header if h not in ("vs", "direct")] == relays
     cpu = rows["relay CPU per round trip"].split()  # one figure per relay
-    assert cpu[-4:] == [cpu[-4], "us", cpu[-2], "us"] and int(cpu[-4]) > 0 < int(cpu[-2])
+    assert cpu[-6:] == [cpu[-6], "us", cpu[-4], "us", cpu[-2], "us"], cpu
+    assert all(int(figure) > 0 for figure in cpu[-6::2])
+    assert f"cdp-heap:baseline: cdp-heap proxy of {ROOT}" in done.stdout
     assert "1 client p50: minus direct" in rows
     assert "20 client(s)" not in done.stdout and "snapshot" not in done.stdout
 
@@ -98,3 +105,9 @@ def test_bench_imports_measures_each_command(tmp_path: Path) -> None:
     assert set(rows) == {"--help", "snapshot --help", "diff A B"}, done.stdout
     # import ms, modules, trio, numpy: --help loads neither; diff needs numpy.
     assert rows["--help"][2:] == ["no", "no"] and rows["diff A B"][3] == "yes", done.stdout
+
+
+def test_bench_proxy_refuses_a_baseline_that_is_no_checkout(tmp_path: Path) -> None:
+    done = bench("bench_proxy.py", "--only", "latency", "--baseline", str(tmp_path))
+    assert done.returncode != 0
+    assert f"--baseline {tmp_path}: no cdp_heap/__init__.py there" in done.stderr
