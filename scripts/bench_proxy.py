@@ -459,6 +459,28 @@ async def attempt(contender: Contender, measure: Callable[[], Awaitable[T]]) -> 
         return f"{contender.name}: {type(exc).__name__}: {str(exc)[:160] or 'no message'}"
 
 
+async def in_passes(
+    passes: int, contenders: list[Contender], measure: Callable[[Contender], Awaitable[T]]
+) -> dict[str, list[T] | str]:
+    """Each contender's measures from ``passes`` passes, each pass starting with another
+    contender, so that the machine's drift (and whoever runs first on a warm or cold cache)
+    hits all alike; or why one failed (it is not measured again)."""
+    measured: dict[str, list[T] | str] = {c.name: [] for c in contenders}
+    for turn in range(passes):
+        shift = turn % len(contenders)
+        for c in contenders[shift:] + contenders[:shift]:
+            so_far = measured[c.name]
+            if isinstance(so_far, str):
+                continue
+
+            async def once(c: Contender = c) -> T:
+                return await measure(c)
+
+            result = await attempt(c, once)
+            measured[c.name] = result if isinstance(result, str) else [*so_far, result]
+    return measured
+
+
 def start_peers(
     args: argparse.Namespace, wanted: list[str], direct_url: str, node_port: int,
     cpus: set[int] | None,
@@ -591,33 +613,22 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     # Round trips first: a fresh target and relays, nothing else running.
     plain: dict[str, float | str] = {}
     for clients in (1,) if args.only == "latency" else (1, 20, 50):
+        # Each contender's latencies are pooled over the passes, its rate is all its round
+        # trips over all its time.
+        async def measure(c: Contender, clients: int = clients) -> Trips:
+            pid = None if c.proc is None else c.proc.pid
+            return await round_trips(c.url, clients, args.calls, pid)
+
         results: dict[str, tuple[list[float], float] | str] = {}
-        # Several passes, each starting with another contender, so that the machine's drift
-        # (and whoever runs first on a warm or cold cache) hits all alike; each contender's
-        # latencies are pooled and its rate is all its round trips over all its time.
-        seconds: dict[str, float] = {}
         cpu: dict[str, float] = {}
-        for turn in range(args.trip_rounds):
-            shift = turn % len(contenders)
-            for c in contenders[shift:] + contenders[:shift]:
-                if isinstance(results.get(c.name), str):
-                    continue  # it failed on an earlier pass
-
-                async def measure(c: Contender = c, clients: int = clients) -> Trips:
-                    pid = None if c.proc is None else c.proc.pid
-                    return await round_trips(c.url, clients, args.calls, pid)
-
-                result = await attempt(c, measure)
-                if isinstance(result, str):
-                    results[c.name] = result
-                    continue
-                if result.cpu is not None:
-                    cpu[c.name] = cpu.get(c.name, 0.0) + result.cpu
-                earlier = results.get(c.name)
-                seconds[c.name] = seconds.get(c.name, 0.0) + len(result.latencies) / result.rate
-                assert not isinstance(earlier, str)
-                pooled = (earlier[0] if earlier else []) + result.latencies
-                results[c.name] = (pooled, len(pooled) / seconds[c.name])
+        for name, trips in (await in_passes(args.trip_rounds, contenders, measure)).items():
+            if isinstance(trips, str):
+                results[name] = trips
+                continue
+            pooled = [latency for t in trips for latency in t.latencies]
+            results[name] = (pooled, len(pooled) / sum(len(t.latencies) / t.rate for t in trips))
+            if any(t.cpu is not None for t in trips):
+                cpu[name] = sum(t.cpu or 0.0 for t in trips)
         for label, q in (("p50", 0.50), ("p99", 0.99)):
             values: dict[str, float | str] = {
                 n: r if isinstance(r, str) else percentile(r[0], q) for n, r in results.items()
@@ -650,23 +661,14 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
         print_load(load_at_start)
         print_legend(args, names)
         return
-    # In TRIP_ROUNDS passes too, each starting with another contender, latencies pooled:
-    # one pass of one contender moved this row by ±1 ms on a noisy day.
-    debugged: dict[str, list[float] | str] = {c.name: [] for c in contenders}
-    for turn in range(args.trip_rounds):
-        shift = turn % len(contenders)
-        for c in contenders[shift:] + contenders[:shift]:
-            so_far = debugged[c.name]
-            if isinstance(so_far, str):
-                continue  # it failed on an earlier pass
 
-            async def beside_debugger(c: Contender = c) -> list[float]:
-                return await with_debugger(c.url, args.calls)
+    # In passes too: one pass of one contender moved this row by ±1 ms on a noisy day.
+    async def beside_debugger(c: Contender) -> list[float]:
+        return await with_debugger(c.url, args.calls)
 
-            latencies = await attempt(c, beside_debugger)
-            debugged[c.name] = latencies if isinstance(latencies, str) else so_far + latencies
     beside: dict[str, float | str] = {
-        n: v if isinstance(v, str) else percentile(v, 0.5) for n, v in debugged.items()
+        name: runs if isinstance(runs, str) else percentile([x for r in runs for x in r], 0.5)
+        for name, runs in (await in_passes(args.trip_rounds, contenders, beside_debugger)).items()
     }
     table.add("evaluate beside a Debugger client, p50", beside, "ms")
     table.add(
