@@ -3,7 +3,7 @@
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
                                   [--peers cdp-heap,cdp-heap:no-spin,socat,...]
-                                  [--trip-rounds 2] [--no-snapshot] [--only latency]
+                                  [--trip-rounds 2] [--no-snapshot] [--only latency|clients]
                                   [--baseline DIR]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
@@ -53,7 +53,8 @@ devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2
 
 ``--only latency`` runs the 1-client rows alone (a few seconds: a quick check of a change
 to the proxy's hot path; give it ``--calls 2000`` or more for a CPU figure within a few
-percent).
+percent). ``--only clients`` runs the 20- and 50-client rows alone (about a minute with
+``--trip-rounds 4``): the A/B of a change for many clients.
 
 ``--baseline DIR`` adds ``cdp-heap:baseline``, the proxy of another checkout (e.g. ``git
 worktree add /tmp/base HEAD~1``) run from this interpreter: an A/B of a change in one run,
@@ -96,6 +97,12 @@ sys.path.insert(0, str(ROOT))
 import cdp_heap  # noqa: E402
 
 PEERS = ("cdp-heap", "cdp-heap:no-spin", "socat", "inspector-proxy", "vscode-cdp-proxy")
+#: The round-trip rows of a whole run and of each ``--only``: how many clients at once.
+CLIENT_COUNTS: dict[str | None, tuple[int, ...]] = {
+    None: (1, 20, 50),
+    "latency": (1,),
+    "clients": (20, 50),
+}
 #: Measured only when asked for (``--peers``): the floor of the proxy's own design.
 EXTRA_PEERS = ("trio-relay",)
 BASELINE = "cdp-heap:baseline"  # --baseline DIR
@@ -612,7 +619,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     peers = contenders[1:]
     # Round trips first: a fresh target and relays, nothing else running.
     plain: dict[str, float | str] = {}
-    for clients in (1,) if args.only == "latency" else (1, 20, 50):
+    for clients in CLIENT_COUNTS[args.only]:
         # Each contender's latencies are pooled over the passes, its rate is all its round
         # trips over all its time.
         async def measure(c: Contender, clients: int = clients) -> Trips:
@@ -647,16 +654,18 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
             },
             "us",
         )
-    table.add(
-        "  1 client p50: minus direct",
-        {
-            p.name: v - d
-            for p in peers
-            if isinstance(v := plain[p.name], float) and isinstance(d := plain["direct"], float)
-        },
-        "ms-",
-    )
-    if args.only == "latency":
+    if plain:
+        table.add(
+            "  1 client p50: minus direct",
+            {
+                p.name: v - d
+                for p in peers
+                if isinstance(v := plain[p.name], float)
+                and isinstance(d := plain["direct"], float)
+            },
+            "ms-",
+        )
+    if args.only is not None:
         table.print()
         print_load(load_at_start)
         print_legend(args, names)
@@ -829,10 +838,11 @@ def main() -> None:
     parser.add_argument("--no-snapshot", action="store_true", help="skip the snapshot rows")
     parser.add_argument(
         "--only",
-        choices=["latency"],
+        choices=["latency", "clients"],
         help="latency: only the 1-client round trips (p50, p99, rate, the relay's CPU per "
         "round trip, the p50 minus direct's), a quick check of one change; "
-        "e.g. --only latency --calls 2000 --trip-rounds 4",
+        "e.g. --only latency --calls 2000 --trip-rounds 4. clients: only the 20- and "
+        "50-client round trips, e.g. --only clients --trip-rounds 4",
     )
     parser.add_argument(
         "--pin",

@@ -87,6 +87,21 @@ def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:
     assert "20 client(s)" not in done.stdout and "snapshot" not in done.stdout
 
 
+def test_bench_proxy_only_clients_runs_the_many_client_rows() -> None:
+    done = bench(
+        "bench_proxy.py", "--heap-mb", "1", "--calls", "5", "--trip-rounds", "1",
+        "--only", "clients", "--peers", "cdp-heap",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.strip().partition("  ")[0] for line in done.stdout.splitlines()]
+    for clients in (20, 50):
+        for label in ("p50", "p99", "round trips/s"):
+            assert f"evaluate 1+1, {clients} client(s), {label}" in rows, done.stdout
+    assert rows.count("relay CPU per round trip") == 2, done.stdout
+    assert "1 client(s)" not in done.stdout and "minus direct" not in done.stdout
+    assert "Debugger" not in done.stdout and "snapshot" not in done.stdout
+
+
 def test_bench_profiling_times_every_way() -> None:
     done = bench("bench_profiling.py", "--rounds", "1", "--records", "20000")
     assert done.returncode == 0, done.stdout + done.stderr
