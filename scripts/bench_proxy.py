@@ -660,8 +660,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
             {
                 p.name: v - d
                 for p in peers
-                if isinstance(v := plain[p.name], float)
-                and isinstance(d := plain["direct"], float)
+                if isinstance(v := plain[p.name], float) and isinstance(d := plain["direct"], float)
             },
             "ms-",
         )
