@@ -59,7 +59,7 @@ from ._router import (
 from ._security import Guard, Refused, Role, is_loopback
 from ._sessions import BrowserHub
 from ._snapshot_endpoint import serve_snapshot
-from ._sockets import QuickAckStream, transport_for
+from ._sockets import transport_for
 from ._target_list import find_browser, parse_endpoint, rewrite_list, rewrite_version
 from ._targets import UpstreamSpec, find_target, rewrite_entry
 from ._upstream import UpstreamLink
@@ -348,8 +348,6 @@ class Proxy:
         """
         peer = _peer(stream)
         tcp = stream if isinstance(stream, trio.SocketStream) else None
-        if tcp is not None:
-            stream = QuickAckStream(tcp, tcp)  # a client's two small writes (D24)
         try:
             await self._handle_connection(stream, peer, tcp)
         except Exception as exc:

@@ -27,9 +27,15 @@ acknowledged, and Linux delays that acknowledgement by up to 40 ms on a connecti
 looks interactive (delayed ACK). A direct client never sees it: the event goes to the
 DevTools connection, the reply alone to the script's. Behind the proxy both travel on the
 one upstream connection, so every reply waited ~40 ms for the proxy's delayed ACK while any
-client had Debugger enabled (D24). So after each read the transport sets ``TCP_QUICKACK``
-(the option is not sticky; the kernel may fall back to delaying, so it is set on every
-read). :class:`QuickAckStream` does the same for a trio stream (under TLS).
+client had Debugger enabled (D24). So after each read of the upstream connection the
+transport sets ``TCP_QUICKACK`` (``quickack=True``; the option is not sticky, the kernel may
+fall back to delaying, so it is set on every read).
+
+A client's connection is not quick-ACKed (D40): each such ACK is a packet of its own, and
+at 50 clients they cost the proxy ~10% of its CPU. A client that writes without
+``TCP_NODELAY`` (every DevTools, Puppeteer, Playwright and Python client sets it) has the
+ACK of its command ride on the reply, as it would on a direct connection to Node, which
+does not quick-ACK either.
 
 What the lane reads is acknowledged once it is routed: the ACK is a packet sent (~5-10 µs
 on this project's VM), which before the routing delayed every message on its way; after it,
@@ -39,7 +45,6 @@ the 40 ms timer (D36).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import threading
@@ -126,10 +131,15 @@ def _read_buffer() -> memoryview:
 
 class SocketTransport:
     """A plain TCP socket, taken over from a ``trio.SocketStream`` (which is left empty),
-    read by ``lane`` when one is given and :meth:`watch` is called."""
+    read by ``lane`` when one is given and :meth:`watch` is called; ``quickack``: every
+    read is acknowledged at once (the upstream connection's, D24)."""
 
-    def __init__(self, stream: trio.SocketStream, lane: Lane | None = None) -> None:
+    def __init__(
+        self, stream: trio.SocketStream, lane: Lane | None = None, *, quickack: bool = False
+    ) -> None:
         fd = stream.socket.detach()
+        #: The option set after each read (None: none is).
+        self._quickack = _QUICKACK if quickack else None
         self._sock = socket.socket(fileno=fd)
         self._sock.setblocking(False)
         self._fd = fd  # what trio waits on (an int: no fileno() call per wait)
@@ -164,7 +174,7 @@ class SocketTransport:
         except OSError:
             size = 0
         on_read(bytes(self._buffer[:size]))
-        if size:
+        if size and self._quickack is not None:
             self._acknowledge()  # after the routing: off the message's way (D36)
         return size
 
@@ -176,7 +186,7 @@ class SocketTransport:
                 return b""
             data = self._read_now()
             if data is not None:
-                if data:
+                if data and self._quickack is not None:
                     self._acknowledge()
                 return data
             # Woken, but another read got there first: wait again.
@@ -195,12 +205,12 @@ class SocketTransport:
 
     def _acknowledge(self) -> None:
         """Acknowledge what was read now, not after the kernel's delayed-ACK timer (D24)."""
-        if _QUICKACK is not None:
-            # Not contextlib.suppress: it costs three calls per read.
-            try:  # noqa: SIM105
-                self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-            except OSError:
-                pass  # closing (or closed by the routing): the next read says so
+        assert self._quickack is not None
+        # Not contextlib.suppress: it costs three calls per read.
+        try:  # noqa: SIM105
+            self._sock.setsockopt(socket.IPPROTO_TCP, self._quickack, 1)
+        except OSError:
+            pass  # closing (or closed by the routing): the next read says so
 
     def try_send(self, buffers: list[bytes | memoryview]) -> int:
         if self._closed:
@@ -273,39 +283,8 @@ class StreamTransport:
 def transport_for(
     stream: trio.abc.Stream, tcp: trio.SocketStream | None, lane: Lane | None = None
 ) -> Transport:
-    """The fastest transport for ``stream``: the socket itself when ``stream`` is plain
-    TCP (``tcp``, or a :class:`QuickAckStream` of it), read by ``lane`` if given."""
-    if tcp is not None and (
-        stream is tcp or (isinstance(stream, QuickAckStream) and stream.inner is tcp)
-    ):
+    """The fastest transport for a client's ``stream``: the socket itself when ``stream`` is
+    plain TCP (``tcp``), read by ``lane`` if given; not quick-ACKed (D40)."""
+    if tcp is not None and stream is tcp:
         return SocketTransport(tcp, lane)
     return StreamTransport(stream, tcp)
-
-
-class QuickAckStream(trio.abc.HalfCloseableStream):
-    """``inner``, acknowledging every read at once on ``tcp`` (its TCP socket)."""
-
-    def __init__(self, inner: trio.abc.Stream, tcp: trio.SocketStream) -> None:
-        self.inner = inner
-        self._tcp = tcp
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        data = await self.inner.receive_some(max_bytes)
-        if data and _QUICKACK is not None:
-            # OSError: the socket is closing; the next read says so.
-            with contextlib.suppress(OSError):
-                self._tcp.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        return bytes(data)
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self.inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        if isinstance(self.inner, trio.abc.HalfCloseableStream):
-            await self.inner.send_eof()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

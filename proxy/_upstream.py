@@ -166,7 +166,7 @@ class UpstreamLink:
             await trio.aclose_forcefully(tcp)
             return self.last_error
         ws = WebSocket(
-            SocketTransport(tcp, self._lane),
+            SocketTransport(tcp, self._lane, quickack=True),  # Node's Nagle (D24)
             server=False,
             max_message_size=self.max_message_size,
             received=received,

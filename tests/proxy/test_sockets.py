@@ -1,6 +1,7 @@
-"""The proxy acknowledges what it reads at once (TCP_QUICKACK), so a peer's Nagle never
-waits for a delayed ACK (docs/decisions.md D24, D36): through a trio stream (TLS) and through
-the socket transport (plain TCP), read by its task or by the lane."""
+"""The proxy acknowledges what it reads from the target at once (TCP_QUICKACK), so Node's
+Nagle never waits for a delayed ACK (docs/decisions.md D24, D36), read by the connection's
+task or by the lane; a client's connection is left to the kernel's delayed ACKs, as a
+direct connection to Node is (D40)."""
 
 from __future__ import annotations
 
@@ -13,47 +14,13 @@ import pytest
 import trio
 import trio.testing
 
-from cdp_heap_proxy._sockets import QuickAckStream, SocketTransport
+from cdp_heap_proxy import _sockets
+from cdp_heap_proxy._sockets import SocketTransport
 
 from .helpers import running_lane
 
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 pytestmark = pytest.mark.skipif(QUICKACK is None, reason="TCP_QUICKACK is Linux-only")
-
-
-def quickack(stream: trio.SocketStream) -> int:
-    assert QUICKACK is not None
-    value = stream.getsockopt(socket.IPPROTO_TCP, QUICKACK)
-    assert isinstance(value, int)
-    return value
-
-
-async def test_every_read_switches_delayed_acks_off() -> None:
-    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-    port = listeners[0].socket.getsockname()[1]
-    client = await trio.open_tcp_stream("127.0.0.1", port)
-    server = await listeners[0].accept()
-    assert isinstance(server, trio.SocketStream)
-    # Request/response traffic: Linux judges the connection interactive and delays ACKs.
-    for _ in range(5):
-        await client.send_all(b"ping")
-        await server.receive_some(16)
-        await server.send_all(b"pong")
-        await client.receive_some(16)
-    assert quickack(server) == 0
-    await client.send_all(b"event")
-    assert await server.receive_some(16) == b"event"
-    assert quickack(server) == 0  # a plain read leaves the ACK delayed
-    wrapped = QuickAckStream(server, server)
-    await server.send_all(b"pong")
-    await client.receive_some(16)
-    await client.send_all(b"event")
-    assert await wrapped.receive_some(16) == b"event"
-    assert quickack(server) == 1  # acknowledged at once
-    await client.aclose()
-    assert await wrapped.receive_some(16) == b""
-    await wrapped.aclose()
-    await listeners[0].aclose()
 
 
 @asynccontextmanager
@@ -74,10 +41,10 @@ async def connection() -> AsyncIterator[tuple[trio.SocketStream, trio.SocketStre
         await listeners[0].aclose()
 
 
-async def test_the_socket_transport_acknowledges_every_read_too() -> None:
+async def test_the_upstream_transport_acknowledges_every_read() -> None:
     assert QUICKACK is not None
     async with connection() as (client, server, raw):
-        transport = SocketTransport(server)  # takes the socket over
+        transport = SocketTransport(server, quickack=True)  # takes the socket over
         try:
             for _ in range(5):
                 await client.send_all(b"ping")
@@ -106,7 +73,7 @@ async def test_a_read_by_the_lane_is_acknowledged_once_it_is_routed() -> None:
             def on_read(data: bytes) -> None:
                 seen.append((data, raw.getsockopt(socket.IPPROTO_TCP, QUICKACK)))
 
-            transport = SocketTransport(server, lane)
+            transport = SocketTransport(server, lane, quickack=True)
             assert transport.watch(on_read)
             for i in range(5):
                 raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # delayed, as in traffic
@@ -115,4 +82,28 @@ async def test_a_read_by_the_lane_is_acknowledged_once_it_is_routed() -> None:
                     await trio.testing.wait_all_tasks_blocked(cushion=0.005)
                 assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 1
             assert seen == [(b"m%d" % i, 0) for i in range(5)]
+            transport.close()
+
+
+async def test_a_clients_transport_leaves_the_acks_to_the_kernel() -> None:
+    """What ``transport_for`` makes of a client's plain TCP connection: read by the task
+    and by the lane, never switched to quick ACKs (each is a packet of its own, D40)."""
+    assert QUICKACK is not None
+    with trio.fail_after(10):
+        async with connection() as (client, server, raw), running_lane() as lane:
+            transport = _sockets.transport_for(server, server, lane)
+            assert isinstance(transport, SocketTransport)
+            for i in range(3):
+                raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)  # delayed, as in traffic
+                await client.send_all(b"t%d" % i)
+                assert await transport.receive() == b"t%d" % i
+                assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 0
+            seen: list[bytes] = []
+            assert transport.watch(seen.append)
+            raw.setsockopt(socket.IPPROTO_TCP, QUICKACK, 0)
+            await client.send_all(b"lane")
+            while not seen:
+                await trio.testing.wait_all_tasks_blocked(cushion=0.005)
+            assert seen == [b"lane"]
+            assert raw.getsockopt(socket.IPPROTO_TCP, QUICKACK) == 0
             transport.close()
