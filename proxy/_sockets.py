@@ -32,7 +32,7 @@ transport sets ``TCP_QUICKACK`` (``quickack=True``; the option is not sticky, th
 fall back to delaying, so it is set on every read).
 
 A client's connection is not quick-ACKed (D40): each such ACK is a packet of its own, and
-at 50 clients they cost the proxy ~10% of its CPU. A client that writes without
+at 20-50 clients they cost the proxy 6-10% of its CPU. A client that writes without
 ``TCP_NODELAY`` (every DevTools, Puppeteer, Playwright and Python client sets it) has the
 ACK of its command ride on the reply, as it would on a direct connection to Node, which
 does not quick-ACK either.
