@@ -33,9 +33,13 @@ a missing one is reported as not installed. It measures, for each:
 
 - ``Runtime.evaluate 1+1`` round trips with 1, 20 and 50 concurrent clients (each sends
   CALLS commands back to back): p50, p99 and the total round trips per second, over
-  TRIP_ROUNDS passes that each start with another contender (latencies pooled), and the
-  relay's CPU time per round trip (user + system, from ``/proc``: each thread's
-  ``schedstat``, to the nanosecond; far steadier than wall time on a shared machine);
+  TRIP_ROUNDS passes that each start with another contender (latencies pooled), each
+  followed by its paired ratio: the median over the passes of each pass's own ratio to
+  direct's (as the snapshot rows do; a pass the machine slowed for one contender moves
+  the pooled p99, not the median: docs/decisions.md D41; the p99 rows' ratio in every pass
+  is printed below the table), and the relay's CPU time per round trip (user + system,
+  from ``/proc``: each thread's ``schedstat``, to the nanosecond; far steadier than wall
+  time on a shared machine);
 - the same with one more client that has ``Debugger`` enabled (every evaluate then also
   sends ``Debugger.scriptParsed``), over TRIP_ROUNDS passes as well: the evaluating
   client's p50, and the difference to the case without it;
@@ -363,6 +367,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+#: The row under a round-trip measure: the median over the passes of each pass's own ratio
+#: to direct's in the same pass (the snapshot rows' pairing). Pooled latencies let one pass
+#: that the machine slowed, for one contender, move its p99 (D41); the pairing does not.
+PAIRED_ROW = "  paired ratio vs direct (median of passes)"
+
+
+def _ratio(value: float, direct: float) -> float:
+    return value / direct
+
+
+def _minus(value: float, direct: float) -> float:
+    return value - direct
+
+
+def paired(
+    passes: dict[str, list[Trips] | str],
+    measure: Callable[[Trips], float],
+    compare: Callable[[float, float], float] = _ratio,
+) -> dict[str, list[float]]:
+    """Each relay's ``compare(its measure, direct's)`` in each pass, in pass order (none
+    for a relay or a direct that failed)."""
+    direct = passes["direct"]
+    if isinstance(direct, str):
+        return {}
+    return {
+        name: [compare(measure(t), measure(d)) for t, d in zip(trips, direct, strict=True)]
+        for name, trips in passes.items()
+        if name != "direct" and not isinstance(trips, str)
+    }
+
+
+def _listed(each: dict[str, list[float]]) -> str:
+    return "; ".join(f"{n} " + ", ".join(f"{r:.2f}" for r in rs) for n, rs in each.items())
+
+
+def print_passes(each_pass: list[str]) -> None:
+    """The p99 rows' paired ratio of every pass: the spread behind their median."""
+    for line in each_pass:
+        print(f"paired ratio of each pass, {line}")
+
+
 async def memory_load(url: str, calls: int, max_message: int) -> None:
     """50 clients evaluating, one that asked for a snapshot and never reads, and one
     message of ``max_message`` bytes (a Runtime.evaluate of a string literal)."""
@@ -619,6 +664,8 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     peers = contenders[1:]
     # Round trips first: a fresh target and relays, nothing else running.
     plain: dict[str, float | str] = {}
+    first_minus: dict[str, list[float]] = {}
+    each_pass: list[str] = []  # the p99 rows' paired ratio in each pass, printed below
     for clients in CLIENT_COUNTS[args.only]:
         # Each contender's latencies are pooled over the passes, its rate is all its round
         # trips over all its time.
@@ -628,7 +675,8 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
 
         results: dict[str, tuple[list[float], float] | str] = {}
         cpu: dict[str, float] = {}
-        for name, trips in (await in_passes(args.trip_rounds, contenders, measure)).items():
+        passes = await in_passes(args.trip_rounds, contenders, measure)
+        for name, trips in passes.items():
             if isinstance(trips, str):
                 results[name] = trips
                 continue
@@ -643,8 +691,16 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
             if clients == 1 and label == "p50":
                 plain = values
             table.add(f"evaluate 1+1, {clients} client(s), {label}", values, "ms")
+            each = paired(passes, lambda t, q=q: percentile(t.latencies, q))
+            table.add(PAIRED_ROW, {n: statistics.median(r) for n, r in each.items()}, "x")
+            if q == 0.99:
+                each_pass.append(f"{clients} client(s), p99: " + _listed(each))
+            if clients == 1 and label == "p50":
+                first_minus = paired(passes, lambda t: percentile(t.latencies, 0.5), _minus)
         rates = {n: r if isinstance(r, str) else r[1] for n, r in results.items()}
         table.add(f"evaluate 1+1, {clients} client(s), round trips/s", rates, "rate")
+        each = paired(passes, lambda t: t.rate)
+        table.add(PAIRED_ROW, {n: statistics.median(r) for n, r in each.items()}, "x")
         table.add(
             "  relay CPU per round trip",
             {
@@ -664,8 +720,14 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
             },
             "ms-",
         )
+        table.add(
+            "  ... median of paired passes",
+            {n: statistics.median(r) for n, r in first_minus.items()},
+            "ms-",
+        )
     if args.only is not None:
         table.print()
+        print_passes(each_pass)
         print_load(load_at_start)
         print_legend(args, names)
         return
@@ -737,6 +799,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     }
     table.add("peak RSS (VmHWM) at the end", end, "mb")
     table.print()
+    print_passes(each_pass)
     print_load(load_at_start)
     if not args.no_snapshot:
         print(rounds)
@@ -819,7 +882,8 @@ def main() -> None:
         type=int,
         default=2,
         help="passes over the round-trip rows, each starting with another contender "
-        "(latencies pooled; default 2)",
+        "(latencies pooled, and each row's median of the passes' paired ratios to direct; "
+        "default 2)",
     )
     parser.add_argument("--max-client-message-mb", type=int, default=8)
     parser.add_argument(

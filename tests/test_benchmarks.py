@@ -83,7 +83,7 @@ def test_bench_proxy_only_latency_runs_the_one_client_rows() -> None:
     assert cpu[-6:] == [cpu[-6], "us", cpu[-4], "us", cpu[-2], "us"], cpu
     assert all(int(figure) > 0 for figure in cpu[-6::2])
     assert f"cdp-heap:baseline: cdp-heap proxy of {ROOT}" in done.stdout
-    assert "1 client p50: minus direct" in rows
+    assert "1 client p50: minus direct" in rows and "... median of paired passes" in rows
     assert "20 client(s)" not in done.stdout and "snapshot" not in done.stdout
 
 
@@ -96,7 +96,12 @@ def test_bench_proxy_only_clients_runs_the_many_client_rows() -> None:
     rows = [line.strip().partition("  ")[0] for line in done.stdout.splitlines()]
     for clients in (20, 50):
         for label in ("p50", "p99", "round trips/s"):
-            assert f"evaluate 1+1, {clients} client(s), {label}" in rows, done.stdout
+            row = rows.index(f"evaluate 1+1, {clients} client(s), {label}")
+            # Each measure, then its paired ratio: one pass, so the pass's own ratio.
+            assert rows[row + 1] == "paired ratio vs direct (median of passes)", done.stdout
+        each = f"paired ratio of each pass, {clients} client(s), p99: cdp-heap "
+        line = next(line for line in done.stdout.splitlines() if line.startswith(each))
+        assert float(line.removeprefix(each)) > 0, line
     assert rows.count("relay CPU per round trip") == 2, done.stdout
     assert "1 client(s)" not in done.stdout and "minus direct" not in done.stdout
     assert "Debugger" not in done.stdout and "snapshot" not in done.stdout
