@@ -3,7 +3,8 @@
 
     python scripts/bench_proxy.py [--heap-mb 60] [--rounds 5] [--calls 300] [--pin]
                                   [--peers cdp-heap,cdp-heap:no-spin,socat,...]
-                                  [--trip-rounds 2] [--no-snapshot] [--only latency|clients]
+                                  [--trip-rounds 2] [--no-snapshot]
+                                  [--only latency|clients|snapshot]
                                   [--baseline DIR]
 
 Starts scripts/leaky_app.js with ~HEAP_MB of live objects under ``node --inspect``, and in
@@ -58,7 +59,9 @@ devtools-proxy 0.1.0 (PyPI, 2017) does not start on Python 3.11 (its aiohttp 2.2
 ``--only latency`` runs the 1-client rows alone (a few seconds: a quick check of a change
 to the proxy's hot path; give it ``--calls 2000`` or more for a CPU figure within a few
 percent). ``--only clients`` runs the 20- and 50-client rows alone (about a minute with
-``--trip-rounds 4``): the A/B of a change for many clients.
+``--trip-rounds 4``): the A/B of a change for many clients. ``--only snapshot`` runs the
+snapshot rows alone: one round moves by ±10% on a shared VM, so a median of 7 rounds can
+land on either side of 1.05x; ``--rounds 15`` or more narrows it.
 
 ``--baseline DIR`` adds ``cdp-heap:baseline``, the proxy of another checkout (e.g. ``git
 worktree add /tmp/base HEAD~1``) run from this interpreter: an A/B of a change in one run,
@@ -106,6 +109,7 @@ CLIENT_COUNTS: dict[str | None, tuple[int, ...]] = {
     None: (1, 20, 50),
     "latency": (1,),
     "clients": (20, 50),
+    "snapshot": (),
 }
 #: Measured only when asked for (``--peers``): the floor of the proxy's own design.
 EXTRA_PEERS = ("trio-relay",)
@@ -398,6 +402,10 @@ def paired(
     }
 
 
+def medians(each: dict[str, list[float]]) -> dict[str, float | str]:
+    return {name: statistics.median(values) for name, values in each.items()}
+
+
 def _listed(each: dict[str, list[float]]) -> str:
     return "; ".join(f"{n} " + ", ".join(f"{r:.2f}" for r in rs) for n, rs in each.items())
 
@@ -662,6 +670,13 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
     names = [c.name for c in contenders]
     table = Table(names)
     peers = contenders[1:]
+    if args.only == "snapshot":
+        rounds = await snapshots(args, contenders, table, target_pid)
+        table.print()
+        print_load(load_at_start)
+        print(rounds)
+        print_legend(args, names)
+        return
     # Round trips first: a fresh target and relays, nothing else running.
     plain: dict[str, float | str] = {}
     first_minus: dict[str, list[float]] = {}
@@ -692,7 +707,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
                 plain = values
             table.add(f"evaluate 1+1, {clients} client(s), {label}", values, "ms")
             each = paired(passes, lambda t, q=q: percentile(t.latencies, q))
-            table.add(PAIRED_ROW, {n: statistics.median(r) for n, r in each.items()}, "x")
+            table.add(PAIRED_ROW, medians(each), "x")
             if q == 0.99:
                 each_pass.append(f"{clients} client(s), p99: " + _listed(each))
             if clients == 1 and label == "p50":
@@ -700,7 +715,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
         rates = {n: r if isinstance(r, str) else r[1] for n, r in results.items()}
         table.add(f"evaluate 1+1, {clients} client(s), round trips/s", rates, "rate")
         each = paired(passes, lambda t: t.rate)
-        table.add(PAIRED_ROW, {n: statistics.median(r) for n, r in each.items()}, "x")
+        table.add(PAIRED_ROW, medians(each), "x")
         table.add(
             "  relay CPU per round trip",
             {
@@ -722,7 +737,7 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
         )
         table.add(
             "  ... median of paired passes",
-            {n: statistics.median(r) for n, r in first_minus.items()},
+            medians(first_minus),
             "ms-",
         )
     if args.only is not None:
@@ -901,11 +916,12 @@ def main() -> None:
     parser.add_argument("--no-snapshot", action="store_true", help="skip the snapshot rows")
     parser.add_argument(
         "--only",
-        choices=["latency", "clients"],
+        choices=["latency", "clients", "snapshot"],
         help="latency: only the 1-client round trips (p50, p99, rate, the relay's CPU per "
         "round trip, the p50 minus direct's), a quick check of one change; "
         "e.g. --only latency --calls 2000 --trip-rounds 4. clients: only the 20- and "
-        "50-client round trips, e.g. --only clients --trip-rounds 4",
+        "50-client round trips, e.g. --only clients --trip-rounds 4. snapshot: only the "
+        "snapshot rows, e.g. --only snapshot --rounds 15 (more rounds, a tighter median)",
     )
     parser.add_argument(
         "--pin",
@@ -921,6 +937,8 @@ def main() -> None:
         "change in one run; e.g. git worktree add /tmp/base HEAD~1)",
     )
     args = parser.parse_args()
+    if args.only == "snapshot" and args.no_snapshot:
+        parser.error("--only snapshot and --no-snapshot leave nothing to measure")
     wanted = [p.strip() for p in args.peers.split(",") if p.strip()]
     if unknown := [p for p in wanted if p not in PEERS + EXTRA_PEERS]:
         known = ", ".join(PEERS + EXTRA_PEERS)

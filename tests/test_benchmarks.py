@@ -107,6 +107,29 @@ def test_bench_proxy_only_clients_runs_the_many_client_rows() -> None:
     assert "Debugger" not in done.stdout and "snapshot" not in done.stdout
 
 
+def test_bench_proxy_only_snapshot_runs_the_snapshot_rows() -> None:
+    done = bench(
+        "bench_proxy.py", "--heap-mb", "1", "--rounds", "2", "--only", "snapshot",
+        "--peers", "cdp-heap",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line.strip().partition("  ")[0] for line in done.stdout.splitlines()]
+    assert "paired ratio vs direct (median of rounds)" in rows, done.stdout
+    assert "relay CPU per 200 MB of snapshot" in rows
+    each = next(
+        line for line in done.stdout.splitlines() if line.startswith("paired ratio of each round")
+    )
+    assert len(each.removeprefix("paired ratio of each round: cdp-heap ").split(", ")) == 2, each
+    assert "client(s)" not in done.stdout and "Debugger" not in done.stdout
+    assert "peak RSS, 50 clients" not in done.stdout
+
+
+def test_bench_proxy_only_snapshot_refuses_no_snapshot() -> None:
+    done = bench("bench_proxy.py", "--only", "snapshot", "--no-snapshot")
+    assert done.returncode != 0
+    assert "--only snapshot and --no-snapshot leave nothing to measure" in done.stderr
+
+
 def test_bench_profiling_times_every_way() -> None:
     done = bench("bench_profiling.py", "--rounds", "1", "--records", "20000")
     assert done.returncode == 0, done.stdout + done.stderr
