@@ -104,12 +104,12 @@ sys.path.insert(0, str(ROOT))
 import cdp_heap  # noqa: E402
 
 PEERS = ("cdp-heap", "cdp-heap:no-spin", "socat", "inspector-proxy", "vscode-cdp-proxy")
-#: The round-trip rows of a whole run and of each ``--only``: how many clients at once.
+#: The round-trip rows of a whole run and of ``--only latency|clients``: how many clients
+#: at once (``--only snapshot`` has none).
 CLIENT_COUNTS: dict[str | None, tuple[int, ...]] = {
     None: (1, 20, 50),
     "latency": (1,),
     "clients": (20, 50),
-    "snapshot": (),
 }
 #: Measured only when asked for (``--peers``): the floor of the proxy's own design.
 EXTRA_PEERS = ("trio-relay",)
@@ -705,13 +705,12 @@ async def bench(args: argparse.Namespace, contenders: list[Contender], target_pi
             }
             if clients == 1 and label == "p50":
                 plain = values
+                first_minus = paired(passes, lambda t: percentile(t.latencies, 0.5), _minus)
             table.add(f"evaluate 1+1, {clients} client(s), {label}", values, "ms")
             each = paired(passes, lambda t, q=q: percentile(t.latencies, q))
             table.add(PAIRED_ROW, medians(each), "x")
             if q == 0.99:
                 each_pass.append(f"{clients} client(s), p99: " + _listed(each))
-            if clients == 1 and label == "p50":
-                first_minus = paired(passes, lambda t: percentile(t.latencies, 0.5), _minus)
         rates = {n: r if isinstance(r, str) else r[1] for n, r in results.items()}
         table.add(f"evaluate 1+1, {clients} client(s), round trips/s", rates, "rate")
         each = paired(passes, lambda t: t.rate)
